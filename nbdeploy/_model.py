@@ -1,0 +1,218 @@
+"""``Model``: the reference's model object, over the core registry."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .core.registry import ModelVersion, Resources
+
+if TYPE_CHECKING:
+    from ._service import Webservice
+    from .core.bundle import InferenceConfig
+    from .core.workspace import Workspace
+
+__all__ = ["Model"]
+
+
+class Model:
+    """A registered model version, as Azure ML's ``Model``.
+
+    ``Model(workspace, name)`` gets the latest version, ``Model(workspace, name,
+    version=3)`` a given one; ``Model.register(...)`` registers, ``Model.deploy(...)``
+    deploys, ``Model.get_model_path(name)`` finds the files inside a scoring script.
+
+    Examples
+    --------
+    >>> m = Model.register(ws, model_path="model.pkl", model_name="diabetes")  # doctest: +SKIP
+    >>> m.version                                                             # doctest: +SKIP
+    1
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace | None = None,
+        name: str | None = None,
+        version: int | None = None,
+        *,
+        _version: ModelVersion | None = None,
+    ) -> None:
+        from ._workspace import get_workspace
+
+        self.workspace = get_workspace(workspace)
+        if _version is None:
+            if name is None:
+                raise TypeError("Model() needs a name")
+            ref = name if version is None else f"{name}:{version}"
+            _version = self.workspace.registry.get(ref)
+        self.model_version = _version
+
+    # -- attributes of the reference ------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.model_version.name
+
+    @property
+    def version(self) -> int:
+        return self.model_version.version
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @property
+    def framework(self) -> str:
+        return self.model_version.framework
+
+    @property
+    def framework_version(self) -> str | None:
+        return self.model_version.framework_version
+
+    @property
+    def description(self) -> str:
+        return self.model_version.description
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self.model_version.tags)
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return dict(self.model_version.properties)
+
+    @property
+    def created_time(self) -> Any:
+        return self.model_version.created
+
+    @property
+    def resource_configuration(self) -> Resources | None:
+        return self.model_version.resources
+
+    def __repr__(self) -> str:
+        return f"Model(name={self.name!r}, version={self.version}, framework={self.framework!r})"
+
+    # -- registry operations --------------------------------------------------------
+    @staticmethod
+    def register(
+        workspace: Workspace | None = None,
+        model_path: Any = None,
+        model_name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        properties: Mapping[str, str] | None = None,
+        description: str | None = None,
+        *,
+        sample_input: Any = None,
+        sample_output: Any = None,
+        resource_configuration: Resources | Mapping[str, float] | None = None,
+        model_framework: str | None = None,
+        model: Any = None,
+    ) -> Model:
+        """Register a file, a folder or an in-memory object (``model=``) as a new version."""
+        from ._workspace import get_workspace
+
+        ws = get_workspace(workspace)
+        source = model if model is not None else model_path
+        if source is None or model_name is None:
+            raise TypeError("Model.register needs model_path (or model=) and model_name")
+        mv = ws.registry.register(
+            source,
+            model_name,
+            description=description or "",
+            tags=dict(tags or {}),
+            properties=dict(properties or {}),
+            sample_input=sample_input,
+            sample_output=sample_output,
+            resources=_resources(resource_configuration),
+            framework=model_framework,
+        )
+        return Model(ws, _version=mv)
+
+    @staticmethod
+    def list(
+        workspace: Workspace | None = None,
+        name: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        latest: bool = False,
+    ) -> list[Model]:
+        """Registered models, filtered by name, tags and properties."""
+        from ._workspace import get_workspace
+
+        ws = get_workspace(workspace)
+        found = ws.registry.list(name=name, tags=tags, properties=properties, latest_only=latest)
+        return [Model(ws, _version=mv) for mv in found]
+
+    def add_tags(self, tags: Mapping[str, str]) -> None:
+        self.model_version = self.workspace.registry.add_tags(self.model_version.ref, tags)
+
+    def remove_tags(self, tags: Sequence[str]) -> None:
+        self.model_version = self.workspace.registry.remove_tags(self.model_version.ref, tags)
+
+    def download(self, target_dir: str | os.PathLike[str] = ".", exist_ok: bool = False) -> str:
+        """Copy the model's files into ``target_dir``; return the path of the model
+        (its single file, or the folder)."""
+        path = self.workspace.registry.download(
+            self.model_version.ref, Path(target_dir), exist_ok=exist_ok
+        )
+        return str(path)
+
+    def delete(self, force: bool = False) -> None:
+        """Delete this version (refused while a service uses it, unless ``force``)."""
+        self.workspace.registry.delete(self.model_version.ref, force=force)
+
+    def load(self) -> Any:
+        """Load the model object (after checking its files against their hash)."""
+        return self.model_version.load()
+
+    # -- static helpers of the reference --------------------------------------------
+    @staticmethod
+    def get_model_path(
+        model_name: str, version: int | None = None, _workspace: Workspace | None = None
+    ) -> str:
+        """The path of a model's files.
+
+        Inside a scoring script (a running service) it finds the model in the service's
+        bundle; elsewhere, pass ``_workspace`` to look in the artifact store.
+        """
+        if _workspace is None:
+            from .core.scoring import get_model_path
+
+            return str(get_model_path(model_name, version))
+        mv = _workspace.registry.get(model_name if version is None else f"{model_name}:{version}")
+        files = mv.files
+        return str(mv.path / files[0]) if len(files) == 1 else str(mv.path)
+
+    @staticmethod
+    def deploy(
+        workspace: Workspace | None,
+        name: str,
+        models: Sequence[Any],
+        inference_config: InferenceConfig | None = None,
+        deployment_config: Any = None,
+        overwrite: bool = False,
+        show_output: bool = False,
+    ) -> Webservice:
+        """Deploy ``models`` as web service ``name`` (the reference's ``Model.deploy``).
+
+        Returns once the service is ``Healthy``; raises when it ends ``Failed``.
+        """
+        from ._deploy import deploy_models
+        from ._workspace import get_workspace
+
+        return deploy_models(
+            get_workspace(workspace),
+            name,
+            list(models),
+            inference_config,
+            deployment_config,
+            overwrite=overwrite,
+            show_output=show_output,
+        )
+
+
+def _resources(value: Resources | Mapping[str, float] | None) -> Resources | None:
+    if value is None or isinstance(value, Resources):
+        return value
+    return Resources(cpu=value.get("cpu"), memory_gb=value.get("memory_gb"))

@@ -1,0 +1,221 @@
+"""The service object every front hands out: state, URIs, ``run()``, logs, update, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._client import decode_response, encode_request, error_for_status
+from .core.services import ServiceRecord, ServiceState
+from .exceptions import DeploymentError, TargetUnavailableError
+
+if TYPE_CHECKING:
+    import requests
+
+    from .core.workspace import Workspace
+    from .targets.base import Target
+
+__all__ = ["LocalWebservice", "Webservice"]
+
+
+class Webservice:
+    """A deployed web service, found by name in a workspace.
+
+    The reference's ``Webservice``: ``state``, ``scoring_uri``, ``swagger_uri``,
+    ``run(input)``, ``get_logs()``, ``wait_for_deployment()``, ``update()``,
+    ``delete()``. A new Python process finds the same service with
+    ``Webservice(workspace, name)``.
+
+    Examples
+    --------
+    >>> svc = Webservice(ws, "diabetes")                     # doctest: +SKIP
+    >>> svc.run([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]])           # doctest: +SKIP
+    [151.3]
+    """
+
+    def __init__(self, workspace: Workspace | None = None, name: str = "") -> None:
+        from ._workspace import get_workspace
+
+        self.workspace = get_workspace(workspace)
+        self._record = self.workspace.services.get(name)
+        self._session: requests.Session | None = None
+
+    @classmethod
+    def _from_record(cls, workspace: Workspace, record: ServiceRecord) -> Webservice:
+        self = cls.__new__(cls)
+        self.workspace = workspace
+        self._record = record
+        self._session = None
+        return self
+
+    # -- what the record says -------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def target(self) -> str:
+        return self._record.target
+
+    @property
+    def compute_type(self) -> str:
+        """The reference's name for the target (``Local``, ``Docker`` ...)."""
+        return self._record.target.upper() if self._record.target else ""
+
+    @property
+    def scoring_uri(self) -> str | None:
+        return self._record.scoring_uri
+
+    @property
+    def swagger_uri(self) -> str | None:
+        return self._record.swagger_uri
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The ``name:version`` of every model the service runs."""
+        return self._record.models
+
+    @property
+    def record(self) -> ServiceRecord:
+        """The last known record (no probe); see :attr:`state` for the live state."""
+        return self._record
+
+    @property
+    def error(self) -> str | None:
+        """Why the service is ``Failed`` (``None`` otherwise)."""
+        return self._record.error
+
+    def _target(self) -> Target:
+        from .targets import get_target
+
+        return get_target(self._record.target, self.workspace)
+
+    def refresh(self) -> ServiceRecord:
+        """Ask the target for the live state and remember it."""
+        self._record = self._target().get(self._record.name)
+        return self._record
+
+    @property
+    def state(self) -> str:
+        """The live state: ``Transitioning``, ``Healthy``, ``Unhealthy``, ``Failed`` ..."""
+        return str(self.refresh().state.value)
+
+    # -- using it -------------------------------------------------------------------
+    def _http(self) -> requests.Session:
+        if self._session is None:
+            import requests
+
+            self._session = requests.Session()
+        return self._session
+
+    def run(self, input_data: Any, *, timeout: float = 60.0) -> Any:
+        """Send ``input_data`` to ``/score`` and return the decoded answer.
+
+        ``input_data`` may be a JSON string, a dict (sent whole when it has a
+        ``"data"`` key), a DataFrame, an ndarray or lists (wrapped as ``{"data": ...}``).
+        Error answers raise the matching nbdeploy exception with the service's message.
+        """
+        import requests
+
+        uri = self._record.scoring_uri
+        if not uri:
+            raise DeploymentError(f"service {self.name!r} has no scoring URI (state {self.state})")
+        body = encode_request(input_data)
+        try:
+            response = self._http().post(
+                uri,
+                data=body,
+                headers={"Content-Type": "application/json", **self._auth_headers()},
+                timeout=timeout,
+            )
+        except requests.ConnectionError as exc:
+            raise TargetUnavailableError(
+                f"service {self.name!r} at {uri} does not answer: {exc}",
+                hint=f"check nbdeploy.get_service({self.name!r}).state and .get_logs()",
+            ) from None
+        if response.status_code >= 400:
+            raise error_for_status(response.status_code, response.content, uri)
+        return decode_response(response.content, response.headers.get("content-type"))
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {}
+
+    def get_logs(self, tail: int | None = None) -> str:
+        """The service's log (server output, tracebacks of failed requests and init)."""
+        return self._target().logs(self._record.name, tail=tail)
+
+    def wait_for_deployment(self, show_output: bool = False, timeout: float | None = None) -> str:
+        """Block until the service reaches a final state; return it.
+
+        Raises :class:`~nbdeploy.exceptions.DeploymentError` when it ends ``Failed``.
+        """
+        from . import config
+
+        limit = float(config.resolve("deploy_timeout", timeout))
+        self._record = self._target().wait(self._record.name, limit, show_output)
+        if self._record.state is ServiceState.FAILED:
+            raise DeploymentError(
+                f"service {self.name!r} failed: {self._record.error}",
+                hint="see service.get_logs() for the full output",
+            )
+        return str(self._record.state.value)
+
+    def update(
+        self,
+        models: Sequence[Any] | None = None,
+        inference_config: Any = None,
+        deployment_config: Any = None,
+        *,
+        score: str | None = None,
+        show_output: bool = False,
+    ) -> Webservice:
+        """Switch the service to new models, script, environment or settings.
+
+        The service keeps answering during the switch where the target allows it; if
+        the new version fails to start, the old one keeps serving and this raises.
+        """
+        from ._deploy import update_service
+
+        self._record = update_service(
+            self.workspace,
+            self._record,
+            models=models,
+            inference_config=inference_config,
+            deployment_config=deployment_config,
+            score=score,
+            show_output=show_output,
+        )
+        return self
+
+    def delete(self) -> None:
+        """Stop the service and forget it. Deleting twice is fine."""
+        self._target().delete(self._record.name)
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __repr__(self) -> str:
+        r = self._record
+        return f"Webservice(name={r.name!r}, target={r.target!r}, state={r.state.value!r})"
+
+    def serialize(self) -> dict[str, Any]:
+        """The record as a plain dict (the reference's ``serialize()``)."""
+        return self._record.to_dict()
+
+
+class LocalWebservice(Webservice):
+    """A service on this machine; the reference's ``LocalWebservice``."""
+
+    @staticmethod
+    def deploy_configuration(
+        port: int | None = None, host: str | None = None, *, warm_start: bool | None = None
+    ) -> Any:
+        """The local target's deployment configuration (``port=None`` picks a free one)."""
+        from . import config
+        from .targets.local import LocalConfig
+
+        return LocalConfig(
+            port=int(config.resolve("port", port)),
+            host=str(config.resolve("host", host)),
+            warm_start=bool(config.resolve("warm_start", warm_start)),
+        )
