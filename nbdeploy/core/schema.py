@@ -915,7 +915,7 @@ def _infer_kind(column: pd.Series[Any]) -> str:
         return pd.api.types.infer_dtype(column, skipna=True)
     if isinstance(dtype, pd.StringDtype):
         return "string"
-    return {"i": "integer", "u": "integer", "f": "floating", "b": "boolean"}.get(
+    return {"i": "integer", "u": "integer", "f": "floating", "b": "boolean", "M": "datetime64"}.get(
         dtype.kind, "mixed"
     )
 
@@ -997,9 +997,11 @@ def _convert_category(
     field: Field, column: pd.Series[Any], null: np.ndarray[Any, Any]
 ) -> pd.Series[Any]:
     # One hashing pass: values outside the levels get code -1, like nulls do.
-    values = pd.Categorical(column, categories=list(field.categories or ()))
-    if ((values.codes < 0) & ~null).any():
+    levels = pd.Index(list(field.categories or ()))
+    codes = levels.get_indexer(column)
+    if ((codes < 0) & ~null).any():
         raise _BadColumn
+    values = pd.Categorical.from_codes(codes, categories=levels)
     return pd.Series(values, index=column.index, name=column.name)
 
 
@@ -1104,7 +1106,7 @@ def _read_rows(schema: Schema, data: list[Any]) -> pd.DataFrame:
 
 def _read_list(schema: Schema, data: list[Any]) -> pd.DataFrame:
     if not data:
-        return pd.DataFrame({name: [] for name in schema.names})
+        return pd.DataFrame({name: pd.Series([], dtype=object) for name in schema.names})
     if isinstance(data[0], list):
         return _read_rows(schema, data)
     return _read_records(schema, data)
@@ -1205,7 +1207,6 @@ def _convert_dataframe(schema: Schema, data: Any) -> pd.DataFrame:
                 schema,
                 f"missing column {name!r}; the model takes {schema.names}",
                 field=name,
-                row=0 if len(frame) else None,
                 expected=next(f.expected for f in schema.fields if f.name == name),
             )
     columns = {f.name: _convert_column(f, frame[f.name]) for f in schema.fields}
@@ -1237,6 +1238,8 @@ def _convert_ndarray(schema: Schema, data: Any) -> np.ndarray[Any, Any]:
     shape = schema.shape or ()
     dtype_name = schema.dtype or "object"
     expected_shape = _shape_text(shape)
+    if isinstance(data, list) and not data and shape:
+        return np.empty((0, *(s or 0 for s in shape[1:])), dtype=_array_target(dtype_name))
     try:
         array = np.asarray(data)
     except ValueError:
@@ -1261,23 +1264,24 @@ def _convert_ndarray(schema: Schema, data: Any) -> np.ndarray[Any, Any]:
             expected=f"shape {expected_shape}",
             hint=hint,
         )
-    target = (
-        np.dtype(str)
-        if dtype_name == "str"
-        else np.dtype(dtype_name if dtype_name != "bytes" else "S")
-    )
+    target = _array_target(dtype_name)
     kind = target.kind
     if kind in "iufb":
-        numeric = {"i": "iu", "u": "iu", "f": "iuf", "b": "b"}[kind]
-        if array.dtype.kind not in numeric or (kind == "f" and array.dtype.kind == "b"):
-            _raise_array_element(array, kind, array.dtype.kind in "f" and kind in "iu")
-        if kind in "iu" and array.dtype.kind == "f" and not _all_integral(array):
-            _raise_array_element(array, kind, True)
+        # Booleans count as numbers here, as numpy has already coerced them.
+        numeric = {"i": "iubf", "u": "iubf", "f": "iubf", "b": "b"}[kind]
+        if array.dtype.kind not in numeric or (
+            kind in "iu" and array.dtype.kind == "f" and not _all_integral(array)
+        ):
+            _raise_array_element(data, array, kind)
     try:
         return array.astype(target, copy=False)
     except (ValueError, TypeError, OverflowError):
-        _raise_array_element(array, kind, False)
+        _raise_array_element(data, array, kind)
         raise  # pragma: no cover - _raise_array_element always raises
+
+
+def _array_target(dtype_name: str) -> np.dtype[Any]:
+    return np.dtype({"str": "U", "bytes": "S"}.get(dtype_name, dtype_name))
 
 
 def _safe_shape(value: Any) -> tuple[int, ...]:
@@ -1290,10 +1294,13 @@ def _safe_shape(value: Any) -> tuple[int, ...]:
 _ARRAY_EXPECTED = {"i": "integer", "u": "integer", "f": "number", "b": "boolean"}
 
 
-def _raise_array_element(array: np.ndarray[Any, Any], kind: str, integral: bool) -> None:
+def _raise_array_element(data: Any, array: np.ndarray[Any, Any], kind: str) -> None:
+    """Find the first row holding an element of the wrong type (the error path)."""
     expected = _ARRAY_EXPECTED.get(kind, "string")
     check = _VALUE_CHECKS.get(FieldType(expected), lambda _: True)
-    rows = array.tolist() if array.ndim else [array.tolist()]
+    if expected == "number":
+        check = _ok_number_or_bool
+    rows = data if isinstance(data, list) else [data]
     for row, values in enumerate(rows):
         for value in _flatten(values):
             if not check(value):
@@ -1305,6 +1312,10 @@ def _raise_array_element(array: np.ndarray[Any, Any], kind: str, integral: bool)
     raise SchemaMismatchError(
         f"expected {expected} elements, got array of {array.dtype}", expected=expected
     )
+
+
+def _ok_number_or_bool(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating, np.bool_))
 
 
 def _flatten(value: Any) -> list[Any]:
@@ -1350,7 +1361,7 @@ def _validate_json(schema: Mapping[str, Any], value: Any, path: str, row: int | 
         for key in schema.get("required", ()):
             if key not in value:
                 raise SchemaMismatchError(
-                    f"{path}: missing required property {key!r}",
+                    f"{path}.{key}: required property {key!r} is missing",
                     field=f"{path}.{key}",
                     row=row,
                     expected=_describe(schema.get("properties", {}).get(key, {})),
