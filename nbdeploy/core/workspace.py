@@ -1,0 +1,469 @@
+"""The workspace: a folder with an SQLite database and the model artifact store.
+
+Layout (created lazily, on first use)::
+
+    <home>/
+      nbdeploy.db                         SQLite (WAL): models, services
+      artifacts/<name>/<version>/files... model files, read-only once committed
+      samples/<name>/<version>/{input,output}.pkl
+      staging/<uuid>/                     registrations in progress (swept when stale)
+      bundles/<service>/<generation>/     bundles built for services
+      services/<service>/                 logs, pid files of local services
+      run/                                warm-start server socket and pid
+
+Several kernels (processes) may use one workspace at the same time. The database is
+the only source of truth; a folder under ``artifacts/`` that no row points at is an
+orphan left by a killed process and is removed by :meth:`Workspace.gc`.
+
+Connections
+-----------
+Every operation opens its own short-lived connection (cheap, and safe with threads
+and ``fork``). Connections are in autocommit mode (``isolation_level=None``); writes
+run inside an explicit ``BEGIN IMMEDIATE`` (:meth:`Workspace.write`), which takes the
+database's write lock up front, so two writers never both read "the last version is
+3" and then both write 4. Readers never block writers in WAL mode. ``busy_timeout``
+is 30 s: a writer waits for another writer instead of failing.
+
+Schema migrations are a list of SQL scripts; ``PRAGMA user_version`` says how many
+have run. They are applied under ``BEGIN IMMEDIATE`` so two processes opening a new
+workspace at once apply each migration exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nbdeploy.exceptions import NbdeployError
+
+if TYPE_CHECKING:
+    from .registry import Registry
+    from .services import ServiceStore
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Workspace"]
+
+#: SQL scripts, in order; migration ``i`` takes ``user_version`` from ``i`` to ``i + 1``.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE model_names (
+        name         TEXT PRIMARY KEY,
+        last_version INTEGER NOT NULL      -- never decreases: versions are not reused
+    );
+    CREATE TABLE models (
+        name              TEXT NOT NULL REFERENCES model_names(name),
+        version           INTEGER NOT NULL CHECK (version >= 1),
+        framework         TEXT NOT NULL,
+        framework_version TEXT,
+        description       TEXT NOT NULL DEFAULT '',
+        tags              TEXT NOT NULL DEFAULT '{}',   -- JSON object str -> str
+        properties        TEXT NOT NULL DEFAULT '{}',   -- JSON object str -> str
+        content_hash      TEXT NOT NULL,
+        created           TEXT NOT NULL,                -- ISO 8601, UTC
+        files             TEXT NOT NULL,                -- JSON list of relative paths
+        input_schema      TEXT,                         -- JSON (Schema.to_dict) or NULL
+        output_schema     TEXT,
+        resources         TEXT,                         -- JSON (Resources.to_dict) or NULL
+        samples           TEXT NOT NULL DEFAULT '{}',   -- JSON {"input": hash, ...}
+        PRIMARY KEY (name, version)
+    );
+    CREATE TABLE services (
+        name    TEXT PRIMARY KEY,
+        target  TEXT NOT NULL,
+        state   TEXT NOT NULL,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        record  TEXT NOT NULL                           -- JSON (ServiceRecord.to_dict)
+    );
+    CREATE INDEX services_by_target ON services(target);
+    """,
+)
+
+#: The ``user_version`` of a database with every migration applied.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_BUSY_TIMEOUT_MS = 30_000
+
+#: A staging folder without a lock file is only removed once it is this old (seconds):
+#: its owner may be between ``mkdir`` and creating the lock.
+STAGING_GRACE_SECONDS = 600.0
+
+
+class Workspace:
+    """A workspace folder: model registry, service records and artifact store.
+
+    Parameters
+    ----------
+    path:
+        The workspace folder. Created (with its database) on first use. Resolving the
+        default home (``$NBDEPLOY_HOME`` or ``~/.nbdeploy``) is the fronts' job
+        (``nbdeploy.config.resolve("home")``); the core takes an explicit path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ws = Workspace(tempfile.mkdtemp())
+    >>> ws.registry.list()
+    []
+    >>> ws.services.list()
+    []
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser().absolute()
+        self._migrated = False
+        self._migrate_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Workspace) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    # -- layout -------------------------------------------------------------------
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite database file."""
+        return self.path / "nbdeploy.db"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Committed model files: ``artifacts/<name>/<version>/``."""
+        return self.path / "artifacts"
+
+    @property
+    def samples_dir(self) -> Path:
+        """Pickled sample input/output: ``samples/<name>/<version>/``."""
+        return self.path / "samples"
+
+    @property
+    def staging_dir(self) -> Path:
+        """Registrations in progress: ``staging/<uuid>/``."""
+        return self.path / "staging"
+
+    @property
+    def bundles_dir(self) -> Path:
+        """Bundles built for services: ``bundles/<service>/<generation>/``."""
+        return self.path / "bundles"
+
+    @property
+    def services_dir(self) -> Path:
+        """Runtime files (logs, pid files) of services: ``services/<service>/``."""
+        return self.path / "services"
+
+    @property
+    def run_dir(self) -> Path:
+        """The warm-start server's socket and pid."""
+        return self.path / "run"
+
+    # -- parts --------------------------------------------------------------------
+
+    @cached_property
+    def registry(self) -> Registry:
+        """The model registry of this workspace."""
+        from .registry import Registry
+
+        return Registry(self)
+
+    @cached_property
+    def services(self) -> ServiceStore:
+        """The service records of this workspace."""
+        from .services import ServiceStore
+
+        return ServiceStore(self)
+
+    # -- database -----------------------------------------------------------------
+
+    def connect(self) -> sqlite3.Connection:
+        """Open a new connection to the workspace database (creating it if needed).
+
+        The connection is in autocommit mode with WAL journaling, a 30 s busy
+        timeout, foreign keys on and rows as :class:`sqlite3.Row`. Use
+        :meth:`write` / :meth:`read` for transactions; close the connection when done.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> ws = Workspace(tempfile.mkdtemp())
+        >>> conn = ws.connect()
+        >>> conn.execute("PRAGMA journal_mode").fetchone()[0]
+        'wal'
+        >>> conn.close()
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.db_path,
+            timeout=_BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        with self._migrate_lock:
+            if self._migrated:
+                return
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if current < SCHEMA_VERSION:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    # Re-read under the write lock: another process may have migrated.
+                    current = conn.execute("PRAGMA user_version").fetchone()[0]
+                    for index in range(current, SCHEMA_VERSION):
+                        for statement in _split_sql(MIGRATIONS[index]):
+                            conn.execute(statement)
+                        conn.execute(f"PRAGMA user_version = {index + 1}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            elif current > SCHEMA_VERSION:
+                raise NbdeployError(
+                    f"workspace database {self.db_path} has schema version {current}, "
+                    f"newer than this nbdeploy understands ({SCHEMA_VERSION})",
+                    hint="upgrade nbdeploy, or use another workspace folder",
+                )
+            self._migrated = True
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A connection for reading, inside one (deferred) transaction, then closed.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> with Workspace(tempfile.mkdtemp()).read() as conn:
+        ...     conn.execute("SELECT count(*) FROM models").fetchone()[0]
+        0
+        """
+        conn = self.connect()
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside ``BEGIN IMMEDIATE``: committed on success, else rolled back.
+
+        Holding the write lock from the first read makes read-modify-write sequences
+        (allocate the next version, update tags) safe across processes.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> with Workspace(tempfile.mkdtemp()).write() as conn:
+        ...     _ = conn.execute("INSERT INTO model_names VALUES ('m', 0)")
+        """
+        conn = self.connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    # -- housekeeping ---------------------------------------------------------------
+
+    def gc(self) -> list[Path]:
+        """Remove what killed processes left behind; return the removed paths.
+
+        Removes staging folders whose owner is gone (their lock is free), and
+        artifact and sample folders no database row refers to (a registration killed
+        after moving its files but before committing, or a delete killed after
+        committing). Runs under the write lock, so it never races a registration
+        that is between moving its files and committing.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> Workspace(tempfile.mkdtemp()).gc()
+        []
+        """
+        removed = sweep_staging(self.staging_dir)
+        with self.write() as conn:
+            known = {(row[0], row[1]) for row in conn.execute("SELECT name, version FROM models")}
+            for base in (self.artifacts_dir, self.samples_dir):
+                removed.extend(_remove_orphans(base, known))
+        return removed
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration script into statements (no ``;`` inside literals there)."""
+    statements = []
+    for chunk in script.split(";"):
+        lines = [line.split("--", 1)[0] for line in chunk.splitlines()]
+        text = "\n".join(lines).strip()
+        if text:
+            statements.append(text)
+    return statements
+
+
+def _remove_orphans(base: Path, known: set[tuple[str, int]]) -> list[Path]:
+    removed: list[Path] = []
+    if not base.is_dir():
+        return removed
+    for name_dir in base.iterdir():
+        if not name_dir.is_dir():
+            continue
+        for version_dir in name_dir.iterdir():
+            version = int(version_dir.name) if version_dir.name.isdigit() else None
+            if version is None or (name_dir.name, version) not in known:
+                remove_tree(version_dir)
+                removed.append(version_dir)
+        if not any(name_dir.iterdir()):
+            name_dir.rmdir()
+    return removed
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a file or folder tree, including read-only files; missing is fine."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+        return
+    if not path.exists():
+        return
+
+    def _retry_writable(func: object, target: str, _exc: object) -> None:
+        os.chmod(target, 0o700)
+        if callable(func):
+            func(target)
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=_retry_writable)
+    else:
+        shutil.rmtree(path, onerror=_retry_writable)
+
+
+# -- staging folders ------------------------------------------------------------------
+
+LOCK_NAME = ".lock"
+
+
+class StagingFolder:
+    """A private folder under ``staging/`` for one registration in progress.
+
+    Its owner holds an exclusive ``flock`` on ``<folder>/.lock`` for as long as it
+    lives; the operating system releases the lock when the process dies, even by
+    SIGKILL, which is how :func:`sweep_staging` tells abandoned folders from live
+    ones without trusting PIDs (which get reused). The owner writes its PID into the
+    lock file *after* locking it, so an empty lock file means "owner starting up".
+    """
+
+    def __init__(self, staging_dir: Path) -> None:
+        import uuid
+
+        staging_dir.mkdir(parents=True, exist_ok=True)
+        self.path = staging_dir / uuid.uuid4().hex
+        self.path.mkdir()
+        self._lock_fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        _lock(self._lock_fd, blocking=True)
+        os.write(self._lock_fd, str(os.getpid()).encode())
+
+    def cleanup(self) -> None:
+        """Remove the folder and release the lock; idempotent."""
+        if self._lock_fd < 0:
+            return
+        try:
+            remove_tree(self.path)
+        finally:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def __enter__(self) -> StagingFolder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+def _lock(fd: int, *, blocking: bool) -> bool:
+    """Take an exclusive lock on ``fd``; ``False`` when non-blocking and held elsewhere."""
+    if sys.platform == "win32":  # pragma: no cover - no flock on Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_LOCK if blocking else msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def sweep_staging(staging_dir: Path, *, grace: float = STAGING_GRACE_SECONDS) -> list[Path]:
+    """Remove staging folders whose owning process is gone; return what was removed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> sweep_staging(Path(tempfile.mkdtemp()))
+    []
+    """
+    removed: list[Path] = []
+    if not staging_dir.is_dir():
+        return removed
+    now = time.time()
+    for folder in staging_dir.iterdir():
+        lock_path = folder / LOCK_NAME
+        try:
+            fd = os.open(lock_path, os.O_RDWR)
+        except FileNotFoundError:
+            # No lock file: an owner between mkdir and open(), or one killed there.
+            try:
+                old = now - folder.stat().st_mtime > grace
+            except FileNotFoundError:
+                continue
+            if old:
+                remove_tree(folder)
+                removed.append(folder)
+            continue
+        except OSError:
+            continue
+        try:
+            if not _lock(fd, blocking=False):
+                continue  # its owner is alive
+            owner_started = os.fstat(fd).st_size > 0
+            if owner_started or now - os.fstat(fd).st_mtime > grace:
+                remove_tree(folder)
+                removed.append(folder)
+        finally:
+            os.close(fd)
+    return removed
