@@ -1,0 +1,691 @@
+"""The scoring-script contract: ``init()`` once, ``run(data)`` per request.
+
+A scoring (entry) script is an ordinary Python file with two top-level functions:
+
+- ``init()`` — no required arguments; runs once when the service starts and usually
+  loads the model into a global (``global model``);
+- ``run(data)`` — exactly one required positional argument, the decoded request data
+  (or, when ``run`` is decorated with ``@rawhttp``, the raw request); returns anything
+  JSON-serializable.
+
+This module checks scripts statically (:func:`check_script`, no code runs), imports
+them for the server (:func:`load_script`) and gives scripts their model files
+(:func:`get_model_path`).
+
+Examples
+--------
+>>> report = check_script("def init():\\n    pass\\n\\ndef run(data):\\n    return data\\n")
+>>> report.ok
+True
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import importlib.util
+import os
+import symtable
+import sys
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from nbdeploy.core.schema import Schema
+from nbdeploy.exceptions import (
+    InvalidArgumentError,
+    ModelNotFoundError,
+    ScoringScriptError,
+)
+
+__all__ = [
+    "RAWHTTP_MARKER",
+    "ScoringScript",
+    "ScriptIssue",
+    "ScriptReport",
+    "check_script",
+    "get_model_path",
+    "load_script",
+]
+
+#: Attribute a ``@rawhttp`` decorator sets to ``True`` on ``run``.
+RAWHTTP_MARKER = "__nbdeploy_rawhttp__"
+#: Attributes the schema decorators set on ``run`` (a ``Schema`` or its dict).
+INPUT_SCHEMA_ATTR = "__nbdeploy_input_schema__"
+OUTPUT_SCHEMA_ATTR = "__nbdeploy_output_schema__"
+
+#: Names every module has without defining them (``__class__``: the compiler's cell
+#: behind ``super()``).
+_MODULE_NAMES = frozenset(
+    {
+        "__class__",
+        "__name__",
+        "__file__",
+        "__doc__",
+        "__spec__",
+        "__loader__",
+        "__package__",
+        "__builtins__",
+        "__cached__",
+        "__annotations__",
+    }
+)
+
+_SCRIPT_HINT = (
+    "a scoring script defines 'def init():' (loads the model, no arguments) and "
+    "'def run(data):' (one argument: the request data)"
+)
+
+
+@dataclass(frozen=True)
+class ScriptIssue:
+    """One finding of :func:`check_script`: a 1-based line (``None`` if global) and text.
+
+    Examples
+    --------
+    >>> str(ScriptIssue(3, "undefined name 'x'"))
+    "line 3: undefined name 'x'"
+    """
+
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return self.message if self.line is None else f"line {self.line}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScriptIssue:
+        return cls(line=data.get("line"), message=str(data["message"]))
+
+
+@dataclass(frozen=True)
+class ScriptReport:
+    """What :func:`check_script` found.
+
+    Attributes
+    ----------
+    path:
+        The script's file, or ``None`` when checked from text.
+    errors:
+        Problems that make the script fail in a service (syntax, missing or misshapen
+        ``init``/``run``, names that are never defined).
+    warnings:
+        Things worth knowing that do not fail by themselves.
+    notebook_names:
+        Names the script uses that only the notebook defines (sorted).
+    undefined_names:
+        Names the script uses that nothing defines (sorted).
+    raw:
+        Whether ``run`` is decorated with ``@rawhttp``.
+    """
+
+    path: str | None = None
+    errors: tuple[ScriptIssue, ...] = ()
+    warnings: tuple[ScriptIssue, ...] = ()
+    notebook_names: tuple[str, ...] = ()
+    undefined_names: tuple[str, ...] = ()
+    raw: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no error."""
+        return not self.errors
+
+    def raise_for_errors(self) -> None:
+        """Raise :class:`ScoringScriptError` listing every error, if there is one.
+
+        Examples
+        --------
+        >>> check_script("def run(data): pass").raise_for_errors()
+        Traceback (most recent call last):
+        ...
+        nbdeploy.exceptions.ScoringScriptError: scoring script <text> has 1 error: ...
+        """
+        if self.ok:
+            return
+        where = self.path or "<text>"
+        count = len(self.errors)
+        details = "; ".join(str(e) for e in self.errors)
+        hint = _SCRIPT_HINT
+        if self.notebook_names:
+            hint = (
+                "define or load " + ", ".join(self.notebook_names) + " in the script "
+                "(for a model: load it in init() from get_model_path()), or import it"
+            )
+        raise ScoringScriptError(
+            f"scoring script {where} has {count} error{'s' if count > 1 else ''}: {details}",
+            hint=hint,
+        )
+
+    def __str__(self) -> str:
+        lines = [f"{self.path or '<text>'}: {'ok' if self.ok else 'errors'}"]
+        lines += [f"  error: {e}" for e in self.errors]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "errors": [e.to_dict() for e in self.errors],
+            "warnings": [w.to_dict() for w in self.warnings],
+            "notebook_names": list(self.notebook_names),
+            "undefined_names": list(self.undefined_names),
+            "raw": self.raw,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScriptReport:
+        return cls(
+            path=data.get("path"),
+            errors=tuple(ScriptIssue.from_dict(e) for e in data.get("errors", ())),
+            warnings=tuple(ScriptIssue.from_dict(w) for w in data.get("warnings", ())),
+            notebook_names=tuple(data.get("notebook_names", ())),
+            undefined_names=tuple(data.get("undefined_names", ())),
+            raw=bool(data.get("raw", False)),
+        )
+
+
+# --------------------------------------------------------------------------- check
+
+
+def _read_script(source_or_path: str | os.PathLike[str]) -> tuple[str, str | None]:
+    """Return (source, path or None). See :func:`check_script` for the rule."""
+    if isinstance(source_or_path, str) and (
+        "\n" in source_or_path or not source_or_path.rstrip().endswith(".py")
+    ):
+        return source_or_path, None
+    path = Path(source_or_path)
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except FileNotFoundError:
+        raise ScoringScriptError(
+            f"scoring script {str(path)!r} does not exist",
+            hint="check the path (relative paths start at the current folder)",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScoringScriptError(
+            f"cannot read scoring script {str(path)!r}: {exc}",
+            hint="the script must be readable UTF-8 text",
+        ) from None
+
+
+def _decorator_name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def _required_positional(args: ast.arguments) -> int:
+    positional = [*args.posonlyargs, *args.args]
+    return len(positional) - len(args.defaults)
+
+
+def _required_keyword_only(args: ast.arguments) -> list[str]:
+    return [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is None]
+
+
+def _check_function(
+    funcs: dict[str, ast.FunctionDef | ast.AsyncFunctionDef],
+    name: str,
+    errors: list[ScriptIssue],
+) -> None:
+    func = funcs.get(name)
+    call = "init()" if name == "init" else "run(data)"
+    if func is None:
+        errors.append(ScriptIssue(None, f"the script defines no top-level {call} function"))
+        return
+    if isinstance(func, ast.AsyncFunctionDef):
+        errors.append(ScriptIssue(func.lineno, f"{name}() must be a plain 'def', not 'async def'"))
+    required = _required_positional(func.args)
+    keyword_only = _required_keyword_only(func.args)
+    if keyword_only:
+        errors.append(
+            ScriptIssue(
+                func.lineno,
+                f"{name}() has required keyword-only arguments {', '.join(keyword_only)}; "
+                f"the server calls {call}",
+            )
+        )
+    if name == "init" and required:
+        errors.append(
+            ScriptIssue(
+                func.lineno,
+                f"init() takes {required} required argument{'s' if required > 1 else ''}; "
+                "it must take none (load the model from get_model_path() instead)",
+            )
+        )
+    if name == "run" and not (required == 1 or (required == 0 and func.args.vararg)):
+        errors.append(
+            ScriptIssue(
+                func.lineno,
+                f"run() takes {required} required positional arguments; it must take "
+                "exactly one (the request data)",
+            )
+        )
+
+
+def _free_names(source: str, filename: str, tree: ast.Module) -> dict[str, int]:
+    """Names the script reads but never defines, imports or gets as builtins → first line."""
+    table = symtable.symtable(source, filename, "exec")
+    defined: set[str] = set(_MODULE_NAMES) | set(dir(builtins))
+    used: set[str] = set()
+    stack = [table]
+    while stack:
+        current = stack.pop()
+        is_module = current.get_type() == "module"
+        for sym in current.get_symbols():
+            name = sym.get_name()
+            if is_module and (sym.is_assigned() or sym.is_imported()):
+                defined.add(name)
+            if sym.is_declared_global() and (sym.is_assigned() or sym.is_imported()):
+                defined.add(name)  # `global model; model = ...` inside init()
+            if sym.is_referenced() and (is_module or sym.is_global()):
+                used.add(name)
+        stack.extend(current.get_children())
+    free = used - defined
+    lines: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in free:
+            lines[node.id] = min(lines.get(node.id, node.lineno), node.lineno)
+    for name in free:
+        lines.setdefault(name, 1)
+    return lines
+
+
+def check_script(
+    source_or_path: str | os.PathLike[str], *, known_names: Iterable[str] = ()
+) -> ScriptReport:
+    """Check a scoring script without running it.
+
+    It must parse, define a top-level ``init()`` with no required arguments and a
+    top-level ``run`` with exactly one required positional argument (``run(data)``, or
+    ``run(request)`` under ``@rawhttp``), and use only names it defines, imports or
+    gets as builtins. Names of ``global`` statements assigned in a function (the usual
+    ``global model`` in ``init()``) count as defined.
+
+    Parameters
+    ----------
+    source_or_path:
+        A path (``Path``, or a one-line ``str`` ending in ``.py``) or the script text.
+    known_names:
+        The names the notebook defines (its user namespace). A name the script uses
+        that only the notebook defines is reported as "only defined in the notebook" —
+        the most common mistake when a script is written from a notebook.
+
+    Returns
+    -------
+    ScriptReport
+        Use :attr:`ScriptReport.ok` or :meth:`ScriptReport.raise_for_errors`.
+
+    Raises
+    ------
+    ScoringScriptError
+        Only when a path is given and the file cannot be read.
+
+    Examples
+    --------
+    >>> src = "def init():\\n    global m\\n    m = 1\\n\\ndef run(data):\\n    return m + df\\n"
+    >>> report = check_script(src, known_names={"df"})
+    >>> report.notebook_names
+    ('df',)
+    >>> [str(e) for e in report.errors]
+    ["line 6: name 'df' is only defined in the notebook; the service will not have it"]
+    """
+    source, path = _read_script(source_or_path)
+    filename = path or "<script>"
+    try:
+        tree = ast.parse(source, filename=filename)
+    except SyntaxError as exc:
+        message = f"syntax error: {exc.msg}"
+        return ScriptReport(path=path, errors=(ScriptIssue(exc.lineno, message),))
+
+    errors: list[ScriptIssue] = []
+    warnings: list[ScriptIssue] = []
+    funcs: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in (
+            "init",
+            "run",
+        ):
+            if node.name in funcs:
+                warnings.append(
+                    ScriptIssue(
+                        node.lineno,
+                        f"{node.name}() is defined again (first on line "
+                        f"{funcs[node.name].lineno}); the last definition wins",
+                    )
+                )
+            funcs[node.name] = node
+    _check_function(funcs, "init", errors)
+    _check_function(funcs, "run", errors)
+    run = funcs.get("run")
+    raw = run is not None and any(_decorator_name(d) == "rawhttp" for d in run.decorator_list)
+
+    notebook: list[str] = []
+    undefined: list[str] = []
+    star = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
+    ]
+    if star:
+        warnings.append(
+            ScriptIssue(
+                star[0].lineno,
+                f"'from {star[0].module} import *' hides which names the script defines; "
+                "undefined names are not checked",
+            )
+        )
+    else:
+        known = set(known_names)
+        free = _free_names(source, filename, tree)
+        for name, line in sorted(free.items(), key=lambda item: (item[1], item[0])):
+            if name in known:
+                notebook.append(name)
+                errors.append(
+                    ScriptIssue(
+                        line,
+                        f"name {name!r} is only defined in the notebook; "
+                        "the service will not have it",
+                    )
+                )
+            else:
+                undefined.append(name)
+                errors.append(ScriptIssue(line, f"undefined name {name!r}"))
+    errors.sort(key=lambda e: (e.line is not None, e.line or 0))
+    return ScriptReport(
+        path=path,
+        errors=tuple(errors),
+        warnings=tuple(warnings),
+        notebook_names=tuple(sorted(notebook)),
+        undefined_names=tuple(sorted(undefined)),
+        raw=raw,
+    )
+
+
+# --------------------------------------------------------------------------- load
+
+
+@dataclass(frozen=True)
+class ScoringScript:
+    """A scoring script imported as a module, ready to serve.
+
+    Attributes
+    ----------
+    path:
+        The script file.
+    module:
+        The imported module (registered in ``sys.modules`` under a unique name).
+    init, run:
+        The script's functions.
+    raw:
+        ``run`` is decorated with ``@rawhttp``: it receives the raw request.
+    input_schema, output_schema:
+        Schemas the ``@input_schema``/``@output_schema`` decorators attached to ``run``.
+    """
+
+    path: Path
+    module: ModuleType
+    init: Callable[[], Any]
+    run: Callable[[Any], Any]
+    raw: bool = False
+    input_schema: Schema | None = None
+    output_schema: Schema | None = None
+
+
+def _schema_attr(run: Callable[..., Any], attr: str, path: Path) -> Schema | None:
+    value = getattr(run, attr, None)
+    if value is None or isinstance(value, Schema):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return Schema.from_dict(dict(value))
+        except Exception as exc:
+            raise ScoringScriptError(
+                f"scoring script {path}: the schema attached to run() as {attr} cannot be "
+                f"read: {exc}",
+                hint="use the nbdeploy schema decorators on run()",
+            ) from exc
+    raise ScoringScriptError(
+        f"scoring script {path}: run() carries {attr} of type {type(value).__name__}, "
+        "expected a Schema",
+        hint="use the nbdeploy schema decorators on run()",
+    )
+
+
+def load_script(
+    path: str | os.PathLike[str],
+    *,
+    module_name: str | None = None,
+    source_dir: str | os.PathLike[str] | None = None,
+) -> ScoringScript:
+    """Import a scoring script as a module and return its ``init``/``run``.
+
+    The script's folder (and ``source_dir``, a bundle's ``src/``, when given) are put
+    at the front of ``sys.path`` and stay there, so that imports inside ``init()`` and
+    pickles referring to the user's modules work later too. The module is registered
+    in ``sys.modules`` under ``module_name`` (a unique ``nbdeploy_score_<hex>`` by
+    default), so two scripts never clash.
+
+    Raises
+    ------
+    ScoringScriptError
+        The file is missing, importing it raised, or it lacks ``init``/``run``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "score.py"
+    >>> _ = p.write_text("def init():\\n    pass\\n\\ndef run(data):\\n    return data * 2\\n")
+    >>> script = load_script(p)
+    >>> script.init(); script.run(21)
+    42
+    """
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise ScoringScriptError(
+            f"scoring script {str(path)!r} does not exist",
+            hint="check the path (relative paths start at the current folder)",
+        )
+    for folder in (source_dir, file.parent):
+        if folder is not None:
+            entry = str(Path(folder).resolve())
+            if entry not in sys.path:
+                sys.path.insert(0, entry)
+    name = module_name or f"nbdeploy_score_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise ScoringScriptError(
+            f"cannot import scoring script {str(file)!r}", hint="it must be a .py file"
+        )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:
+        sys.modules.pop(name, None)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        line = ""
+        tb = exc.__traceback__
+        while tb is not None:
+            if Path(tb.tb_frame.f_code.co_filename) == file:
+                line = f" (line {tb.tb_lineno})"
+            tb = tb.tb_next
+        raise ScoringScriptError(
+            f"importing scoring script {str(file)!r} failed{line}: {type(exc).__name__}: {exc}",
+            hint="run the script on its own (python score.py) to see the full error; "
+            "missing modules belong in the environment's requirements",
+        ) from exc
+
+    try:
+        return _scoring_script(file, module)
+    except ScoringScriptError:
+        sys.modules.pop(name, None)
+        raise
+
+
+def _scoring_script(file: Path, module: ModuleType) -> ScoringScript:
+    functions: dict[str, Callable[..., Any]] = {}
+    for attr in ("init", "run"):
+        value = getattr(module, attr, None)
+        if not callable(value):
+            what = "is not callable" if value is not None else "is not defined"
+            raise ScoringScriptError(
+                f"scoring script {str(file)!r}: {attr}() {what}", hint=_SCRIPT_HINT
+            )
+        functions[attr] = value
+    run = functions["run"]
+    return ScoringScript(
+        path=file,
+        module=module,
+        init=functions["init"],
+        run=run,
+        raw=getattr(run, RAWHTTP_MARKER, False) is True,
+        input_schema=_schema_attr(run, INPUT_SCHEMA_ATTR, file),
+        output_schema=_schema_attr(run, OUTPUT_SCHEMA_ATTR, file),
+    )
+
+
+# --------------------------------------------------------------------------- model path
+
+
+def _find_manifest(model_dir: Path, bundle_dir: Path | None) -> Path | None:
+    """The bundle.json for ``model_dir``: ``bundle_dir``'s, else 1 to 3 levels up."""
+    if bundle_dir is not None:
+        candidate = bundle_dir / "bundle.json"
+        return candidate if candidate.is_file() else None
+    for parent in list(model_dir.parents)[:3]:
+        candidate = parent / "bundle.json"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _pick_version(name: str, versions: list[int], version: int | None) -> int:
+    if version is None:
+        return max(versions)
+    if version not in versions:
+        have = ", ".join(str(v) for v in sorted(versions))
+        raise ModelNotFoundError(
+            f"model {name!r} has no version {version} in this service (it has {have})",
+            hint="deploy that version, or call get_model_path(name) for the one deployed",
+        )
+    return version
+
+
+def get_model_path(
+    model_name: str | None = None,
+    version: int | None = None,
+    *,
+    model_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Where a model's files are inside a running service.
+
+    Like Azure ML's ``Model.get_model_path``: a model made of a single file gives the
+    path of that file, any other model its folder. With one model in the service,
+    ``model_name`` may be omitted; ``version=None`` means the only (or highest) version
+    of that name the service holds.
+
+    How it finds things. ``model_dir`` defaults to ``$NBDEPLOY_MODEL_DIR``, else
+    ``$AZUREML_MODEL_DIR``. The bundle manifest (``bundle.json``, which lists the models
+    and their files) is taken from ``$NBDEPLOY_BUNDLE_DIR`` when ``model_dir`` is not
+    given and that variable is set, else from the first of the 1 to 3 folders above
+    ``model_dir`` that has one (``models/<name>/<version>`` for one model, ``models``
+    for several). Without a manifest the folder layout alone is used.
+
+    Raises
+    ------
+    InvalidArgumentError
+        No model folder is known (not inside a service, and no ``model_dir``), or
+        several models and no ``model_name``.
+    ModelNotFoundError
+        No model of that name or version; the message lists what there is.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> (root / "m" / "1").mkdir(parents=True)
+    >>> get_model_path("m", model_dir=root) == root / "m" / "1"
+    True
+    """
+    # The one place the core reads os.environ: this function runs inside the scoring
+    # process, where the server exports these variables for the user's script.
+    bundle_dir: Path | None = None
+    if model_dir is None:
+        env_dir = os.environ.get("NBDEPLOY_MODEL_DIR") or os.environ.get("AZUREML_MODEL_DIR")
+        if not env_dir:
+            raise InvalidArgumentError(
+                "no model folder: NBDEPLOY_MODEL_DIR (or AZUREML_MODEL_DIR) is not set",
+                hint="get_model_path() works inside a running service; elsewhere pass "
+                "model_dir=, or use the registry to download the model",
+            )
+        model_dir = env_dir
+        if os.environ.get("NBDEPLOY_BUNDLE_DIR"):
+            bundle_dir = Path(os.environ["NBDEPLOY_BUNDLE_DIR"])
+    root = Path(model_dir)
+    manifest_path = _find_manifest(root, bundle_dir)
+    if manifest_path is None:
+        return _model_path_from_layout(root, model_name, version)
+
+    from nbdeploy.core.bundle import BundleManifest  # bundle imports this module
+
+    manifest = BundleManifest.read(manifest_path)
+    models = manifest.models
+    if model_name is None:
+        if len(models) != 1:
+            names = ", ".join(f"{m.name}:{m.version}" for m in models) or "none"
+            raise InvalidArgumentError(
+                f"this service holds {len(models)} models ({names}); say which one",
+                hint="call get_model_path('<model name>')",
+            )
+        chosen = models[0]
+    else:
+        same = [m for m in models if m.name == model_name]
+        if not same:
+            names = ", ".join(sorted({m.name for m in models})) or "none"
+            raise ModelNotFoundError(
+                f"no model {model_name!r} in this service; it holds: {names}",
+                hint="deploy the service with that model, or fix the name",
+            )
+        wanted = _pick_version(model_name, [m.version for m in same], version)
+        chosen = next(m for m in same if m.version == wanted)
+    folder = manifest_path.parent / "models" / chosen.name / str(chosen.version)
+    if len(chosen.files) == 1:
+        return folder / chosen.files[0]
+    return folder
+
+
+def _model_path_from_layout(root: Path, model_name: str | None, version: int | None) -> Path:
+    """No manifest (a hand-made folder): ``<root>/<name>/<version>`` or ``<root>`` itself."""
+    if model_name is None:
+        return root
+    if root.parent.name == model_name and root.name.isdigit():
+        # A single-model folder models/<name>/<version> handed over directly.
+        _pick_version(model_name, [int(root.name)], version)
+        return root
+    folder = root / model_name
+    versions = (
+        [int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()]
+        if folder.is_dir()
+        else []
+    )
+    if not versions:
+        present = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        raise ModelNotFoundError(
+            f"no model {model_name!r} under {str(root)!r}; it holds: "
+            + (", ".join(present) or "nothing"),
+            hint="check the model name, or the model folder",
+        )
+    return folder / str(_pick_version(model_name, versions, version))
