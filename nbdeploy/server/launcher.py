@@ -1,0 +1,327 @@
+"""``python -m nbdeploy.server BUNDLE``: run a bundle's scoring server with uvicorn.
+
+Targets reach the server only through this command line (or, for the local target's
+warm-start process, through :func:`serve` in a forked child), and learn what happens
+from a few machine-readable lines on **stdout**, each flushed at once:
+
+``NBDEPLOY-LISTENING <host> <port>``
+    The socket is bound and accepting connections (with ``--port 0`` this is how the
+    caller learns the port). Printed once.
+``NBDEPLOY-READY``
+    ``init()`` succeeded; ``GET /`` answers ``Healthy``. Always after ``LISTENING``.
+``NBDEPLOY-INIT-FAILED: <ExceptionType>: <message>``
+    The bundle could not be loaded, the scoring script not imported, or its
+    ``init()`` raised. The traceback was logged just before (on stderr); newlines in
+    the message are written as ``\\n`` so the reason is one line. The process then
+    exits with code 3 (:data:`EXIT_INIT_FAILED`), so a supervisor sees the failure and
+    reports ``Failed`` with this reason.
+``NBDEPLOY-BIND-FAILED: <host> <port>: <reason>``
+    The address could not be bound (port in use ...); exit code 4.
+
+Logs (the server's, uvicorn's and the scoring script's ``logging`` calls) go to
+**stderr** in a compact one-line format; the access log is off. A target that sends
+stdout and stderr to one file gets the machine lines in order with the logs, the
+``NBDEPLOY-INIT-FAILED`` line last. SIGTERM and SIGINT stop the server gracefully
+(uvicorn finishes the requests in flight).
+
+The event loop is uvloop when it is installed, and the HTTP parser httptools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import ipaddress
+import logging
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+
+from nbdeploy.server.runtime import describe_exception
+from nbdeploy.server.settings import LOG_LEVELS, ServerSettings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from nbdeploy.core.bundle import Bundle
+
+__all__ = [
+    "EXIT_BIND_FAILED",
+    "EXIT_INIT_FAILED",
+    "EXIT_OK",
+    "bind_socket",
+    "main",
+    "serve",
+]
+
+#: Exit code after a clean shutdown.
+EXIT_OK = 0
+#: Exit code when the bundle, the script or its ``init()`` failed (see module doc).
+EXIT_INIT_FAILED = 3
+#: Exit code when the host/port could not be bound.
+EXIT_BIND_FAILED = 4
+
+LISTENING = "NBDEPLOY-LISTENING"
+READY = "NBDEPLOY-READY"
+INIT_FAILED = "NBDEPLOY-INIT-FAILED"
+BIND_FAILED = "NBDEPLOY-BIND-FAILED"
+
+logger = logging.getLogger("nbdeploy.server")
+
+_LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+_HANDLER_NAME = "nbdeploy-server"
+
+
+def _announce(line: str) -> None:
+    """Write one machine-readable line to stdout, flushed (stdout may be a file)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def configure_logging(level: str) -> None:
+    """Compact one-line logs on stderr at ``level`` (idempotent; fork-safe)."""
+    numeric = 5 if level == "trace" else getattr(logging, level.upper())
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() == _HANDLER_NAME:
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(numeric)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening (``port=0``: any free port).
+
+    Examples
+    --------
+    >>> sock = bind_socket("127.0.0.1", 0)
+    >>> sock.getsockname()[1] > 0
+    True
+    >>> sock.close()
+    """
+    family = socket.AF_INET
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            family = socket.AF_INET6
+    except ValueError:
+        pass  # a host name: resolved by bind() as IPv4
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _loop_name() -> str:
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+
+
+def _http_name() -> str:
+    return "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, announcing LISTENING/READY and stopping when init fails."""
+
+    def __init__(self, config: uvicorn.Config, host: str, port: int) -> None:
+        super().__init__(config)
+        self.exit_code = EXIT_OK
+        self._address = (host, port)
+        self._listening = False
+        self._ready_pending = False
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            host, port = self._address
+            self._listening = True
+            logger.info("listening on http://%s:%d", host, port)
+            _announce(f"{LISTENING} {host} {port}")
+            if self._ready_pending:
+                _announce(READY)
+
+    def init_done(self, error: BaseException | None) -> None:
+        """Runs on the event loop once ``init()`` returned or raised."""
+        if error is None:
+            if self._listening:
+                _announce(READY)
+            else:  # init() beat the socket set-up: keep LISTENING first
+                self._ready_pending = True
+            return
+        _announce(f"{INIT_FAILED}: {describe_exception(error)}")
+        self.exit_code = EXIT_INIT_FAILED
+        self.should_exit = True
+
+
+def _make_server(app: FastAPI, settings: ServerSettings, host: str, port: int) -> _Server:
+    from nbdeploy.server.app import get_runtime
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop=_loop_name(),
+        http=_http_name(),
+        lifespan="on",
+        log_config=None,
+        log_level=settings.log_level,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=30,
+    )
+    server = _Server(config, host, port)
+    get_runtime(app).add_init_listener(server.init_done)
+    return server
+
+
+def serve(
+    bundle_path: Bundle | str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    sock: socket.socket | None = None,
+    log_level: str = "info",
+    settings: ServerSettings | None = None,
+) -> int:
+    """Run the scoring server for a bundle until it is stopped; the exit code.
+
+    The local target's warm-start process calls this in a forked child, with a socket
+    it already bound (``sock``), so the child starts serving without re-importing
+    anything. Without ``sock``, ``host:port`` is bound here (``port=0``: a free port).
+
+    Parameters
+    ----------
+    bundle_path:
+        The bundle folder (or an already loaded :class:`~nbdeploy.core.bundle.Bundle`).
+    host, port:
+        Address to bind when ``sock`` is None; otherwise only reported.
+    sock:
+        An already bound socket (listening or not).
+    log_level:
+        One of :data:`~nbdeploy.server.settings.LOG_LEVELS`.
+    settings:
+        Full server settings; ``host``, ``port`` and ``log_level`` then come from it
+        when ``sock`` is None.
+
+    Returns
+    -------
+    int
+        :data:`EXIT_OK` after a clean stop, :data:`EXIT_INIT_FAILED` when the bundle,
+        its script or ``init()`` failed, :data:`EXIT_BIND_FAILED` when the address
+        could not be bound.
+
+    Examples
+    --------
+    >>> import os, socket
+    >>> sock = socket.create_server(("127.0.0.1", 0))
+    >>> if os.fork() == 0:  # doctest: +SKIP
+    ...     os._exit(serve("bundles/iris/1", sock=sock))
+    """
+    if settings is None:
+        settings = ServerSettings(host=host, port=port, log_level=log_level)
+    configure_logging(settings.log_level)
+    try:
+        from nbdeploy.server.app import create_app
+
+        app = create_app(bundle_path, settings)
+    except Exception as exc:
+        logger.error("cannot load bundle %s", bundle_path, exc_info=exc)
+        _announce(f"{INIT_FAILED}: {describe_exception(exc)}")
+        return EXIT_INIT_FAILED
+
+    if sock is None:
+        try:
+            sock = bind_socket(settings.host, settings.port)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            logger.error("cannot bind %s:%d: %s", settings.host, settings.port, reason)
+            _announce(f"{BIND_FAILED}: {settings.host} {settings.port}: {reason}")
+            return EXIT_BIND_FAILED
+    bound_host, bound_port = sock.getsockname()[:2]
+    server = _make_server(app, settings, str(bound_host), int(bound_port))
+    try:
+        server.run(sockets=[sock])
+    except SystemExit as exc:  # uvicorn exits this way when its start-up fails
+        code = exc.code if isinstance(exc.code, int) else 1
+        return code or EXIT_INIT_FAILED
+    finally:
+        sock.close()
+    return int(server.exit_code)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m nbdeploy.server",
+        description="Serve a bundle: GET / (health), POST /score, GET /swagger.json, "
+        "GET /openapi.json, GET /docs.",
+    )
+    parser.add_argument("bundle", type=Path, help="the bundle folder (holds bundle.json)")
+    parser.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=None, help="port to bind; 0 picks a free one (default 0)"
+    )
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default=None, help="default info")
+    parser.add_argument(
+        "--max-request-bytes", type=int, default=None, help="largest body (default 100 MB)"
+    )
+    parser.add_argument("--service-name", default=None, help="title of the API documents")
+    return parser
+
+
+def _resolve_settings(args: argparse.Namespace, bundle: Bundle) -> ServerSettings:
+    """Command line → bundle ``settings`` → ``NBDEPLOY_*`` / pyproject → defaults."""
+    from nbdeploy import config
+
+    bundle_settings: dict[str, Any] = dict(bundle.settings or {})
+    explicit = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "max_request_bytes": args.max_request_bytes,
+        "service_name": args.service_name,
+    }
+    values: dict[str, Any] = {}
+    for name, value in explicit.items():
+        if value is not None:
+            values[name] = value
+        elif name in bundle_settings:
+            values[name] = bundle_settings[name]
+        elif name in config.SETTINGS:
+            values[name] = config.resolve(name)
+    return ServerSettings.from_bundle_settings(bundle_settings, **values)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``python -m nbdeploy.server`` command; returns the exit code.
+
+    Examples
+    --------
+    >>> main(["path/to/bundle", "--port", "0"])  # doctest: +SKIP
+    NBDEPLOY-LISTENING 127.0.0.1 40123
+    NBDEPLOY-READY
+    """
+    args = _parser().parse_args(argv)
+    try:
+        from nbdeploy.core.bundle import Bundle
+
+        bundle = Bundle.load(args.bundle)
+        settings = _resolve_settings(args, bundle)
+    except Exception as exc:
+        configure_logging(args.log_level or "info")
+        logger.error("cannot start a server for %s", args.bundle, exc_info=exc)
+        _announce(f"{INIT_FAILED}: {describe_exception(exc)}")
+        return EXIT_INIT_FAILED
+    return serve(bundle, settings=settings)

@@ -1,0 +1,141 @@
+"""The settings one scoring server runs with.
+
+A :class:`ServerSettings` is a frozen value object: the launcher
+(``python -m nbdeploy.server``) builds it from its command line, the bundle's
+``settings`` and the ``NBDEPLOY_*`` settings (:mod:`nbdeploy.config`), and hands it to
+:func:`nbdeploy.server.create_app`. The app itself never reads the environment for
+its settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nbdeploy.exceptions import InvalidArgumentError
+
+__all__ = ["LOG_LEVELS", "ServerSettings"]
+
+#: Log levels the server accepts (uvicorn's names).
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+_DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How one scoring server listens, limits and describes itself.
+
+    Parameters
+    ----------
+    host:
+        Interface to bind. ``127.0.0.1`` by default: a service is only reachable from
+        other machines when a target asks for it (containers bind ``0.0.0.0``).
+    port:
+        TCP port; ``0`` lets the operating system pick a free one (the launcher then
+        prints the port it got).
+    max_request_bytes:
+        Largest request body ``POST /score`` accepts; larger bodies get a 413.
+    log_level:
+        One of :data:`LOG_LEVELS`.
+    service_name:
+        Title of the OpenAPI documents and the Swagger UI page. ``None`` means the
+        bundle's ``service_name`` setting, else its first model's name, else the
+        bundle folder's name.
+    auth_enabled:
+        Whether the service requires ``Authorization: Bearer <key>``. Only declared in
+        the OpenAPI documents for now; enforcement arrives with the auth middleware.
+
+    Examples
+    --------
+    >>> s = ServerSettings(port=8080, max_request_bytes=1024)
+    >>> ServerSettings.from_dict(s.to_dict()) == s
+    True
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    max_request_bytes: int = _DEFAULT_MAX_REQUEST_BYTES
+    log_level: str = "info"
+    service_name: str | None = None
+    auth_enabled: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.host, str) or not self.host:
+            raise InvalidArgumentError(
+                f"bad server host {self.host!r}",
+                hint="give an interface address such as '127.0.0.1' or '0.0.0.0'",
+            )
+        if isinstance(self.port, bool) or not isinstance(self.port, int):
+            raise InvalidArgumentError(f"bad server port {self.port!r}: not an integer")
+        if not 0 <= self.port <= 65535:
+            raise InvalidArgumentError(
+                f"bad server port {self.port!r}",
+                hint="use 1-65535, or 0 to let the system pick a free port",
+            )
+        if (
+            isinstance(self.max_request_bytes, bool)
+            or not isinstance(self.max_request_bytes, int)
+            or self.max_request_bytes <= 0
+        ):
+            raise InvalidArgumentError(
+                f"bad max_request_bytes {self.max_request_bytes!r}",
+                hint="give a positive number of bytes, e.g. 104857600 for 100 MB",
+            )
+        if self.log_level not in LOG_LEVELS:
+            raise InvalidArgumentError(
+                f"bad log level {self.log_level!r}",
+                hint=f"use one of {', '.join(LOG_LEVELS)}",
+            )
+        if self.service_name is not None and (
+            not isinstance(self.service_name, str) or not self.service_name.strip()
+        ):
+            raise InvalidArgumentError(
+                f"bad service name {self.service_name!r}",
+                hint="give a non-empty string, or None to use the model's name",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict (the inverse of :meth:`from_dict`)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ServerSettings:
+        """Settings from a dict; unknown keys are an error, missing keys take defaults.
+
+        Examples
+        --------
+        >>> ServerSettings.from_dict({"port": 5001}).port
+        5001
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidArgumentError(
+                f"unknown server settings {unknown}",
+                hint=f"known settings: {', '.join(sorted(known))}",
+            )
+        return cls(**dict(data))
+
+    @classmethod
+    def from_bundle_settings(
+        cls, bundle_settings: Mapping[str, Any] | None, **overrides: Any
+    ) -> ServerSettings:
+        """Settings from a bundle's ``settings`` section, with explicit overrides on top.
+
+        Keys of ``bundle_settings`` that are not server settings (a bundle also carries
+        target settings) are ignored; overrides whose value is ``None`` are skipped, so
+        a launcher can pass its optional command-line values straight through.
+
+        Examples
+        --------
+        >>> s = ServerSettings.from_bundle_settings({"port": 5001, "replicas": 3}, port=None)
+        >>> s.port
+        5001
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in (bundle_settings or {}).items() if k in known}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(values)
