@@ -531,7 +531,7 @@ def _infer_ndarray(sample: np.ndarray[Any, Any], example_rows: int) -> Schema:
 def _infer_python(sample: Any, example_rows: int) -> Schema:
     value = _to_json_value(sample)
     example = value[:example_rows] if isinstance(value, list) else value
-    return Schema("python", json=_json_schema_of(value), example=example)
+    return Schema("python", json=_open_nulls(_json_schema_of(value)), example=example)
 
 
 def _infer_numpy_scalar(sample: np.generic, example_rows: int) -> Schema:
@@ -702,6 +702,24 @@ def _strip_null(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _open_nulls(schema: Any) -> Any:
+    """Replace ``{"type": "null"}`` by ``{}`` (any value), recursively.
+
+    A sample value that is always None says nothing about the type the model takes, so
+    publishing ``null`` as the only allowed value would refuse every real request.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("type") == "null":
+        return {}
+    out = dict(schema)
+    if "properties" in out:
+        out["properties"] = {k: _open_nulls(v) for k, v in out["properties"].items()}
+    if "items" in out:
+        out["items"] = _open_nulls(out["items"])
+    return out
+
+
 def _json_schema_of(value: Any) -> dict[str, Any]:
     """Infer the JSON Schema of a JSON-able value (see :func:`_to_json_value`)."""
     for cls in type(value).__mro__:
@@ -743,23 +761,20 @@ _JSON_INFERRERS: dict[type, Callable[[Any], dict[str, Any]]] = {
 # ======================================================================================
 
 
-def _frame_json_schema(schema: Schema, dialect: str) -> dict[str, Any]:
+def _frame_json_schema(schema: Schema, dialect: Dialect) -> dict[str, Any]:
     return {
         "type": "array",
         "items": {
             "type": "object",
-            "properties": {
-                f.name: f.to_json_schema(dialect)  # type: ignore[arg-type]
-                for f in schema.fields
-            },
+            "properties": {f.name: f.to_json_schema(dialect) for f in schema.fields},
             "required": schema.names,
             "additionalProperties": False,
         },
     }
 
 
-def _series_json_schema(schema: Schema, dialect: str) -> dict[str, Any]:
-    return {"type": "array", "items": schema.fields[0].to_json_schema(dialect)}  # type: ignore[arg-type]
+def _series_json_schema(schema: Schema, dialect: Dialect) -> dict[str, Any]:
+    return {"type": "array", "items": schema.fields[0].to_json_schema(dialect)}
 
 
 def _array_element_json(dtype_name: str) -> dict[str, Any]:
@@ -769,7 +784,7 @@ def _array_element_json(dtype_name: str) -> dict[str, Any]:
     return dict(_FIELD_JSON[_KIND_TYPES.get(kind, FieldType.ANY)])
 
 
-def _ndarray_json_schema(schema: Schema, dialect: str) -> dict[str, Any]:
+def _ndarray_json_schema(schema: Schema, dialect: Dialect) -> dict[str, Any]:
     out = _array_element_json(schema.dtype or "object")
     for size in reversed(schema.shape or ()):
         out = {"type": "array", "items": out}
@@ -805,12 +820,12 @@ def _to_swagger2(schema: Any) -> Any:
     return out
 
 
-def _python_json_schema(schema: Schema, dialect: str) -> dict[str, Any]:
+def _python_json_schema(schema: Schema, dialect: Dialect) -> dict[str, Any]:
     body = schema.json or {}
     return _to_swagger2(body) if dialect == "swagger2" else body
 
 
-_JSON_SCHEMA_WRITERS: dict[str, Callable[[Schema, str], dict[str, Any]]] = {
+_JSON_SCHEMA_WRITERS: dict[str, Callable[[Schema, Dialect], dict[str, Any]]] = {
     "dataframe": _frame_json_schema,
     "series": _series_json_schema,
     "ndarray": _ndarray_json_schema,

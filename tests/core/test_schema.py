@@ -168,7 +168,8 @@ def test_ndarray_inference(
         pytest.param(3, {"type": "integer"}, id="int"),
         pytest.param(2.5, {"type": "number"}, id="float"),
         pytest.param(True, {"type": "boolean"}, id="bool"),
-        pytest.param(None, {"type": "null"}, id="none"),
+        pytest.param(None, {}, id="none-is-any"),
+        pytest.param([None], {"type": "array", "items": {}}, id="list-of-none"),
         pytest.param(np.float32(1.5), {"type": "number"}, id="numpy-scalar"),
         pytest.param([1, 2.5], {"type": "array", "items": {"type": "number"}}, id="int-float"),
         pytest.param(
@@ -370,7 +371,7 @@ def test_python_json_schema_swagger2_has_no_null_type():
     schema = infer_schema({"a": None, "b": [1, None], "c": []})
     swagger = schema.to_json_schema("swagger2")
     assert swagger["properties"] == {
-        "a": {"x-nullable": True},
+        "a": {},
         "b": {"type": "array", "items": {"type": "integer", "x-nullable": True}},
         "c": {"type": "array", "items": {}},
     }
