@@ -1,0 +1,227 @@
+"""The interface every deployment target implements, and the table of targets.
+
+A target runs bundles somewhere (a local process, a container, a pod, a Ray
+deployment) and keeps one :class:`~nbdeploy.core.services.ServiceRecord` per service
+in the workspace. Every front (public API, CLI, magics, lab extension) goes through
+this interface, so a new target plugs in with :func:`register_target` and is found by
+name with :func:`get_target`.
+
+Targets are looked up lazily (``"module:attribute"``), so ``import nbdeploy.targets``
+stays cheap and a target's heavy client library is only imported when it is used.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from nbdeploy.exceptions import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from nbdeploy.core.services import ServiceRecord
+    from nbdeploy.core.workspace import Workspace
+
+__all__ = [
+    "Target",
+    "default_config",
+    "get_target",
+    "get_target_name",
+    "register_target",
+    "target_names",
+]
+
+
+class Target(ABC):
+    """A place that runs services: deploy, update, inspect and delete them.
+
+    Every method returns typed :class:`~nbdeploy.core.services.ServiceRecord` values
+    and keeps the workspace's record up to date. ``deploy`` and ``update`` block
+    until the service reaches a final state unless ``wait=False``; ``delete`` is
+    idempotent.
+
+    Parameters
+    ----------
+    workspace:
+        The workspace whose service records this target reads and writes.
+    """
+
+    #: The target's name in records and configs (``"local"``, ``"docker"`` ...).
+    name: ClassVar[str]
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.workspace!r})"
+
+    @abstractmethod
+    def deploy(
+        self,
+        name: str,
+        bundle: Any,
+        config: Any = None,
+        *,
+        wait: bool = True,
+        show_output: bool = False,
+    ) -> ServiceRecord:
+        """Run ``bundle`` (a :class:`~nbdeploy.core.bundle.Bundle` or its folder) as
+        service ``name`` with this target's ``config``; the record once final."""
+
+    @abstractmethod
+    def update(
+        self,
+        name: str,
+        bundle: Any,
+        config: Any = None,
+        *,
+        wait: bool = True,
+        show_output: bool = False,
+    ) -> ServiceRecord:
+        """Switch service ``name`` to ``bundle`` (and ``config``), keeping it answering
+        where the target allows; the record with ``generation`` bumped."""
+
+    @abstractmethod
+    def get(self, name: str) -> ServiceRecord:
+        """The live record of service ``name`` (:class:`ServiceNotFoundError` if none)."""
+
+    @abstractmethod
+    def list(self) -> builtins.list[ServiceRecord]:
+        """Live records of every service of this target in the workspace."""
+
+    @abstractmethod
+    def logs(self, name: str, tail: int | None = None) -> str:
+        """The service's server output (the last ``tail`` lines when given)."""
+
+    @abstractmethod
+    def delete(self, name: str) -> None:
+        """Stop service ``name`` and forget it; nothing happens if it does not exist."""
+
+    @abstractmethod
+    def wait(
+        self, name: str, timeout: float | None = None, show_output: bool = False
+    ) -> ServiceRecord:
+        """Block until service ``name`` is in a final state (printing progress when
+        ``show_output``); its record."""
+
+
+# name -> "module:attribute" of the Target class / the config class.
+_TARGETS: dict[str, str | Callable[[Workspace], Target]] = {
+    "local": "nbdeploy.targets.local:LocalTarget",
+}
+_CONFIGS: dict[str, str | type] = {
+    "local": "nbdeploy.targets.local:LocalConfig",
+}
+
+
+def _load(spec: str | Any) -> Any:
+    if not isinstance(spec, str):
+        return spec
+    module, _, attribute = spec.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def register_target(
+    name: str,
+    factory: str | Callable[[Workspace], Target],
+    config_class: str | type | None = None,
+) -> None:
+    """Make a target available to :func:`get_target` under ``name``.
+
+    Parameters
+    ----------
+    name:
+        The target's name.
+    factory:
+        A callable taking the workspace and returning a :class:`Target` (usually the
+        class), or ``"module:attribute"`` naming it (imported on first use).
+    config_class:
+        Its deployment-configuration class (or ``"module:attribute"``), which
+        :func:`default_config` builds and :func:`get_target_name` recognises.
+
+    Examples
+    --------
+    >>> register_target("local", "nbdeploy.targets.local:LocalTarget")
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidArgumentError(f"invalid target name {name!r}", hint="use e.g. 'docker'")
+    _TARGETS[name] = factory
+    if config_class is not None:
+        _CONFIGS[name] = config_class
+
+
+def target_names() -> builtins.list[str]:
+    """The names of the registered targets.
+
+    Examples
+    --------
+    >>> "local" in target_names()
+    True
+    """
+    return sorted(_TARGETS)
+
+
+def _unknown(name: object) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"unknown deployment target {name!r}",
+        hint=f"known targets: {', '.join(target_names())}",
+    )
+
+
+def get_target(name: str, workspace: Workspace) -> Target:
+    """The target called ``name`` working on ``workspace``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from nbdeploy.core.workspace import Workspace
+    >>> get_target("local", Workspace(tempfile.mkdtemp())).name
+    'local'
+    """
+    try:
+        factory = _TARGETS[name]
+    except (KeyError, TypeError):
+        raise _unknown(name) from None
+    target = _load(factory)(workspace)
+    if not isinstance(target, Target):
+        raise InvalidArgumentError(f"target {name!r} is not a Target: {target!r}")
+    return target
+
+
+def default_config(name: str, **values: Any) -> Any:
+    """A deployment configuration for target ``name`` built from ``values``.
+
+    Examples
+    --------
+    >>> default_config("local", port=8890).port
+    8890
+    """
+    try:
+        spec = _CONFIGS[name]
+    except (KeyError, TypeError):
+        raise _unknown(name) from None
+    return _load(spec)(**values)
+
+
+def get_target_name(config: Any) -> str:
+    """The target a deployment configuration is for.
+
+    Accepts a config object with a ``target`` attribute (such as
+    :class:`~nbdeploy.targets.local.LocalConfig`) or a mapping with a ``"target"`` key.
+
+    Examples
+    --------
+    >>> get_target_name({"target": "local", "port": 0})
+    'local'
+    """
+    name = config.get("target") if isinstance(config, Mapping) else getattr(config, "target", None)
+    if not isinstance(name, str):
+        raise InvalidArgumentError(
+            f"cannot tell the target of deployment configuration {config!r}",
+            hint="pass a configuration such as LocalConfig(port=8890), or target='local'",
+        )
+    if name not in _TARGETS:
+        raise _unknown(name)
+    return name

@@ -1,0 +1,835 @@
+"""The local target: a service is a server process on this machine, bound to loopback.
+
+Two ways to start the process, same server, same bundle:
+
+- **warm start** (default): the workspace's warm-start server (:mod:`.warm`), which
+  has already imported FastAPI, uvicorn, pandas and scikit-learn, forks a child that
+  goes straight to ``init()`` — a scikit-learn model answers in a fraction of a
+  second instead of the 1-2 s a fresh interpreter spends importing;
+- **plain**: ``python -m nbdeploy.server BUNDLE`` in a new process (through a tiny
+  launcher that detaches it), used with ``warm_start=False`` or when the warm server
+  cannot run (no ``fork``).
+
+Either way the server runs in its own session — a KeyboardInterrupt in the kernel
+does not reach it, and it is never the kernel's child (no zombies) — writes its
+output to ``<workspace>/services/<name>/server.log`` (rotated past 10 MB), and its
+PID *and start time* are recorded in the service record, so any later Python process
+finds the service, checks it is still that process (PIDs are reused) and probes
+``GET /`` for its live state.
+
+Updates keep the scoring URI answering: the new generation binds the same port with
+``SO_REUSEPORT``, runs ``init()`` *before* it listens, and only once it reports
+``NBDEPLOY-READY`` does the old one get SIGTERM (uvicorn finishes requests in flight).
+If the new generation fails, the old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import http.client
+import ipaddress
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from nbdeploy.core.refs import check_name
+from nbdeploy.core.services import ServiceRecord, ServiceState
+from nbdeploy.exceptions import (
+    DeploymentError,
+    InvalidArgumentError,
+    ServiceExistsError,
+    ServiceNotFoundError,
+    TargetUnavailableError,
+)
+
+from ._process import (
+    LogFollower,
+    ProcessId,
+    check_port_free,
+    read_exit_status,
+    read_log_tail,
+    terminate,
+)
+from .base import Target
+
+__all__ = ["LocalConfig", "LocalTarget"]
+
+READY = "NBDEPLOY-READY"
+INIT_FAILED = "NBDEPLOY-INIT-FAILED"
+BIND_FAILED = "NBDEPLOY-BIND-FAILED"
+LISTENING = "NBDEPLOY-LISTENING"
+
+#: Seconds a probe of ``GET /`` may take before the service counts as not answering.
+PROBE_TIMEOUT = 1.0
+#: Seconds a stopped server gets to finish its requests before SIGKILL.
+STOP_TIMEOUT = 10.0
+_POLL_MAX = 0.02  # longest sleep while waiting for a state change
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    """Deployment configuration of the local target.
+
+    Parameters
+    ----------
+    port:
+        TCP port to bind; ``0`` picks a free one (kept across updates).
+    host:
+        Interface to bind: an IP address (``127.0.0.1`` by default — loopback only)
+        or ``"localhost"``. Any other address must be given on purpose.
+    warm_start:
+        Fork the service from the pre-imported warm-start server (fast); ``False``
+        starts a plain ``python -m nbdeploy.server`` process.
+    timeout:
+        Seconds to wait for the service to become ``Healthy``.
+
+    Examples
+    --------
+    >>> LocalConfig(port=8890)
+    LocalConfig(port=8890, host='127.0.0.1', warm_start=True, timeout=120.0)
+    >>> LocalConfig.from_dict(LocalConfig(port=8890).to_dict()) == LocalConfig(port=8890)
+    True
+    >>> LocalConfig(port=70000)
+    Traceback (most recent call last):
+    ...
+    nbdeploy.exceptions.InvalidArgumentError: invalid port 70000 for a local service
+    Hint: use a port between 1 and 65535, or 0 to pick a free one
+    """
+
+    port: int = 0
+    host: str = "127.0.0.1"
+    warm_start: bool = True
+    timeout: float = 120.0
+
+    target: ClassVar[str] = "local"
+
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.port, bool)
+            or not isinstance(self.port, int)
+            or not (0 <= self.port <= 65535)
+        ):
+            raise InvalidArgumentError(
+                f"invalid port {self.port!r} for a local service",
+                hint="use a port between 1 and 65535, or 0 to pick a free one",
+            )
+        if not isinstance(self.host, str) or not self.host:
+            raise InvalidArgumentError(
+                f"invalid host {self.host!r} for a local service",
+                hint="use '127.0.0.1' (loopback) or another IP address of this machine",
+            )
+        if self.host != "localhost":
+            try:
+                ipaddress.ip_address(self.host)
+            except ValueError:
+                raise InvalidArgumentError(
+                    f"invalid host {self.host!r} for a local service: not an IP address",
+                    hint="use '127.0.0.1' (loopback), 'localhost' or an IP address",
+                ) from None
+        if not isinstance(self.warm_start, bool):
+            raise InvalidArgumentError(f"warm_start must be True or False, got {self.warm_start!r}")
+        if (
+            isinstance(self.timeout, bool)
+            or not isinstance(self.timeout, (int, float))
+            or not self.timeout > 0
+        ):
+            raise InvalidArgumentError(
+                f"invalid timeout {self.timeout!r} for a local service",
+                hint="give the seconds to wait for the service, e.g. 120",
+            )
+        object.__setattr__(self, "timeout", float(self.timeout))
+
+    @property
+    def bind_host(self) -> str:
+        """The address the socket binds (``localhost`` is ``127.0.0.1``)."""
+        return "127.0.0.1" if self.host == "localhost" else self.host
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (with ``"target": "local"``); :meth:`from_dict` reverses it."""
+        return {
+            "target": self.target,
+            "port": self.port,
+            "host": self.host,
+            "warm_start": self.warm_start,
+            "timeout": self.timeout,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LocalConfig:
+        """Build a config from :meth:`to_dict` output (unknown keys are an error).
+
+        Examples
+        --------
+        >>> LocalConfig.from_dict({"target": "local", "port": 0}).port
+        0
+        """
+        values = dict(data)
+        target = values.pop("target", cls.target)
+        if target != cls.target:
+            raise InvalidArgumentError(
+                f"configuration for target {target!r} given to the local target"
+            )
+        known = {"port", "host", "warm_start", "timeout"}
+        unknown = set(values) - known
+        if unknown:
+            raise InvalidArgumentError(
+                f"unknown local deployment setting(s): {', '.join(sorted(unknown))}",
+                hint=f"known settings: {', '.join(sorted(known))}",
+            )
+        return cls(**values)
+
+    @classmethod
+    def coerce(cls, config: Any) -> LocalConfig:
+        """``config`` as a :class:`LocalConfig` (from ``None``, a mapping or itself)."""
+        if config is None:
+            return cls()
+        if isinstance(config, LocalConfig):
+            return config
+        if isinstance(config, Mapping):
+            return cls.from_dict(config)
+        raise InvalidArgumentError(
+            f"expected a LocalConfig for the local target, got {type(config).__name__}",
+            hint="use LocalConfig(port=..., host=...)",
+        )
+
+
+def _uri(host: str, port: int, path: str) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}{path}"
+
+
+def probe(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> int | None:
+    """Status of ``GET /`` on ``host:port``, or ``None`` when nothing answers in time.
+
+    Examples
+    --------
+    >>> probe("127.0.0.1", 9, timeout=0.2) is None
+    True
+    """
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def _bundle_path(bundle: Any) -> Path:
+    raw = getattr(bundle, "path", bundle)
+    if not isinstance(raw, (str, os.PathLike)):
+        raise InvalidArgumentError(
+            f"expected a bundle or a bundle folder, got {type(bundle).__name__}",
+            hint="build one with nbdeploy.core.bundle.build_bundle(...)",
+        )
+    path = Path(raw).expanduser().absolute()
+    if not (path / "bundle.json").is_file():
+        raise InvalidArgumentError(
+            f"bundle folder {str(path)!r} does not exist or has no bundle.json",
+            hint="build the bundle with build_bundle(...) and pass its folder",
+        )
+    return path
+
+
+def _bundle_models(path: Path) -> tuple[str, ...]:
+    try:
+        manifest = json.loads((path / "bundle.json").read_text(encoding="utf-8"))
+        return tuple(f"{m['name']}:{m['version']}" for m in manifest.get("models", []))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidArgumentError(
+            f"cannot read the manifest {str(path / 'bundle.json')!r}: {exc}",
+            hint="rebuild the bundle with build_bundle(...)",
+        ) from None
+
+
+@dataclass
+class _Outcome:
+    ready: bool
+    reason: str | None = None
+
+
+class LocalTarget(Target):
+    """Services as processes on this machine (see the module docstring).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from nbdeploy.core.workspace import Workspace
+    >>> target = LocalTarget(Workspace(tempfile.mkdtemp()))
+    >>> target.list()
+    []
+    >>> target.delete("nothing-here")  # idempotent
+    """
+
+    name = "local"
+
+    # -- paths ----------------------------------------------------------------------
+
+    def _service_dir(self, name: str) -> Path:
+        return Path(self.workspace.services_dir) / name
+
+    def _log_file(self, name: str) -> Path:
+        return self._service_dir(name) / "server.log"
+
+    def _owned_bundle(self, path: str | None) -> Path | None:
+        """``path`` if it lies under the workspace's bundles folder (ours to delete)."""
+        if not path:
+            return None
+        bundles = Path(self.workspace.bundles_dir).absolute()
+        candidate = Path(path).absolute()
+        return candidate if candidate.is_relative_to(bundles) and candidate != bundles else None
+
+    def _remove_bundle(self, path: str | None) -> None:
+        owned = self._owned_bundle(path)
+        if owned is None:
+            return
+        shutil.rmtree(owned, ignore_errors=True)
+        bundles = Path(self.workspace.bundles_dir).absolute()
+        parent = owned.parent
+        while parent != bundles and parent.is_relative_to(bundles):
+            try:
+                parent.rmdir()  # only when empty
+            except OSError:
+                break
+            parent = parent.parent
+
+    # -- starting processes -----------------------------------------------------------
+
+    def _spawn(
+        self,
+        name: str,
+        bundle: Path,
+        config: LocalConfig,
+        port: int,
+        *,
+        handover: bool,
+    ) -> tuple[ProcessId, int, str]:
+        """Start one server process; (process, bound port, mode ``warm``/``plain``)."""
+        service_dir = self._service_dir(name)
+        service_dir.mkdir(parents=True, exist_ok=True)
+        log_file = self._log_file(name)
+        host = config.bind_host
+        if config.warm_start and hasattr(os, "fork"):
+            from . import warm
+
+            request = {
+                "bundle": str(bundle),
+                "host": host,
+                "port": port,
+                "log_file": str(log_file),
+                "exit_dir": str(service_dir),
+                "env": dict(os.environ),
+                "cwd": str(bundle),
+                "log_level": _bundle_log_level(bundle),
+                "reuse_port": True,
+                "init_before_listen": handover,
+            }
+            try:
+                reply = warm.spawn(self.workspace, request, timeout=config.timeout)
+            except TargetUnavailableError as exc:
+                with log_file.open("a", encoding="utf-8") as fh:
+                    fh.write(f"nbdeploy: warm start unavailable ({exc.message}); plain start\n")
+            else:
+                proc = ProcessId(int(reply["pid"]), reply.get("start_time"))
+                return proc, int(reply["port"]), "warm"
+        return self._spawn_plain(bundle, host, port, log_file, service_dir, handover=handover)
+
+    def _spawn_plain(
+        self,
+        bundle: Path,
+        host: str,
+        port: int,
+        log_file: Path,
+        service_dir: Path,
+        *,
+        handover: bool,
+    ) -> tuple[ProcessId, int, str]:
+        if port == 0:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_STREAM) as probe_sock:
+                probe_sock.bind((host, 0))
+                port = int(probe_sock.getsockname()[1])
+        server_args = [str(bundle), "--host", host, "--port", str(port), "--reuse-port"]
+        if handover:
+            server_args.append("--init-before-listen")
+        command = [
+            sys.executable,
+            "-m",
+            "nbdeploy.targets._launch",
+            "--log",
+            str(log_file),
+            "--exit-dir",
+            str(service_dir),
+            "--",
+            *server_args,
+        ]
+        # The launcher forks the server and exits at once: this process reaps it now
+        # and never holds the server as a zombie.
+        result = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            cwd=str(bundle),
+            start_new_session=True,
+            check=False,
+            timeout=60,
+        )
+        try:
+            info = json.loads(result.stdout.decode("utf-8").strip().splitlines()[-1])
+            proc = ProcessId.from_dict(info)
+        except (ValueError, IndexError, KeyError, TypeError):
+            raise DeploymentError(
+                f"could not start the server process for {str(bundle)!r}: "
+                f"{result.stderr.decode('utf-8', 'replace').strip() or 'no output'}"
+            ) from None
+        return proc, port, "plain"
+
+    def _await(
+        self,
+        name: str,
+        proc: ProcessId,
+        follower: LogFollower,
+        host: str,
+        port: int,
+        deadline: float,
+        show_output: bool,
+    ) -> _Outcome:
+        """Poll log and process until the server is ready, failed or out of time."""
+        failure: str | None = None
+        ready = False
+        delay = 0.002
+        polls = 0
+        while True:
+            for line in follower.read_lines():
+                if show_output:
+                    print(line, flush=True)
+                if line.startswith(READY):
+                    ready = True
+                elif line.startswith((INIT_FAILED, BIND_FAILED)):
+                    failure = line.split(":", 1)[1].strip() if ":" in line else line
+            if ready and probe(host, port, timeout=PROBE_TIMEOUT) == 200:
+                return _Outcome(True)
+            polls += 1
+            if not ready and polls % 10 == 0 and probe(host, port, timeout=0.2) == 200:
+                # A server that did not print READY (or whose line we missed).
+                return _Outcome(True)
+            if not proc.alive():
+                for line in follower.read_lines():
+                    if show_output:
+                        print(line, flush=True)
+                    if line.startswith((INIT_FAILED, BIND_FAILED)):
+                        failure = line.split(":", 1)[1].strip()
+                return _Outcome(False, failure or self._death_reason(name, proc))
+            if failure is not None:
+                # Printed the failure, about to exit: wait for that.
+                proc.wait_gone(5.0)
+                return _Outcome(False, failure)
+            if time.monotonic() >= deadline:
+                return _Outcome(False, None)
+            time.sleep(delay)
+            delay = min(delay * 2, _POLL_MAX)
+
+    def _death_reason(self, name: str, proc: ProcessId) -> str:
+        status = read_exit_status(self._service_dir(name) / f"exit-{proc.pid}.json")
+        if status is not None and status.get("returncode") == 3:
+            for line in reversed(read_log_tail(self._log_file(name), 200).splitlines()):
+                if line.startswith(INIT_FAILED):
+                    return line.split(":", 1)[1].strip()
+        if status is None:
+            return f"the server process (pid {proc.pid}) is gone (exit status unknown)"
+        if "signal" in status:
+            import signal as _signal
+
+            try:
+                signame = _signal.Signals(int(status["signal"])).name
+            except ValueError:
+                signame = str(status["signal"])
+            return f"the server process (pid {proc.pid}) was killed by {signame}"
+        return f"the server process (pid {proc.pid}) exited with code {status.get('returncode')}"
+
+    # -- Target -----------------------------------------------------------------------
+
+    def deploy(
+        self,
+        name: str,
+        bundle: Any,
+        config: Any = None,
+        *,
+        wait: bool = True,
+        show_output: bool = False,
+    ) -> ServiceRecord:
+        """Run ``bundle`` as local service ``name``; the record once ``Healthy``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            A bad name, a missing bundle folder, or a port already in use.
+        ServiceExistsError
+            A live service of that name exists (update or delete it first).
+        DeploymentError
+            The server failed to start (the record says ``Failed`` with the reason;
+            the traceback is in :meth:`logs`) or was not healthy within the timeout.
+
+        Examples
+        --------
+        >>> target.deploy("diabetes", "bundles/diabetes/1", LocalConfig())  # doctest: +SKIP
+        ServiceRecord(name='diabetes', target='local', state='Healthy', ...)
+        """
+        check_name(name, "service")
+        cfg = LocalConfig.coerce(config)
+        path = _bundle_path(bundle)
+        models = _bundle_models(path)
+        store = self.workspace.services
+        try:
+            existing: ServiceRecord | None = store.get(name)
+        except ServiceNotFoundError:
+            existing = None
+        if existing is not None:
+            if existing.target != self.name:
+                raise ServiceExistsError(
+                    f"service {name!r} already runs on target {existing.target!r}",
+                    hint="delete it first, or pick another name",
+                )
+            if self._refresh(existing).state is not ServiceState.FAILED:
+                raise ServiceExistsError(
+                    f"local service {name!r} already exists and is running",
+                    hint="update it with update(), or delete it first",
+                )
+            self._stop_processes(existing)
+        host = cfg.bind_host
+        if cfg.port and not check_port_free(host, cfg.port):
+            raise InvalidArgumentError(
+                f"port {cfg.port} on {host} is already in use",
+                hint="pick another port, or port=0 for a free one",
+            )
+        self._service_dir(name).mkdir(parents=True, exist_ok=True)
+        follower = LogFollower.at_end(self._log_file(name))
+        record = ServiceRecord(
+            name,
+            self.name,
+            ServiceState.TRANSITIONING,
+            models=models,
+            bundle_path=str(path),
+            config={**cfg.to_dict()},
+        )
+        if existing is not None:
+            record = record.replace(created=existing.created)
+        record = store.put(record)
+        if show_output:
+            print(f"{name}: {record.state.value}", flush=True)
+        try:
+            proc, port, mode = self._spawn(name, path, cfg, cfg.port, handover=False)
+        except InvalidArgumentError as exc:
+            store.put(record.with_state(ServiceState.FAILED, error=exc.message))
+            raise
+        except Exception as exc:
+            store.put(record.with_state(ServiceState.FAILED, error=str(exc)))
+            raise
+        record = store.put(
+            record.replace(
+                scoring_uri=_uri(host, port, "/score"),
+                swagger_uri=_uri(host, port, "/swagger.json"),
+                config={
+                    **cfg.to_dict(),
+                    "port": port,
+                    "bound_port": port,
+                    "mode": mode,
+                    "process": proc.to_dict(),
+                    "log_offset": follower.offset,
+                    "log_inode": follower.inode,
+                },
+            )
+        )
+        if not wait:
+            return record
+        return self.wait(name, cfg.timeout, show_output)
+
+    def wait(
+        self, name: str, timeout: float | None = None, show_output: bool = False
+    ) -> ServiceRecord:
+        """Block until service ``name`` leaves ``Transitioning``; its record.
+
+        With ``show_output`` the server's new log lines and the state changes are
+        printed as they happen. A service still not healthy after ``timeout`` seconds
+        is stopped and marked ``Failed``.
+
+        Raises
+        ------
+        DeploymentError
+            The service failed or timed out (the record says why).
+
+        Examples
+        --------
+        >>> target.wait("diabetes", 60, show_output=True)  # doctest: +SKIP
+        """
+        record = self.workspace.services.get(name)
+        self._check_mine(record)
+        if record.state is not ServiceState.TRANSITIONING:
+            record = self._refresh(record)
+            if record.state is not ServiceState.TRANSITIONING:
+                if show_output:
+                    print(f"{name}: {record.state.value}", flush=True)
+                if record.state is ServiceState.FAILED:
+                    raise DeploymentError(f"service {name!r} failed: {record.error}")
+                return record
+        limit = float(timeout if timeout is not None else record.config.get("timeout", 120.0))
+        process = record.config.get("process")
+        if not isinstance(process, Mapping):
+            raise DeploymentError(f"service {name!r} has no recorded process")
+        proc = ProcessId.from_dict(dict(process))
+        offset = int(record.config.get("log_offset") or 0)
+        inode = record.config.get("log_inode")
+        follower = LogFollower(self._log_file(name), offset, None if inode is None else int(inode))
+        host = str(record.config.get("host", "127.0.0.1"))
+        host = "127.0.0.1" if host == "localhost" else host
+        port = int(record.config["port"])
+        outcome = self._await(
+            name, proc, follower, host, port, time.monotonic() + limit, show_output
+        )
+        if outcome.ready:
+            record = self.workspace.services.put(record.with_state(ServiceState.HEALTHY))
+            if show_output:
+                print(f"{name}: {record.state.value} at {record.scoring_uri}", flush=True)
+            return record
+        reason = outcome.reason or (
+            f"the service did not become healthy within {limit:g} s (see its logs)"
+        )
+        terminate(proc, STOP_TIMEOUT)
+        record = self.workspace.services.put(record.with_state(ServiceState.FAILED, reason))
+        if show_output:
+            print(f"{name}: {record.state.value}: {reason}", flush=True)
+        raise DeploymentError(
+            f"service {name!r} failed to start: {reason}",
+            hint=f"see the full output with logs({name!r})",
+        )
+
+    def update(
+        self,
+        name: str,
+        bundle: Any,
+        config: Any = None,
+        *,
+        wait: bool = True,
+        show_output: bool = False,
+    ) -> ServiceRecord:
+        """Switch service ``name`` to ``bundle`` without dropping requests.
+
+        The new generation binds the same address, runs ``init()`` before it listens,
+        and replaces the old process once ready; the scoring URI stays the same
+        (unless ``config`` changes host or port). The switch needs this call to stop
+        the old process, so it always waits (``wait`` is accepted for the interface).
+
+        Raises
+        ------
+        DeploymentError
+            The new generation failed; the old one keeps serving (state unchanged).
+
+        Examples
+        --------
+        >>> target.update("diabetes", "bundles/diabetes/2")  # doctest: +SKIP
+        """
+        del wait  # the switch completes in this call
+        store = self.workspace.services
+        record = self._refresh(store.get(name))
+        self._check_mine(record)
+        path = _bundle_path(bundle)
+        models = _bundle_models(path)
+        current = LocalConfig.from_dict(
+            {
+                k: record.config[k]
+                for k in ("port", "host", "warm_start", "timeout")
+                if k in record.config
+            }
+        )
+        cfg = LocalConfig.coerce(config) if config is not None else current
+        if cfg.port == 0:
+            cfg = LocalConfig(current.port, cfg.host, cfg.warm_start, cfg.timeout)
+        process = record.config.get("process")
+        old = ProcessId.from_dict(dict(process)) if isinstance(process, Mapping) else None
+        if old is None or not old.alive() or record.state is ServiceState.FAILED:
+            # Nothing to hand over from: start the new generation like a deploy.
+            self._stop_processes(record)
+            store.delete(name)
+            fresh = self.deploy(name, path, cfg, wait=True, show_output=show_output)
+            fresh = store.put(
+                fresh.replace(created=record.created, generation=record.generation + 1)
+            )
+            self._remove_bundle(record.bundle_path if record.bundle_path != str(path) else None)
+            return fresh
+        same_address = cfg.bind_host == current.bind_host and cfg.port == current.port
+        if not same_address and cfg.port and not check_port_free(cfg.bind_host, cfg.port):
+            raise InvalidArgumentError(
+                f"port {cfg.port} on {cfg.bind_host} is already in use",
+                hint="pick another port, or keep the service's port",
+            )
+        follower = LogFollower.at_end(self._log_file(name))
+        if show_output:
+            print(f"{name}: updating to generation {record.generation + 1}", flush=True)
+        new, port, mode = self._spawn(name, path, cfg, cfg.port, handover=same_address)
+        record = store.put(record.replace(config={**record.config, "next": new.to_dict()}))
+        outcome = self._await(
+            name,
+            new,
+            follower,
+            cfg.bind_host,
+            port,
+            time.monotonic() + cfg.timeout,
+            show_output,
+        )
+        if not outcome.ready:
+            terminate(new, STOP_TIMEOUT)
+            config_back = {k: v for k, v in record.config.items() if k != "next"}
+            store.put(record.replace(config=config_back))
+            reason = outcome.reason or f"not ready within {cfg.timeout:g} s"
+            if show_output:
+                print(f"{name}: update failed ({reason}); still serving the old version")
+            raise DeploymentError(
+                f"update of service {name!r} failed: {reason}; the previous version keeps serving",
+                hint=f"see the full output with logs({name!r})",
+            )
+        # The new generation listens: retire the old one (it finishes its requests).
+        terminate(old, STOP_TIMEOUT)
+        with contextlib.suppress(OSError):
+            (self._service_dir(name) / f"exit-{old.pid}.json").unlink()
+        host = cfg.bind_host
+        updated = store.put(
+            record.replace(
+                state=ServiceState.HEALTHY,
+                error=None,
+                models=models,
+                bundle_path=str(path),
+                scoring_uri=_uri(host, port, "/score"),
+                swagger_uri=_uri(host, port, "/swagger.json"),
+                generation=record.generation + 1,
+                config={
+                    **cfg.to_dict(),
+                    "port": port,
+                    "bound_port": port,
+                    "mode": mode,
+                    "process": new.to_dict(),
+                    "log_offset": follower.offset,
+                    "log_inode": follower.inode,
+                },
+            )
+        )
+        if record.bundle_path != str(path):
+            self._remove_bundle(record.bundle_path)
+        if show_output:
+            print(f"{name}: {updated.state.value} (generation {updated.generation})", flush=True)
+        return updated
+
+    def get(self, name: str) -> ServiceRecord:
+        """The live record of local service ``name``: process alive and ``GET /``
+        answering → ``Healthy``; alive but silent → ``Unhealthy``; gone → ``Failed``.
+
+        Examples
+        --------
+        >>> target.get("diabetes").state  # doctest: +SKIP
+        <ServiceState.HEALTHY: 'Healthy'>
+        """
+        record = self.workspace.services.get(name)
+        self._check_mine(record)
+        return self._refresh(record)
+
+    def list(self) -> builtins.list[ServiceRecord]:
+        """Live records of every local service in the workspace.
+
+        Examples
+        --------
+        >>> [r.name for r in target.list()]  # doctest: +SKIP
+        ['diabetes']
+        """
+        return [self._refresh(r) for r in self.workspace.services.list(target=self.name)]
+
+    def logs(self, name: str, tail: int | None = None) -> str:
+        """The output of service ``name`` (server log incl. tracebacks; last ``tail`` lines).
+
+        Examples
+        --------
+        >>> print(target.logs("diabetes", tail=5))  # doctest: +SKIP
+        """
+        record = self.workspace.services.get(name)
+        self._check_mine(record)
+        return read_log_tail(self._log_file(name), tail)
+
+    def delete(self, name: str) -> None:
+        """Stop service ``name`` (SIGTERM, then SIGKILL after a deadline) and remove its
+        record, runtime files and — when it lives in the workspace — its bundle.
+        Deleting a service that does not exist does nothing.
+
+        Examples
+        --------
+        >>> target.delete("diabetes")  # doctest: +SKIP
+        """
+        try:
+            record = self.workspace.services.get(name)
+        except ServiceNotFoundError:
+            return
+        self._check_mine(record)
+        self._stop_processes(record)
+        self.workspace.services.delete(name)
+        self._remove_bundle(record.bundle_path)
+        shutil.rmtree(self._service_dir(name), ignore_errors=True)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _check_mine(self, record: ServiceRecord) -> None:
+        if record.target != self.name:
+            raise InvalidArgumentError(
+                f"service {record.name!r} runs on target {record.target!r}, not {self.name!r}",
+                hint=f"use get_target({record.target!r}, workspace)",
+            )
+
+    def _stop_processes(self, record: ServiceRecord) -> None:
+        for key in ("next", "process"):
+            info = record.config.get(key)
+            if isinstance(info, Mapping):
+                terminate(ProcessId.from_dict(dict(info)), STOP_TIMEOUT)
+
+    def _refresh(self, record: ServiceRecord) -> ServiceRecord:
+        """The record with its live state (stored when it changed)."""
+        process = record.config.get("process")
+        if record.state is ServiceState.FAILED or not isinstance(process, Mapping):
+            return record
+        proc = ProcessId.from_dict(dict(process))
+        if not proc.alive():
+            reason = self._death_reason(record.name, proc)
+            return self.workspace.services.put(record.with_state(ServiceState.FAILED, reason))
+        host = str(record.config.get("host", "127.0.0.1"))
+        host = "127.0.0.1" if host == "localhost" else host
+        status = probe(host, int(record.config["port"]), timeout=PROBE_TIMEOUT)
+        if status == 200:
+            state, error = ServiceState.HEALTHY, None
+        elif record.state is ServiceState.TRANSITIONING:
+            return record
+        else:
+            state = ServiceState.UNHEALTHY
+            error = (
+                f"GET / answered {status}"
+                if status is not None
+                else f"GET / did not answer within {PROBE_TIMEOUT:g} s (pid {proc.pid} alive)"
+            )
+        if state is record.state and error == record.error:
+            return record
+        return self.workspace.services.put(record.with_state(state, error))
+
+
+def _bundle_log_level(bundle: Path) -> str:
+    try:
+        manifest = json.loads((bundle / "bundle.json").read_text(encoding="utf-8"))
+        level = (manifest.get("settings") or {}).get("log_level")
+    except (OSError, ValueError, AttributeError):
+        level = None
+    return str(level) if level else "info"

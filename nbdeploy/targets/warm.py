@@ -1,0 +1,727 @@
+"""The warm-start server: a pre-imported process that forks one child per service.
+
+A plain ``python -m nbdeploy.server`` spends more than a second importing FastAPI,
+uvicorn, pandas and scikit-learn before it can load a model. The warm server pays
+that once per workspace: it imports everything up front, then waits on a unix socket.
+A deployment asks it for a server process; it binds the TCP socket itself (so the
+port is reserved and known at once, even for port 0), forks, and the child — already
+holding every import — goes straight to ``init()``.
+
+Layout (under ``<workspace>/run/``)::
+
+    warm.sock   unix socket (or a short path under /tmp when that is too long)
+    warm.pid    {"pid", "start_time", "fingerprint", "socket"} of the running server
+    warm.lock   held (flock) by the warm server for its whole life
+    warm.log    its own output
+
+Protocol: one JSON object per connection, one JSON reply::
+
+    {"op": "ping"}                    -> {"ok": true, "pid", "fingerprint", "children"}
+    {"op": "spawn", "bundle", "host", "port", "log_file", "exit_dir", "env", "cwd",
+     "log_level", "reuse_port", "init_before_listen", "fingerprint"}
+                                      -> {"ok": true, "pid", "port", "start_time"}
+                                       | {"ok": false, "error", "kind"}
+    {"op": "shutdown"}                -> {"ok": true}
+
+The server stays single-threaded (``fork`` from a threaded process can deadlock the
+child), reaps its children on SIGCHLD and writes each one's exit status to the file
+the request named, so the target can tell "crashed" from "never started". It exits by
+itself after ``idle_timeout`` seconds with no live child and no request. Stopping it
+never stops the services it started: they run in their own sessions.
+
+Concurrency: a client that finds no live server takes ``warm.lock`` with ``flock``
+and hands the locked descriptor to the new server, which keeps it until it exits. A
+second client finds the lock taken and waits for the socket instead of starting
+another server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nbdeploy.exceptions import DeploymentError, InvalidArgumentError, TargetUnavailableError
+
+from ._process import ProcessId, RotatingLog, code_fingerprint, terminate, write_exit_status
+
+__all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
+    "PREIMPORTS",
+    "WarmPaths",
+    "ensure_warm_server",
+    "shutdown_warm_server",
+    "spawn",
+    "warm_server_status",
+]
+
+#: Seconds a warm server with no live child and no request waits before exiting.
+DEFAULT_IDLE_TIMEOUT = 1800.0
+
+#: Modules the warm server imports before it accepts requests (missing ones are
+#: skipped). Chosen with ``python -X importtime``: the server stack, the data stack,
+#: and the scikit-learn modules that unpickling common estimators pulls in.
+PREIMPORTS: tuple[str, ...] = (
+    "asyncio",
+    "numpy",
+    "pandas",
+    "orjson",
+    "cloudpickle",
+    "starlette.applications",
+    "starlette.responses",
+    "fastapi",
+    "fastapi.responses",
+    "uvicorn",
+    "uvicorn.config",
+    "uvicorn.server",
+    "uvicorn.main",
+    "uvicorn.loops.uvloop",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.protocols.http.h11_impl",
+    "uvicorn.lifespan.on",
+    "uvloop",
+    "httptools",
+    "nbdeploy.core",
+    "nbdeploy.core.bundle",
+    "nbdeploy.core.scoring",
+    "nbdeploy.core.schema",
+    "nbdeploy.core.openapi",
+    "nbdeploy.core.frameworks",
+    "nbdeploy.server",
+    "nbdeploy.server.app",
+    "sklearn",
+    "sklearn.base",
+    "sklearn.linear_model",
+    "sklearn.ensemble",
+    "sklearn.tree",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+    "sklearn.compose",
+    "sklearn.impute",
+    "sklearn.neighbors",
+    "sklearn.svm",
+    "joblib",
+)
+
+_MAX_REQUEST_BYTES = 1 << 20
+_SOCKET_PATH_LIMIT = 100  # AF_UNIX paths are limited to 108 bytes including the NUL.
+
+
+@dataclass(frozen=True)
+class WarmPaths:
+    """Where the warm server of one workspace keeps its socket, pid, lock and log.
+
+    Examples
+    --------
+    >>> paths = WarmPaths.for_workspace("/tmp/ws")
+    >>> paths.pid_file.name, paths.socket.endswith(".sock")
+    ('warm.pid', True)
+    """
+
+    run_dir: Path
+    socket: str
+
+    @classmethod
+    def for_workspace(cls, workspace: Any) -> WarmPaths:
+        """Paths for ``workspace`` (a :class:`~nbdeploy.core.workspace.Workspace` or a
+        folder). The socket falls back to ``/tmp/nbdeploy-<uid>-<hash>.sock`` when
+        ``<workspace>/run/warm.sock`` would exceed the AF_UNIX path limit."""
+        root = Path(getattr(workspace, "path", workspace)).expanduser().absolute()
+        run_dir = root / "run"
+        sock = str(run_dir / "warm.sock")
+        if len(os.fsencode(sock)) > _SOCKET_PATH_LIMIT:
+            key = hashlib.sha256(os.fsencode(str(root))).hexdigest()[:16]
+            sock = f"/tmp/nbdeploy-{os.getuid()}-{key}.sock"
+        return cls(run_dir, sock)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / "warm.pid"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.run_dir / "warm.lock"
+
+    @property
+    def log_file(self) -> Path:
+        return self.run_dir / "warm.log"
+
+
+# -- client side ----------------------------------------------------------------------
+
+# Launchers of warm servers started with wait=False, reaped on later calls.
+_launchers: list[subprocess.Popen[bytes]] = []
+
+
+def _reap_launchers() -> None:
+    for proc in list(_launchers):
+        if proc.poll() is not None:
+            _launchers.remove(proc)
+
+
+def _request(paths: WarmPaths, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Send one request and read the reply; OSError / ValueError when unreachable."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        conn.connect(paths.socket)
+        conn.sendall(json.dumps(message).encode("utf-8") + b"\n")
+        conn.shutdown(socket.SHUT_WR)
+        chunks: list[bytes] = []
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    reply = json.loads(b"".join(chunks) or b"null")
+    if not isinstance(reply, dict):
+        raise ValueError(f"unexpected reply from the warm server: {reply!r}")
+    return reply
+
+
+def _read_pid_file(paths: WarmPaths) -> dict[str, Any] | None:
+    try:
+        data = json.loads(paths.pid_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "pid" in data else None
+
+
+def _lock_is_held(paths: WarmPaths) -> bool:
+    """True while some process (a warm server, or a client starting one) holds the lock."""
+    try:
+        fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def warm_server_status(workspace: Any, *, timeout: float = 2.0) -> dict[str, Any] | None:
+    """Ping the warm server of ``workspace``: its pid, fingerprint and live children,
+    or ``None`` when none answers.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> warm_server_status(tempfile.mkdtemp()) is None
+    True
+    """
+    paths = WarmPaths.for_workspace(workspace)
+    try:
+        return _request(paths, {"op": "ping"}, timeout)
+    except (OSError, ValueError):
+        return None
+
+
+def _start(paths: WarmPaths, lock_fd: int, idle_timeout: float, fingerprint: str) -> None:
+    """Launch a detached warm server that inherits the locked ``lock_fd``."""
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (paths.socket, paths.pid_file):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(stale)
+    log = os.open(paths.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nbdeploy.targets.warm",
+                "--run-dir",
+                str(paths.run_dir),
+                "--socket",
+                paths.socket,
+                "--lock-fd",
+                str(lock_fd),
+                "--idle-timeout",
+                repr(float(idle_timeout)),
+                "--fingerprint",
+                fingerprint,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd=str(paths.run_dir),
+            start_new_session=True,
+            pass_fds=(lock_fd,),
+        )
+    finally:
+        os.close(log)
+    # The launcher forks the real server and exits at once; reap it later.
+    _launchers.append(proc)
+
+
+def ensure_warm_server(
+    workspace: Any,
+    *,
+    wait: bool = False,
+    timeout: float = 60.0,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+) -> dict[str, Any] | None:
+    """Make sure the warm-start server of ``workspace`` runs current code.
+
+    Starts one (detached) if none runs, replaces one that pre-imported other code, and
+    otherwise does nothing — cheap enough to call at import of the notebook extension
+    and before every deploy. Two processes calling it at once start one server.
+
+    Parameters
+    ----------
+    workspace:
+        A :class:`~nbdeploy.core.workspace.Workspace` or its folder.
+    wait:
+        Block until the server answers (it needs over a second for its imports).
+        With ``False`` it returns at once; a deploy waits later if needed.
+    timeout:
+        Seconds to wait when ``wait`` is true.
+    idle_timeout:
+        Seconds a new server lingers with no live child and no request.
+
+    Returns
+    -------
+    dict or None
+        The server's ping reply (``pid``, ``fingerprint``, ``children``) when it
+        answers, else ``None`` (still starting).
+
+    Raises
+    ------
+    TargetUnavailableError
+        ``wait`` is true and no server answered within ``timeout`` (see
+        ``run/warm.log`` of the workspace).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ws = tempfile.mkdtemp()
+    >>> ensure_warm_server(ws, wait=True)["ok"]   # doctest: +SKIP
+    True
+    >>> shutdown_warm_server(ws)                  # doctest: +SKIP
+    True
+    """
+    if not hasattr(os, "fork"):
+        raise TargetUnavailableError(
+            "warm start needs os.fork, which this platform lacks",
+            hint="deploy with warm_start=False",
+        )
+    _reap_launchers()
+    paths = WarmPaths.for_workspace(workspace)
+    fingerprint = code_fingerprint()
+    deadline = time.monotonic() + (timeout if wait else 0.0)
+    replaced = False
+    while True:
+        status = warm_server_status(workspace, timeout=1.0)
+        if status is not None and status.get("ok"):
+            if status.get("fingerprint") == fingerprint:
+                return status
+            if not replaced:
+                # It pre-imported other code: replace it (its services keep running).
+                replaced = True
+                shutdown_warm_server(workspace)
+                continue
+        paths.run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)  # A server is starting or running: wait for its socket.
+        else:
+            try:
+                _start(paths, fd, idle_timeout, fingerprint)
+            finally:
+                os.close(fd)  # The server's inherited copy keeps the lock.
+        if not wait:
+            return None
+        # Poll for the socket; stop early if the lock is free (the server died).
+        while time.monotonic() < deadline:
+            if os.path.exists(paths.socket):
+                status = warm_server_status(workspace, timeout=1.0)
+                if status is not None and status.get("ok"):
+                    break
+            if not _lock_is_held(paths):
+                break
+            time.sleep(0.01)
+        else:
+            raise TargetUnavailableError(
+                f"the warm-start server did not answer within {timeout:g} s",
+                hint=f"see {paths.log_file}, or deploy with warm_start=False",
+            )
+        status = warm_server_status(workspace, timeout=1.0)
+        if status is not None and status.get("ok") and status.get("fingerprint") == fingerprint:
+            return status
+        if time.monotonic() >= deadline:
+            raise TargetUnavailableError(
+                "the warm-start server exited during start-up",
+                hint=f"see {paths.log_file}, or deploy with warm_start=False",
+            )
+
+
+def shutdown_warm_server(workspace: Any, *, timeout: float = 10.0) -> bool:
+    """Stop the warm-start server of ``workspace`` by its PID; True if one ran.
+
+    The services it started keep running (they live in their own sessions).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> shutdown_warm_server(tempfile.mkdtemp())
+    False
+    """
+    paths = WarmPaths.for_workspace(workspace)
+    info = _read_pid_file(paths)
+    if info is None:
+        return False
+    proc = ProcessId.from_dict(info)
+    try:
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    except OSError:
+        cmdline = b""
+    if b"nbdeploy.targets.warm" not in cmdline or not proc.alive():
+        return False
+    stopped = terminate(proc, timeout)
+    # Wait for the lock to be released so a new server can start right away.
+    deadline = time.monotonic() + timeout
+    while _lock_is_held(paths) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return stopped
+
+
+def spawn(workspace: Any, request: dict[str, Any], *, timeout: float = 60.0) -> dict[str, Any]:
+    """Ask the warm server to start one server process; returns ``{"pid", "port",
+    "start_time"}``.
+
+    Starts (and waits for) the warm server if needed.
+
+    Raises
+    ------
+    InvalidArgumentError
+        The port cannot be bound (in use, or a bad host).
+    TargetUnavailableError
+        No warm server could be reached; the caller falls back to a plain process.
+    DeploymentError
+        The warm server could not fork.
+    """
+    fingerprint = code_fingerprint()
+    message = {"op": "spawn", "fingerprint": fingerprint, **request}
+    for attempt in range(2):
+        ensure_warm_server(workspace, wait=True, timeout=timeout)
+        try:
+            reply = _request(WarmPaths.for_workspace(workspace), message, timeout=30.0)
+        except (OSError, ValueError) as exc:
+            if attempt:
+                raise TargetUnavailableError(
+                    f"the warm-start server did not answer: {exc}",
+                    hint="deploy with warm_start=False",
+                ) from None
+            continue
+        if reply.get("ok"):
+            return reply
+        kind = reply.get("kind")
+        if kind == "stale" and not attempt:
+            shutdown_warm_server(workspace)
+            continue
+        error = str(reply.get("error", "unknown error"))
+        if kind == "bind":
+            raise InvalidArgumentError(error, hint="pick another port, or port=0 for a free one")
+        raise DeploymentError(f"the warm-start server could not start the service: {error}")
+    raise TargetUnavailableError(
+        "the warm-start server kept running other code", hint="deploy with warm_start=False"
+    )
+
+
+# -- server side ----------------------------------------------------------------------
+
+
+class _WarmServer:
+    def __init__(
+        self,
+        run_dir: Path,
+        socket_path: str,
+        lock_fd: int,
+        idle_timeout: float,
+        fingerprint: str,
+    ) -> None:
+        self.run_dir = run_dir
+        self.socket_path = socket_path
+        self.lock_fd = lock_fd
+        self.idle_timeout = idle_timeout
+        self.fingerprint = fingerprint
+        self.children: dict[int, str | None] = {}  # pid -> folder for exit-<pid>.json
+        self.last_activity = time.monotonic()
+        self.stop = False
+        self.selector = selectors.DefaultSelector()
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.wake_r, self.wake_w = socket.socketpair()
+
+    # The pre-imports: each failure is only logged (an optional library is missing).
+    @staticmethod
+    def preimport() -> None:
+        import importlib
+
+        started = time.perf_counter()
+        for module in PREIMPORTS:
+            try:
+                importlib.import_module(module)
+            except Exception as exc:
+                print(f"warm: skipped {module}: {type(exc).__name__}: {exc}", flush=True)
+        print(f"warm: pre-imported in {time.perf_counter() - started:.2f} s", flush=True)
+
+    def listen(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.socket_path)
+        old_umask = os.umask(0o077)
+        try:
+            self.listener.bind(self.socket_path)
+        finally:
+            os.umask(old_umask)
+        self.listener.listen(64)
+        self.listener.setblocking(False)
+        self.wake_r.setblocking(False)
+        self.wake_w.setblocking(False)
+        signal.set_wakeup_fd(self.wake_w.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        self.selector.register(self.wake_r, selectors.EVENT_READ)
+
+    def _on_stop(self, *_: object) -> None:
+        self.stop = True
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            exit_dir = self.children.pop(pid, None)
+            if exit_dir:
+                write_exit_status(Path(exit_dir) / f"exit-{pid}.json", pid, status)
+            self.last_activity = time.monotonic()
+
+    def serve_forever(self) -> None:
+        while not self.stop:
+            self.reap()
+            idle_for = time.monotonic() - self.last_activity
+            if not self.children and idle_for >= self.idle_timeout:
+                print("warm: idle, exiting", flush=True)
+                break
+            wait = max(0.05, min(60.0, self.idle_timeout - idle_for))
+            for key, _ in self.selector.select(timeout=wait):
+                if key.fileobj is self.wake_r:
+                    with contextlib.suppress(OSError):
+                        while self.wake_r.recv(4096):
+                            pass
+                elif key.fileobj is self.listener:
+                    self.accept()
+
+    def accept(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        self.last_activity = time.monotonic()
+        with conn:
+            conn.setblocking(True)
+            conn.settimeout(5.0)
+            try:
+                data = b""
+                while len(data) < _MAX_REQUEST_BYTES:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                request = json.loads(data)
+                reply = self.handle(request, conn)
+            except Exception as exc:  # a bad request must not stop the server
+                reply = {"ok": False, "kind": "request", "error": f"{type(exc).__name__}: {exc}"}
+            with contextlib.suppress(OSError):
+                conn.sendall(json.dumps(reply).encode("utf-8"))
+
+    def handle(self, request: Any, conn: socket.socket) -> dict[str, Any]:
+        if not isinstance(request, dict):
+            return {"ok": False, "kind": "request", "error": "expected a JSON object"}
+        op = request.get("op")
+        if op == "ping":
+            return {
+                "ok": True,
+                "pid": os.getpid(),
+                "fingerprint": self.fingerprint,
+                "children": sorted(self.children),
+            }
+        if op == "shutdown":
+            self.stop = True
+            return {"ok": True}
+        if op == "spawn":
+            if request.get("fingerprint") != self.fingerprint:
+                return {
+                    "ok": False,
+                    "kind": "stale",
+                    "error": "the warm server pre-imported other code",
+                }
+            return self.spawn(request, conn)
+        return {"ok": False, "kind": "request", "error": f"unknown op {op!r}"}
+
+    def spawn(self, request: dict[str, Any], conn: socket.socket) -> dict[str, Any]:
+        host = str(request["host"])
+        port = int(request["port"])
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if request.get("reuse_port"):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            if not request.get("init_before_listen"):
+                # Listening now queues the first requests while init() runs.
+                sock.listen(2048)
+        except OSError as exc:
+            sock.close()
+            return {
+                "ok": False,
+                "kind": "bind",
+                "error": f"cannot bind {host}:{port}: {exc.strerror or exc}",
+            }
+        bound_port = sock.getsockname()[1]
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            sock.close()
+            return {"ok": False, "kind": "fork", "error": f"fork failed: {exc}"}
+        if pid == 0:  # pragma: no cover - runs in the child, measured by the tests
+            self._child(request, sock, conn)
+        sock.close()
+        self.children[pid] = request.get("exit_dir")
+        return {
+            "ok": True,
+            "pid": pid,
+            "port": bound_port,
+            "start_time": ProcessId.of(pid).start_time,
+        }
+
+    def _child(self, request: dict[str, Any], sock: socket.socket, conn: socket.socket) -> None:
+        code = 1
+        try:
+            os.setsid()
+            signal.set_wakeup_fd(-1)
+            for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_DFL)
+            # Close everything of the warm server the service must not hold; above all
+            # the lock, or a dead warm server could never be replaced.
+            self.selector.close()
+            for obj in (self.listener, self.wake_r, self.wake_w, conn):
+                obj.close()
+            os.close(self.lock_fd)
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.close(devnull)
+            log = RotatingLog(request["log_file"])
+            sys.stdout = sys.stderr = log
+            env = request.get("env")
+            if isinstance(env, dict):
+                os.environ.clear()
+                os.environ.update({str(k): str(v) for k, v in env.items()})
+            cwd = request.get("cwd")
+            if cwd:
+                os.chdir(cwd)
+            if "numpy" in sys.modules:
+                # Forked children share the parent's global numpy random state.
+                sys.modules["numpy"].random.seed()
+            from nbdeploy.server import serve
+
+            # Only ask for the hand-over options when needed (a plain deploy does not).
+            options: dict[str, Any] = {}
+            if request.get("reuse_port"):
+                options["reuse_port"] = True
+            if request.get("init_before_listen"):
+                options["init_before_listen"] = True
+            code = serve(
+                request["bundle"],
+                str(request["host"]),
+                sock.getsockname()[1],
+                sock=sock,
+                log_level=str(request.get("log_level") or "info"),
+                **options,
+            )
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                traceback.print_exc()
+            code = 1
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+            os._exit(code)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m nbdeploy.targets.warm")
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--lock-fd", type=int, required=True)
+    parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT)
+    parser.add_argument("--fingerprint", required=True)
+    args = parser.parse_args(argv)
+
+    # Detach: the launcher exits now (its parent reaps it) and the server is adopted
+    # by init, so no kernel keeps it as a zombie.
+    if os.fork() > 0:
+        os._exit(0)
+    run_dir = Path(args.run_dir)
+    me = ProcessId.of(os.getpid())
+    info = {**me.to_dict(), "fingerprint": args.fingerprint, "socket": args.socket}
+    tmp = run_dir / "warm.pid.tmp"
+    tmp.write_text(json.dumps(info), encoding="utf-8")
+    os.replace(tmp, run_dir / "warm.pid")
+    print(f"warm: pid {me.pid} starting (fingerprint {args.fingerprint})", flush=True)
+    server = _WarmServer(run_dir, args.socket, args.lock_fd, args.idle_timeout, args.fingerprint)
+    try:
+        server.preimport()
+        import threading
+
+        if threading.active_count() != 1:
+            print("warm: a pre-import started a thread; refusing to fork from it", flush=True)
+            return 2
+        server.listen()
+        print(f"warm: listening on {args.socket}", flush=True)
+        server.serve_forever()
+    finally:
+        with contextlib.suppress(OSError):
+            if os.stat(args.socket) and _pid_file_is_mine(run_dir, me.pid):
+                os.unlink(args.socket)
+        if _pid_file_is_mine(run_dir, me.pid):
+            with contextlib.suppress(OSError):
+                os.unlink(run_dir / "warm.pid")
+        print(f"warm: pid {me.pid} stopped", flush=True)
+    return 0
+
+
+def _pid_file_is_mine(run_dir: Path, pid: int) -> bool:
+    try:
+        return bool(json.loads((run_dir / "warm.pid").read_text())["pid"] == pid)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
