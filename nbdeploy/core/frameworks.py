@@ -119,6 +119,9 @@ class FrameworkHandler:
     name: str = ""
     #: ``fnmatch`` patterns of the file names this framework saves / can load.
     file_patterns: tuple[str, ...] = ()
+    #: Whether :func:`detect_files` may name this framework from file names alone
+    #: (a ``.pkl`` file says "pickle", not "scikit-learn").
+    claims_files: bool = True
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -241,6 +244,7 @@ class SklearnHandler(PythonHandler):
     """scikit-learn estimators and pipelines, pickled with cloudpickle."""
 
     name = "sklearn"
+    claims_files = False
 
     def detect(self, obj: object) -> bool:
         sklearn_base = sys.modules.get("sklearn.base")
@@ -257,6 +261,8 @@ class ModuleHandler(PythonHandler):
     The framework name and version are recorded so no-code scorers and environment
     capture know what the model needs.
     """
+
+    claims_files = False
 
     def __init__(self, name: str, module: str | None = None, dist: str | None = None) -> None:
         self.name = name
@@ -425,7 +431,7 @@ def detect_files(files: Sequence[str]) -> str:
     for rel in files:
         filename = Path(rel).name
         for handler in HANDLERS:
-            if handler.file_patterns and handler.matches(filename):
+            if handler.claims_files and handler.file_patterns and handler.matches(filename):
                 found.append((handler.name, rel))
                 break
     if len(found) == 1:

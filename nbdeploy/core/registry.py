@@ -957,7 +957,10 @@ class Registry:
         target_dir: str | os.PathLike[str],
         exist_ok: bool = False,
     ) -> Path:
-        """Copy a version's files into ``target_dir`` (layout kept); returns that folder.
+        """Copy a version's files into ``target_dir`` (layout kept); return the model's path.
+
+        The returned path is the model's file when it is a single file (as Azure ML's
+        ``Model.download`` does), else ``target_dir``.
 
         The copy is hashed as it is written and compared with the registered content
         hash; on a mismatch the copied files are removed and :class:`IntegrityError`
@@ -969,9 +972,8 @@ class Registry:
         >>> from nbdeploy.core.workspace import Workspace
         >>> reg = Workspace(tempfile.mkdtemp()).registry
         >>> _ = reg.register([1], "m")
-        >>> out = reg.download("m", Path(tempfile.mkdtemp()) / "out")
-        >>> sorted(p.name for p in out.iterdir())
-        ['model.pkl']
+        >>> reg.download("m", Path(tempfile.mkdtemp()) / "out").name
+        'model.pkl'
         """
         mv = ref if isinstance(ref, ModelVersion) else self.get(ref)
         dest = Path(target_dir).expanduser()
@@ -1007,7 +1009,7 @@ class Registry:
             )
         for path in written:
             os.chmod(path, 0o644)
-        return dest
+        return dest / mv.files[0] if len(mv.files) == 1 else dest
 
     def delete(
         self,
