@@ -118,6 +118,16 @@ class InferenceConfig:
     source_directory: str | Path | None = None
 
     def __post_init__(self) -> None:
+        # Paths are kept as Path objects, so configs compare equal however they were given.
+        for name in ("entry_script", "source_directory"):
+            value = getattr(self, name)
+            if value is not None:
+                if not isinstance(value, (str, os.PathLike)):
+                    raise InvalidArgumentError(
+                        f"{name} must be a path, got {type(value).__name__}",
+                        hint="pass a str or pathlib.Path",
+                    )
+                object.__setattr__(self, name, Path(value))
         if self.environment is not None and not isinstance(self.environment, Environment):
             raise InvalidArgumentError(
                 f"environment must be an Environment, got {type(self.environment).__name__}",
@@ -142,6 +152,38 @@ class InferenceConfig:
                 f"entry script {str(self.entry_script)!r} does not exist{where}",
                 hint="write it first (e.g. with %%writefile-score score.py) or fix the path",
             )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (paths as strings); :meth:`from_dict` reads it back.
+
+        Examples
+        --------
+        >>> InferenceConfig().to_dict()
+        {'entry_script': None, 'environment': None, 'source_directory': None}
+        """
+        return {
+            "entry_script": None if self.entry_script is None else str(self.entry_script),
+            "environment": None if self.environment is None else self.environment.to_dict(),
+            "source_directory": (
+                None if self.source_directory is None else str(self.source_directory)
+            ),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> InferenceConfig:
+        """Read what :meth:`to_dict` wrote (the files must still exist)."""
+        unknown = set(data) - {"entry_script", "environment", "source_directory"}
+        if unknown:
+            raise InvalidArgumentError(
+                f"unknown inference config fields {sorted(unknown)}",
+                hint="use entry_script, environment, source_directory",
+            )
+        environment = data.get("environment")
+        return cls(
+            entry_script=data.get("entry_script"),
+            environment=None if environment is None else Environment.from_dict(environment),
+            source_directory=data.get("source_directory"),
+        )
 
     @property
     def entry_script_path(self) -> Path | None:

@@ -142,7 +142,7 @@ class ScriptReport:
 
         Examples
         --------
-        >>> check_script("def run(data): pass").raise_for_errors()
+        >>> check_script("def run(data): pass").raise_for_errors()  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
         nbdeploy.exceptions.ScoringScriptError: scoring script <text> has 1 error: ...

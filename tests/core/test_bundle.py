@@ -358,6 +358,15 @@ def test_inference_config_validates_at_construction(project: Path) -> None:
     outside = InferenceConfig(project / "my_score.py", source_directory=project / "src")
     assert outside.entry_script_path == project / "my_score.py"
     assert InferenceConfig().entry_script_path is None
+    full = InferenceConfig(
+        "my_score.py", Environment("e", "3.11", ("numpy",)), source_directory=project
+    )
+    assert InferenceConfig.from_dict(json.loads(json.dumps(full.to_dict()))) == full
+    assert full.entry_script == Path("my_score.py")
+    with pytest.raises(InvalidArgumentError, match="entry_script must be a path"):
+        InferenceConfig(3)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="unknown inference config fields"):
+        InferenceConfig.from_dict({"script": "x.py"})
 
 
 # --------------------------------------------------------------------- Bundle.load
