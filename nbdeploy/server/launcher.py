@@ -96,8 +96,14 @@ def configure_logging(level: str) -> None:
     root.setLevel(numeric)
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
+def bind_socket(
+    host: str, port: int, *, reuse_port: bool = False, listen: bool = True
+) -> socket.socket:
     """A TCP socket bound to ``host:port`` and listening (``port=0``: any free port).
+
+    ``reuse_port`` sets ``SO_REUSEPORT`` so a second generation of a service can bind
+    the same port during an update; ``listen=False`` only binds (the server listens
+    once ``init()`` succeeded, see ``init_before_listen`` of :func:`serve`).
 
     Examples
     --------
@@ -115,8 +121,11 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
-        sock.listen(2048)
+        if listen:
+            sock.listen(2048)
     except OSError:
         sock.close()
         raise
@@ -195,6 +204,8 @@ def serve(
     sock: socket.socket | None = None,
     log_level: str = "info",
     settings: ServerSettings | None = None,
+    reuse_port: bool = False,
+    init_before_listen: bool = False,
 ) -> int:
     """Run the scoring server for a bundle until it is stopped; the exit code.
 
@@ -215,6 +226,13 @@ def serve(
     settings:
         Full server settings; ``host``, ``port`` and ``log_level`` then come from it
         when ``sock`` is None.
+    reuse_port:
+        Bind with ``SO_REUSEPORT`` (when ``sock`` is None), so the next generation of
+        the service can bind the same port while this one still serves.
+    init_before_listen:
+        Run ``init()`` before the socket listens (the socket should be bound, not
+        listening): a new generation joins the port only once it can answer, and
+        one whose ``init()`` fails never takes a connection.
 
     Returns
     -------
@@ -244,13 +262,19 @@ def serve(
 
     if sock is None:
         try:
-            sock = bind_socket(settings.host, settings.port)
+            sock = bind_socket(
+                settings.host,
+                settings.port,
+                reuse_port=reuse_port,
+                listen=not init_before_listen,
+            )
         except OSError as exc:
             reason = exc.strerror or str(exc)
             logger.error("cannot bind %s:%d: %s", settings.host, settings.port, reason)
             _announce(f"{BIND_FAILED}: {settings.host} {settings.port}: {reason}")
             return EXIT_BIND_FAILED
     bound_host, bound_port = sock.getsockname()[:2]
+    app.state.nbdeploy_init_before_listen = init_before_listen
     server = _make_server(app, settings, str(bound_host), int(bound_port))
     try:
         server.run(sockets=[sock])
@@ -278,6 +302,16 @@ def _parser() -> argparse.ArgumentParser:
         "--max-request-bytes", type=int, default=None, help="largest body (default 100 MB)"
     )
     parser.add_argument("--service-name", default=None, help="title of the API documents")
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="bind with SO_REUSEPORT (a new generation can bind the same port)",
+    )
+    parser.add_argument(
+        "--init-before-listen",
+        action="store_true",
+        help="run init() before listening (zero-downtime hand-over on updates)",
+    )
     return parser
 
 
@@ -324,4 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("cannot start a server for %s", args.bundle, exc_info=exc)
         _announce(f"{INIT_FAILED}: {describe_exception(exc)}")
         return EXIT_INIT_FAILED
-    return serve(bundle, settings=settings)
+    return serve(
+        bundle,
+        settings=settings,
+        reuse_port=args.reuse_port,
+        init_before_listen=args.init_before_listen,
+    )

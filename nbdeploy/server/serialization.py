@@ -32,7 +32,6 @@ import decimal
 import sys
 from typing import Any
 
-import numpy as np
 import orjson
 
 __all__ = ["dumps", "json_default"]
@@ -45,8 +44,8 @@ _RETRY_OPTIONS = _OPTIONS | orjson.OPT_NON_STR_KEYS
 
 def _pandas_default(obj: Any) -> tuple[bool, Any]:
     """Encode a pandas object; ``(False, None)`` when ``obj`` is not one."""
-    # pandas may not even be imported by a script that never uses it: then nothing
-    # can be a pandas object, and the import is not worth paying for.
+    # A script that never imports pandas cannot return a pandas object: do not pay for
+    # importing it here (the same goes for numpy in json_default).
     pd = sys.modules.get("pandas")
     if pd is None:
         return False, None
@@ -84,10 +83,12 @@ def json_default(obj: Any) -> Any:
     handled, value = _pandas_default(obj)
     if handled:
         return value
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
+    np = sys.modules.get("numpy")
+    if np is not None:
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+        if isinstance(obj, np.generic):
+            return obj.item()
     if isinstance(obj, (_dt.datetime, _dt.date, _dt.time)):
         return obj.isoformat()
     if isinstance(obj, _dt.timedelta):

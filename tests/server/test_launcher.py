@@ -1,0 +1,225 @@
+"""``python -m nbdeploy.server`` as a real process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+from sklearn.linear_model import Ridge
+
+from nbdeploy.server import EXIT_BIND_FAILED, EXIT_INIT_FAILED
+from nbdeploy.server.launcher import bind_socket
+
+from .bundles import DIABETES_SCORE
+
+pytestmark = pytest.mark.integration
+
+DEADLINE = 60.0
+
+
+@dataclass
+class ServerProcess:
+    """A server subprocess whose stdout lines are collected by a reader thread."""
+
+    process: subprocess.Popen[str]
+    lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    seen: list[str] = field(default_factory=list)
+
+    def start_reader(self) -> None:
+        def read() -> None:
+            assert self.process.stdout is not None
+            for line in self.process.stdout:
+                self.lines.put(line.rstrip("\n"))
+            self.lines.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def wait_for_line(self, prefix: str, timeout: float = DEADLINE) -> str:
+        """The first stdout line starting with ``prefix``; fails at the deadline or EOF."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no {prefix!r} line before the deadline; got {self.seen}"
+            try:
+                line = self.lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            assert line is not None, f"stdout closed before {prefix!r}; got {self.seen}"
+            self.seen.append(line)
+            if line.startswith(prefix):
+                return line
+
+    def stop(self) -> int:
+        """SIGTERM by PID and wait; the exit code."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+        return self.process.wait(timeout=DEADLINE)
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(bundle: Path, *args: str, port: int = 0) -> ServerProcess:
+        stderr = (tmp_path / f"stderr-{len(started)}.log").open("w")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "nbdeploy.server", str(bundle), "--port", str(port), *args],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            cwd=tmp_path,
+        )
+        stderr.close()
+        server = ServerProcess(process)
+        server.start_reader()
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            if server.process.poll() is None:
+                os.kill(server.process.pid, signal.SIGKILL)
+                server.process.wait(timeout=DEADLINE)
+            if server.process.stdout is not None:
+                server.process.stdout.close()
+
+
+def test_serve_score_and_stop(
+    make_bundle: Callable[..., Path],
+    start_server: Callable[..., ServerProcess],
+    diabetes: tuple[Ridge, pd.DataFrame],
+) -> None:
+    model, features = diabetes
+    bundle = make_bundle(DIABETES_SCORE, model=model, input_sample=features.head(5))
+    server = start_server(bundle)
+
+    listening = server.wait_for_line("NBDEPLOY-LISTENING")
+    _, host, port = listening.split()
+    assert host == "127.0.0.1"
+    assert int(port) > 0
+    server.wait_for_line("NBDEPLOY-READY")
+    base = f"http://{host}:{port}"
+
+    health = requests.get(base + "/", timeout=10)
+    assert health.status_code == 200
+    assert health.text == "Healthy"
+
+    rows = features.iloc[20:25]
+    r = requests.post(base + "/score", json={"data": rows.to_dict(orient="records")}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/json"
+    np.testing.assert_allclose(r.json()["predictions"], model.predict(rows.to_numpy()))
+    assert r.json()["kind"] == "DataFrame"
+
+    bad = requests.post(base + "/score", data=b"{oops", timeout=10)
+    assert bad.status_code == 400
+    assert bad.json()["status_code"] == 400
+
+    assert requests.get(base + "/swagger.json", timeout=10).json()["swagger"] == "2.0"
+    assert requests.get(base + "/docs", timeout=10).status_code == 200
+
+    code = server.stop()
+    assert code in (0, -signal.SIGTERM), code
+
+
+def test_init_failure_exits_3_with_the_reason(
+    make_bundle: Callable[..., Path], start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    score = """
+    def init():
+        raise RuntimeError("cannot open the model\\nsecond line")
+
+    def run(data):
+        return data
+    """
+    server = start_server(make_bundle(score))
+    line = server.wait_for_line("NBDEPLOY-INIT-FAILED")
+    assert line == "NBDEPLOY-INIT-FAILED: RuntimeError: cannot open the model\\nsecond line"
+    assert server.process.wait(timeout=DEADLINE) == EXIT_INIT_FAILED
+    assert "NBDEPLOY-READY" not in server.seen
+    log = (tmp_path / "stderr-0.log").read_text()
+    assert "Traceback" in log
+    assert "cannot open the model" in log
+
+
+def test_missing_bundle_exits_3(start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    server = start_server(tmp_path / "no-such-bundle")
+    line = server.wait_for_line("NBDEPLOY-INIT-FAILED")
+    assert "no-such-bundle" in line
+    assert server.process.wait(timeout=DEADLINE) == EXIT_INIT_FAILED
+
+
+def test_busy_port_exits_4(
+    make_bundle: Callable[..., Path], start_server: Callable[..., ServerProcess]
+) -> None:
+    bundle = make_bundle("def init():\n    pass\n\ndef run(data):\n    return data\n")
+    taken = bind_socket("127.0.0.1", 0)  # listening: the port cannot be shared
+    try:
+        port = taken.getsockname()[1]
+        server = start_server(bundle, port=port)
+        line = server.wait_for_line("NBDEPLOY-BIND-FAILED")
+        assert line.startswith(f"NBDEPLOY-BIND-FAILED: 127.0.0.1 {port}:")
+        assert server.process.wait(timeout=DEADLINE) == EXIT_BIND_FAILED
+    finally:
+        taken.close()
+
+
+def test_stderr_gets_compact_log_lines(
+    make_bundle: Callable[..., Path], start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server(make_bundle("def init():\n    pass\n\ndef run(data):\n    return 1\n"))
+    server.wait_for_line("NBDEPLOY-READY")
+    server.stop()
+    log = (tmp_path / "stderr-0.log").read_text().splitlines()
+    assert any("INFO" in line and "init() finished" in line for line in log)
+    assert not any(line.startswith("NBDEPLOY-") for line in log)  # those go to stdout
+
+
+SERVE_WITH_SOCKET = """
+import socket, sys
+from nbdeploy.server import serve
+
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+sys.exit(serve(sys.argv[1], sock=sock, log_level="warning"))
+"""
+
+
+def test_serve_on_an_already_bound_socket(make_bundle: Callable[..., Path], tmp_path: Path) -> None:
+    """What the warm-start process does in a forked child: serve() on its socket."""
+    bundle = make_bundle("def init():\n    pass\n\ndef run(data):\n    return [data, data]\n")
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE_WITH_SOCKET, str(bundle)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+    )
+    server = ServerProcess(process)
+    server.start_reader()
+    try:
+        _, host, port = server.wait_for_line("NBDEPLOY-LISTENING").split()
+        server.wait_for_line("NBDEPLOY-READY")
+        r = requests.post(f"http://{host}:{port}/score", json={"data": 7}, timeout=10)
+        assert r.json() == [7, 7]
+        assert server.stop() in (0, -signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=DEADLINE)
+        assert process.stdout is not None
+        process.stdout.close()
