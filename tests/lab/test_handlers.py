@@ -1,0 +1,234 @@
+"""The ``/nbdeploy/api/...`` routes, on an in-process Jupyter server (pytest-jupyter).
+
+The workspace is real: models go through the core registry, services are either
+records put in the store or real local services (a server process on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPResponse
+from traitlets.config import Config, Configurable
+
+from nbdeploy.core.services import ServiceRecord, ServiceState
+from nbdeploy.core.workspace import Workspace
+from nbdeploy.lab import (
+    _jupyter_labextension_paths,
+    _jupyter_server_extension_points,
+    workspace_home,
+)
+
+Fetch = Callable[..., Awaitable[HTTPResponse]]
+
+API = ("nbdeploy", "api")
+
+
+def body(response: HTTPResponse) -> Any:
+    assert response.headers["Content-Type"].startswith("application/json")
+    return json.loads(response.body)
+
+
+@pytest.fixture
+def ws(lab_home: Path) -> Workspace:
+    return Workspace(lab_home)
+
+
+# -- extension wiring -------------------------------------------------------------------
+
+
+def test_extension_points_name_the_lab_module() -> None:
+    assert _jupyter_server_extension_points() == [{"module": "nbdeploy.lab"}]
+    assert _jupyter_labextension_paths() == [{"src": "labextension", "dest": "nbdeploy"}]
+
+
+def test_home_trait_wins_over_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NBDEPLOY_HOME", str(tmp_path / "from-env"))
+    parent = Configurable(config=Config({"NbdeployLab": {"home": str(tmp_path / "trait")}}))
+    assert workspace_home(parent) == tmp_path / "trait"
+
+
+def test_home_defaults_to_the_kernel_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBDEPLOY_HOME", str(tmp_path / "from-env"))
+    assert workspace_home(Configurable(config=Config())) == tmp_path / "from-env"
+
+
+# -- reading the workspace -----------------------------------------------------------------
+
+
+async def test_empty_workspace(jp_fetch: Fetch, lab_home: Path) -> None:
+    models = body(await jp_fetch(*API, "models"))
+    services = body(await jp_fetch(*API, "services"))
+    assert models == {"workspace": str(lab_home), "models": []}
+    assert services == {"workspace": str(lab_home), "services": []}
+
+
+async def test_models_show_latest_version_framework_and_tags(
+    jp_fetch: Fetch, ws: Workspace
+) -> None:
+    ws.registry.register({"w": 1}, "doubler", tags={"stage": "dev"})
+    ws.registry.register({"w": 2}, "doubler", tags={"stage": "prod"}, description="second")
+    ws.registry.register([1, 2], "another")
+
+    models = body(await jp_fetch(*API, "models"))["models"]
+
+    assert [m["name"] for m in models] == ["another", "doubler"]
+    doubler = models[1]
+    assert doubler["latest_version"] == 2
+    assert doubler["versions"] == [1, 2]
+    assert doubler["framework"] == "python"
+    assert doubler["tags"] == {"stage": "prod"}
+    assert doubler["description"] == "second"
+    assert doubler["created"].endswith("+00:00")
+
+
+async def test_recorded_service_is_listed_with_its_uris(jp_fetch: Fetch, ws: Workspace) -> None:
+    ws.services.put(
+        ServiceRecord(
+            "stored",
+            "local",
+            ServiceState.HEALTHY,
+            scoring_uri="http://127.0.0.1:5999/score",
+            swagger_uri="http://127.0.0.1:5999/swagger.json",
+        )
+    )
+    services = body(await jp_fetch(*API, "services", params={"refresh": "0"}))["services"]
+    assert len(services) == 1
+    service = services[0]
+    assert service["name"] == "stored"
+    assert service["target"] == "local"
+    assert service["state"] == "Healthy"
+    assert service["scoring_uri"] == "http://127.0.0.1:5999/score"
+    assert service["docs_uri"] == "http://127.0.0.1:5999/docs"
+    assert service["probe_error"] is None
+
+    detail = body(await jp_fetch(*API, "services", "stored", params={"refresh": "0"}))
+    assert detail == service
+
+
+async def test_unreachable_target_keeps_the_recorded_state(jp_fetch: Fetch, ws: Workspace) -> None:
+    ws.services.put(ServiceRecord("remote", "no-such-target", ServiceState.HEALTHY))
+    services = body(await jp_fetch(*API, "services"))["services"]
+    assert [s["state"] for s in services] == ["Healthy"]
+    assert "no-such-target" in services[0]["probe_error"]
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+async def test_routes_need_authentication(jp_fetch: Fetch) -> None:
+    for path, method in [
+        ("models", "GET"),
+        ("services", "GET"),
+        ("services/x/logs", "GET"),
+        ("services/x", "DELETE"),
+    ]:
+        response = await jp_fetch(
+            *API, path, method=method, headers={"Authorization": ""}, raise_error=False
+        )
+        assert response.code == 403, path
+
+
+@pytest.mark.parametrize(
+    ("method", "parts"),
+    [
+        ("GET", ("services", "nope")),
+        ("GET", ("services", "nope", "logs")),
+        ("DELETE", ("services", "nope")),
+    ],
+)
+async def test_unknown_service_is_404(jp_fetch: Fetch, method: str, parts: tuple[str, ...]) -> None:
+    response = await jp_fetch(*API, *parts, method=method, raise_error=False)
+    assert response.code == 404
+    assert "'nope'" in body(response)["message"]
+
+
+@pytest.mark.parametrize("tail", ["abc", "0", "-3", "100001"])
+async def test_bad_tail_is_400(jp_fetch: Fetch, ws: Workspace, tail: str) -> None:
+    ws.services.put(ServiceRecord("stored", "local", ServiceState.HEALTHY))
+    response = await jp_fetch(
+        *API, "services", "stored", "logs", params={"tail": tail}, raise_error=False
+    )
+    assert response.code == 400
+    assert f"tail={tail!r}" in body(response)["message"]
+
+
+# -- a real local service ------------------------------------------------------------------
+
+SCORE = """
+def init():
+    global factor
+    factor = 2
+
+
+def run(data):
+    return [x * factor for x in data]
+"""
+
+
+@pytest.fixture
+def live_service(ws: Workspace, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A real local service ``doubler-svc`` (a plain server process, no warm start)."""
+    from nbdeploy._api import delete_service, deploy, register
+    from nbdeploy._service import LocalWebservice
+    from nbdeploy.targets import shutdown_warm_server
+
+    score = tmp_path / "score.py"
+    score.write_text(textwrap.dedent(SCORE), encoding="utf-8")
+    register({"factor": 2}, "doubler", sample_input=[1, 2, 3], workspace=ws)
+    try:
+        svc = deploy(
+            "doubler",
+            "doubler-svc",
+            score=score,
+            config=LocalWebservice.deploy_configuration(warm_start=False),
+            workspace=ws,
+        )
+        yield {"name": svc.name, "scoring_uri": svc.scoring_uri}
+    finally:
+        delete_service("doubler-svc", workspace=ws)
+        shutdown_warm_server(ws)
+
+
+def _status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+@pytest.mark.integration
+async def test_live_service_state_logs_and_delete(
+    jp_fetch: Fetch, live_service: dict[str, Any]
+) -> None:
+    services = body(await jp_fetch(*API, "services"))["services"]
+    assert [(s["name"], s["state"]) for s in services] == [("doubler-svc", "Healthy")]
+    service = services[0]
+    assert service["scoring_uri"] == live_service["scoring_uri"]
+    assert service["models"] == ["doubler:1"]
+    assert _status(service["docs_uri"]) == 200
+
+    logs = body(await jp_fetch(*API, "services", "doubler-svc", "logs", params={"tail": "50"}))
+    assert logs["name"] == "doubler-svc"
+    assert logs["tail"] == 50
+    assert 0 < len(logs["logs"].splitlines()) <= 50
+    assert "init()" in logs["logs"]
+
+    deleted = body(await jp_fetch(*API, "services", "doubler-svc", method="DELETE"))
+    assert deleted == {"name": "doubler-svc", "deleted": True}
+    assert body(await jp_fetch(*API, "services"))["services"] == []
+    assert _status(service["scoring_uri"].rsplit("/", 1)[0] + "/") is None
+    again = await jp_fetch(*API, "services", "doubler-svc", method="DELETE", raise_error=False)
+    assert again.code == 404
