@@ -840,10 +840,16 @@ _JSON_SCHEMA_WRITERS: dict[str, Callable[[Schema, Dialect], dict[str, Any]]] = {
 
 class _BadColumn(Exception):
     """Raised by a column converter when the fast check fails; the caller then
-    finds and reports the first offending row."""
+    finds and reports the first offending row (unless the converter knows it)."""
+
+    def __init__(self, row: int | None = None) -> None:
+        super().__init__(row)
+        self.row = row
 
 
-def _mismatch(field: Field, row: int | None, value: Any, *, what: str | None = None) -> Exception:
+def _mismatch(
+    field: Field, row: int | None, value: Any, *, what: str | None = None
+) -> SchemaMismatchError:
     got = "null" if _is_null(value) else repr(value)
     where = f"column {field.name!r}" if row is None else f"column {field.name!r}, row {row}"
     return SchemaMismatchError(
@@ -852,6 +858,13 @@ def _mismatch(field: Field, row: int | None, value: Any, *, what: str | None = N
         row=row,
         expected=what or field.expected,
     )
+
+
+class _Text(str):
+    """A description shown as is in an error message (not quoted like a value)."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def _is_null(value: Any) -> bool:
@@ -904,12 +917,13 @@ _VALUE_CHECKS: dict[FieldType, Callable[[Any], bool]] = {
 }
 
 
-def _first_bad_row(field: Field, column: pd.Series[Any]) -> tuple[int, Any]:
+def _first_bad_row(field: Field, column: pd.Series[Any]) -> tuple[int | None, Any]:
     check = _VALUE_CHECKS.get(field.type, lambda _: True)
     for row, value in enumerate(column.tolist()):
         if not _is_null(value) and not check(value):
             return row, value
-    return 0, column.iloc[0] if len(column) else None
+    # Every value passes alone but the column does not convert as a whole.
+    return None, _Text(f"values of dtype {column.dtype}")
 
 
 def _target_dtype(field: Field, default: str, allowed_kinds: str) -> Any:
@@ -1001,7 +1015,7 @@ def _convert_datetime(
     parsed = parsed.dt.tz_convert(tz) if tz is not None else parsed.dt.tz_convert(None)
     failed = parsed.isna().to_numpy() & ~null
     if failed.any():
-        raise _BadColumn
+        raise _BadColumn(int(np.argmax(failed)))
     try:
         return parsed.astype(target)
     except (ValueError, TypeError):
@@ -1014,8 +1028,9 @@ def _convert_category(
     # One hashing pass: values outside the levels get code -1, like nulls do.
     levels = pd.Index(list(field.categories or ()))
     codes = levels.get_indexer(column)
-    if ((codes < 0) & ~null).any():
-        raise _BadColumn
+    outside = (codes < 0) & ~null
+    if outside.any():
+        raise _BadColumn(int(np.argmax(outside)))
     values = pd.Categorical.from_codes(codes, categories=levels)
     return pd.Series(values, index=column.index, name=column.name)
 
@@ -1057,15 +1072,12 @@ def _convert_column(field: Field, column: pd.Series[Any]) -> pd.Series[Any]:
         )
     try:
         return _COLUMN_CONVERTERS[field.type](field, column, null)
-    except _BadColumn:
-        pass
-    if field.type is FieldType.CATEGORY:
-        levels = set(field.categories or ())
-        for row, value in enumerate(column.tolist()):
-            if not _is_null(value) and value not in levels:
-                raise _mismatch(field, row, value) from None
-    row, value = _first_bad_row(field, column)
-    raise _mismatch(field, row, value) from None
+    except _BadColumn as exc:
+        known = exc.row
+    if known is not None:
+        raise _mismatch(field, known, column.iloc[known])
+    bad_row, value = _first_bad_row(field, column)
+    raise _mismatch(field, bad_row, value)
 
 
 # -- reading the request layouts into one raw DataFrame --------------------------------
