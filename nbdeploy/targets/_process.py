@@ -27,6 +27,7 @@ import socket
 import sys
 import sysconfig
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,7 @@ class ProcessId:
         return {"pid": self.pid, "start_time": self.start_time}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ProcessId:
+    def from_dict(cls, data: Mapping[str, Any]) -> ProcessId:
         start = data.get("start_time")
         return cls(int(data["pid"]), None if start is None else int(start))
 
