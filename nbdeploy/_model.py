@@ -93,6 +93,12 @@ class Model:
     def __repr__(self) -> str:
         return f"Model(name={self.name!r}, version={self.version}, framework={self.framework!r})"
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """The model card (rendered by :mod:`nbdeploy.notebook.display`)."""
+        from .notebook.display import model_card, select_mimetypes
+
+        return select_mimetypes(model_card(self), include, exclude)
+
     # -- registry operations --------------------------------------------------------
     @staticmethod
     def register(

@@ -198,6 +198,12 @@ class Webservice:
         r = self._record
         return f"Webservice(name={r.name!r}, target={r.target!r}, state={r.state.value!r})"
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """The service card (rendered by :mod:`nbdeploy.notebook.display`)."""
+        from .notebook.display import select_mimetypes, service_card
+
+        return select_mimetypes(service_card(self), include, exclude)
+
     def serialize(self) -> dict[str, Any]:
         """The record as a plain dict (the reference's ``serialize()``)."""
         return self._record.to_dict()

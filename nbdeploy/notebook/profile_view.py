@@ -64,7 +64,7 @@ def nice_ticks(lo: float, hi: float, n: int = 4) -> list[float]:
     >>> nice_ticks(0, 23)
     [0.0, 10.0, 20.0, 30.0]
     >>> nice_ticks(0, 0)
-    [0.0, 1.0]
+    [0.0, 0.25, 0.5, 0.75, 1.0]
     """
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         hi = lo + 1.0

@@ -1,0 +1,81 @@
+"""The notebook front of nbdeploy: magics, rich display, widgets.
+
+This is the only package that imports IPython and ipywidgets, and it imports them
+lazily: ``import nbdeploy.notebook`` is cheap, and the check process that runs a
+scoring script (:mod:`nbdeploy.notebook._check_runner`) never loads them.
+
+- ``%load_ext nbdeploy`` → :func:`load_ipython_extension` registers the magics;
+- :mod:`nbdeploy.notebook.display` renders models, services, lists and OpenAPI
+  documents as MIME bundles (``text/plain`` + escaped ``text/html``);
+- :class:`SwaggerView`, :class:`Progress`, :func:`write_score`;
+- widgets: :class:`DeployPanel`, :class:`RegistryBrowser`, :class:`TryIt`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .progress import Progress as Progress
+    from .scriptcheck import RunCheck as RunCheck
+    from .scriptcheck import ScriptCheck as ScriptCheck
+    from .scriptcheck import write_score as write_score
+    from .views import ModelList as ModelList
+    from .views import ServiceList as ServiceList
+    from .views import ServiceLogs as ServiceLogs
+    from .views import SwaggerView as SwaggerView
+    from .widgets import DeployPanel as DeployPanel
+    from .widgets import RegistryBrowser as RegistryBrowser
+    from .widgets import TryIt as TryIt
+
+__all__ = [
+    "DeployPanel",
+    "ModelList",
+    "Progress",
+    "RegistryBrowser",
+    "RunCheck",
+    "ScriptCheck",
+    "ServiceList",
+    "ServiceLogs",
+    "SwaggerView",
+    "TryIt",
+    "load_ipython_extension",
+    "write_score",
+]
+
+_LAZY = {
+    "Progress": "progress",
+    "RunCheck": "scriptcheck",
+    "ScriptCheck": "scriptcheck",
+    "write_score": "scriptcheck",
+    "ModelList": "views",
+    "ServiceList": "views",
+    "ServiceLogs": "views",
+    "SwaggerView": "views",
+    "DeployPanel": "widgets",
+    "RegistryBrowser": "widgets",
+    "TryIt": "widgets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbdeploy.notebook' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register nbdeploy's magics (``%load_ext nbdeploy`` calls this).
+
+    Examples
+    --------
+    >>> import nbdeploy.notebook
+    >>> callable(nbdeploy.notebook.load_ipython_extension)
+    True
+    """
+    from .magics import load_ipython_extension as load
+
+    load(ipython)

@@ -1,0 +1,343 @@
+"""Write a scoring script from a notebook cell and check it at once.
+
+:func:`write_score` is the public function behind ``%%writefile-score``: it writes the
+cell, checks it statically (:func:`nbdeploy.core.scoring.check_script`, with the
+notebook's names so "only defined in the notebook" is caught), and — given a model —
+runs ``init()`` and ``run(sample)`` against that registered model in a separate, clean
+Python process (:mod:`nbdeploy.notebook._check_runner`). Errors point at the line of
+the cell, which is what the user sees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbdeploy.core.scoring import ScriptReport, check_script
+from nbdeploy.exceptions import InvalidArgumentError, ScoringScriptError
+
+from .display import escape, select_mimetypes
+from .progress import Progress
+
+if TYPE_CHECKING:
+    from nbdeploy.core.workspace import Workspace
+
+__all__ = ["RunCheck", "ScriptCheck", "run_check", "write_score"]
+
+#: In a ``%%writefile-score`` cell, line 1 is the magic line: script line N is cell line N+1.
+CELL_LINE_OFFSET = 1
+
+_PRE = (
+    'style="background:#f6f8fa;border:1px solid #ddd;padding:6px;margin:4px 0;'
+    'white-space:pre-wrap;font-size:12px"'
+)
+
+
+@dataclass(frozen=True)
+class RunCheck:
+    """What happened when the script ran against a registered model.
+
+    Attributes
+    ----------
+    model:
+        The model version used (``name:version``).
+    ok:
+        Whether ``init()`` and ``run(sample)`` both worked and the answer has a JSON form.
+    phase:
+        ``"done"``, or where it failed: ``"load"``, ``"init"``, ``"convert"``, ``"run"``,
+        ``"serialize"``, ``"process"`` (the check process itself failed).
+    result:
+        ``run(sample)``'s answer as JSON data (when ``ok``).
+    error:
+        ``"<Type>: <message>"`` (when not ``ok``).
+    script_line:
+        The line of the script where the error was raised, when it was in the script.
+    traceback:
+        The full traceback text from the check process.
+    output:
+        What the script printed.
+    seconds:
+        How long init + run took in the check process.
+    """
+
+    model: str
+    ok: bool
+    phase: str
+    result: Any = None
+    error: str | None = None
+    script_line: int | None = None
+    traceback: str = ""
+    output: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "ok": self.ok,
+            "phase": self.phase,
+            "result": self.result,
+            "error": self.error,
+            "script_line": self.script_line,
+            "traceback": self.traceback,
+            "output": self.output,
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunCheck:
+        return cls(
+            model=str(data["model"]),
+            ok=bool(data["ok"]),
+            phase=str(data["phase"]),
+            result=data.get("result"),
+            error=data.get("error"),
+            script_line=data.get("script_line"),
+            traceback=str(data.get("traceback") or ""),
+            output=str(data.get("output") or ""),
+            seconds=float(data.get("seconds") or 0.0),
+        )
+
+
+@dataclass(frozen=True)
+class ScriptCheck:
+    """The outcome of :func:`write_score`: the static report and the optional run.
+
+    Displays as a short verdict; ``ok`` says whether the script is fit to deploy.
+    """
+
+    path: str
+    report: ScriptReport
+    run: RunCheck | None = None
+    line_offset: int = field(default=CELL_LINE_OFFSET)
+
+    @property
+    def ok(self) -> bool:
+        """True when the static check found no error and the run (if any) worked."""
+        return self.report.ok and (self.run is None or self.run.ok)
+
+    def cell_line(self, script_line: int | None) -> int | None:
+        """The cell line of a script line (the magic line comes first)."""
+        return None if script_line is None else script_line + self.line_offset
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "report": self.report.to_dict(),
+            "run": None if self.run is None else self.run.to_dict(),
+            "line_offset": self.line_offset,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScriptCheck:
+        run = data.get("run")
+        return cls(
+            path=str(data["path"]),
+            report=ScriptReport.from_dict(data["report"]),
+            run=None if run is None else RunCheck.from_dict(run),
+            line_offset=int(data.get("line_offset", CELL_LINE_OFFSET)),
+        )
+
+    def _where(self, line: int | None) -> str:
+        if line is None:
+            return ""
+        return f"line {line} of {self.path} (cell line {self.cell_line(line)}): "
+
+    def lines(self) -> list[str]:
+        """The verdict as plain text lines."""
+        out: list[str] = []
+        if self.report.ok:
+            out.append(f"{self.path}: init() and run() found, no problems")
+        else:
+            count = len(self.report.errors)
+            out.append(f"{self.path}: {count} problem{'s' if count > 1 else ''}")
+        out += [f"  error: {self._where(e.line)}{e.message}" for e in self.report.errors]
+        out += [f"  warning: {self._where(w.line)}{w.message}" for w in self.report.warnings]
+        run = self.run
+        if run is not None:
+            if run.ok:
+                out.append(f"ran init() and run(sample) against {run.model}: ok")
+                out.append(f"  result: {_short_json(run.result)}")
+            else:
+                out.append(
+                    f"ran against {run.model}: failed in {run.phase}: "
+                    f"{self._where(run.script_line)}{run.error}"
+                )
+        return out
+
+    def __repr__(self) -> str:
+        return f"ScriptCheck(path={self.path!r}, ok={self.ok})"
+
+    def _repr_mimebundle_(
+        self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+    ) -> dict[str, str]:
+        colour = "#2e7d32" if self.ok else "#c62828"
+        verdict = "ok" if self.ok else "problems"
+        items = "".join(f"<div>{escape(line)}</div>" for line in self.lines()[1:])
+        output = ""
+        if self.run is not None and self.run.output.strip():
+            output = f"<div>script output:</div><pre {_PRE}>{escape(self.run.output)}</pre>"
+        if self.run is not None and not self.run.ok and self.run.traceback:
+            output += (
+                "<details><summary>traceback</summary>"
+                f"<pre {_PRE}>{escape(self.run.traceback)}</pre></details>"
+            )
+        html = (
+            f'<div class="nbdeploy-script-check" data-ok="{str(self.ok).lower()}">'
+            f'<b style="color:{colour}">{escape(self.lines()[0])}</b> '
+            f"<span>({escape(verdict)})</span>{items}{output}</div>"
+        )
+        return select_mimetypes(
+            {"text/plain": "\n".join(self.lines()), "text/html": html}, include, exclude
+        )
+
+
+def _short_json(value: Any, limit: int = 300) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def run_check(
+    path: str | os.PathLike[str],
+    model: str,
+    *,
+    workspace: Workspace | str | os.PathLike[str] | None = None,
+    timeout: float = 300.0,
+) -> RunCheck:
+    """Run ``init()`` and ``run(sample)`` of the script at ``path`` against a registered
+    model, in a separate Python process, and report what happened.
+
+    The model's registered sample input is the request (encoded to JSON as a client
+    would send it, converted back by the schema as the server does). The bundle is
+    built in a temporary folder and removed afterwards.
+
+    Raises
+    ------
+    ModelNotFoundError
+        No such model.
+    InvalidArgumentError
+        The model was registered without ``sample_input``.
+
+    Examples
+    --------
+    >>> run_check("score.py", "diabetes").result[:1]          # doctest: +SKIP
+    [206.1]
+    """
+    from nbdeploy._client import encode_request
+    from nbdeploy._workspace import get_workspace
+    from nbdeploy.core.bundle import InferenceConfig, build_bundle
+    from nbdeploy.core.environment import Environment
+
+    ws = get_workspace(workspace)
+    mv = ws.registry.get(model)
+    ref = f"{mv.name}:{mv.version}"
+    sample = mv.load_sample_input()
+    if sample is None:
+        raise InvalidArgumentError(
+            f"model {ref!r} has no sample input to run the script with",
+            hint="register it with sample_input=..., or drop --model to only check the script",
+        )
+    with tempfile.TemporaryDirectory(prefix="nbdeploy-check-") as tmp:
+        root = Path(tmp)
+        config = InferenceConfig(entry_script=Path(path), environment=Environment(name="check"))
+        bundle = build_bundle([mv], config, root / "bundle", verify=True)
+        request = root / "request.json"
+        request.write_bytes(encode_request(sample))
+        result = root / "result.json"
+        cmd = [
+            sys.executable,
+            "-m",
+            "nbdeploy.notebook._check_runner",
+            str(bundle.path),
+            str(request),
+            str(result),
+        ]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return RunCheck(
+                model=ref,
+                ok=False,
+                phase="process",
+                error=f"the check did not finish within {timeout:.0f} s",
+            )
+        output = proc.stdout + proc.stderr
+        if not result.is_file():
+            last = output.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+            return RunCheck(
+                model=ref,
+                ok=False,
+                phase="process",
+                error=f"the check process failed: {last[0]}",
+                traceback=output,
+            )
+        outcome = json.loads(result.read_text())
+    return RunCheck.from_dict({**outcome, "model": ref, "output": output})
+
+
+def write_score(
+    path: str | os.PathLike[str],
+    source: str,
+    *,
+    model: str | None = None,
+    known_names: Iterable[str] = (),
+    workspace: Workspace | str | os.PathLike[str] | None = None,
+    show_progress: bool = True,
+) -> ScriptCheck:
+    """Write ``source`` to ``path`` as a scoring script and check it.
+
+    Parameters
+    ----------
+    path:
+        Where to write the script (parent folders are created).
+    source:
+        The script's text (the cell).
+    model:
+        ``"name"`` or ``"name:version"``: also run ``init()`` and ``run(sample)``
+        against that registered model in a separate process. Skipped when the static
+        check already found errors.
+    known_names:
+        Names the notebook defines; a script using one of them (and not defining it)
+        would fail in the service, so it is reported.
+    workspace:
+        The workspace holding ``model`` (default: the default workspace).
+    show_progress:
+        Show a :class:`~nbdeploy.notebook.progress.Progress` while the run check goes on.
+
+    Examples
+    --------
+    >>> check = write_score("score.py", "def init(): pass\\ndef run(data): return data\\n")
+    ... # doctest: +SKIP
+    >>> check.ok                                                         # doctest: +SKIP
+    True
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidArgumentError(
+            f"{str(target)!r} is a folder", hint="give a file name such as score.py"
+        )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source)
+    except OSError as exc:
+        raise ScoringScriptError(
+            f"cannot write scoring script {str(target)!r}: {exc.strerror or exc}",
+            hint="pick a writable path",
+        ) from None
+    report = check_script(target, known_names=known_names)
+    run: RunCheck | None = None
+    if model is not None and report.ok:
+        progress = Progress(f"running {target.name} against {model}") if show_progress else None
+        try:
+            run = run_check(target, model, workspace=workspace)
+        finally:
+            if progress is not None:
+                ok = run is not None and run.ok
+                progress.done("ok" if ok else "failed", ok=ok)
+    return ScriptCheck(path=str(path), report=report, run=run)

@@ -1,0 +1,274 @@
+"""Rich display: the MIME bundles of models, services, lists and OpenAPI documents."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nbdeploy._api import register
+from nbdeploy._service import Webservice
+from nbdeploy.core.openapi import openapi31, swagger2
+from nbdeploy.core.schema import infer_schema
+from nbdeploy.core.services import ServiceRecord
+from nbdeploy.core.workspace import Workspace
+from nbdeploy.notebook import display
+from nbdeploy.notebook.scriptcheck import RunCheck, ScriptCheck
+from nbdeploy.notebook.views import ModelList, ServiceList, ServiceLogs
+
+EVIL = "<script>alert('x')</script>"
+
+
+def _service(ws: Workspace, **changes: Any) -> Webservice:
+    fields: dict[str, Any] = {
+        "name": "diabetes-svc",
+        "target": "local",
+        "state": "Healthy",
+        "scoring_uri": "http://127.0.0.1:5001/score",
+        "swagger_uri": "http://127.0.0.1:5001/swagger.json",
+        "models": ("diabetes:1",),
+    }
+    fields.update(changes)
+    return Webservice._from_record(ws, ServiceRecord(**fields))
+
+
+def _no_raw(html: str, text: str) -> None:
+    assert text not in html, f"{text!r} reached the HTML unescaped"
+
+
+# -- model card ------------------------------------------------------------------------
+
+
+def test_model_card_shows_name_version_framework_tags_and_schema(registered: Any) -> None:
+    bundle = registered._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html"}
+    plain, html = bundle["text/plain"], bundle["text/html"]
+    assert plain.startswith("Model diabetes:1 (sklearn ")
+    assert "team=ml" in plain
+    for column in ("age", "sex", "bmi", "s6"):
+        assert column in plain
+        assert f">{column}<" in html
+    assert 'class="nbdeploy-model-card"' in html
+    assert "number (float64)" in html
+
+
+def test_model_card_escapes_everything_interpolated(home: Workspace) -> None:
+    sample = pd.DataFrame({EVIL: pd.Categorical(["<b>a</b>", "b"])})
+    model = register(
+        {"any": "object"},
+        "evil",
+        description=EVIL,
+        tags={"x": EVIL, EVIL: "y"},
+        sample_input=sample,
+    )
+    html = model._repr_mimebundle_()["text/html"]
+    _no_raw(html, "<script>")
+    _no_raw(html, "<b>a</b>")
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    assert "&lt;b&gt;a&lt;/b&gt;" in html  # the category level, escaped
+    assert EVIL in model._repr_mimebundle_()["text/plain"]  # plain text stays readable
+
+
+def test_model_card_without_schema_says_how_to_get_one(home: Workspace) -> None:
+    model = register([1, 2, 3], "plain")
+    bundle = model._repr_mimebundle_()
+    assert "register with sample_input=" in bundle["text/plain"]
+    assert "sample_input=" in bundle["text/html"]
+
+
+@pytest.mark.parametrize(
+    ("include", "exclude", "expected"),
+    [
+        pytest.param(None, None, {"text/plain", "text/html"}, id="all"),
+        pytest.param(["text/plain"], None, {"text/plain"}, id="include-plain"),
+        pytest.param(None, ["text/html"], {"text/plain"}, id="exclude-html"),
+        pytest.param(["text/html"], ["text/html"], set(), id="both"),
+    ],
+)
+def test_repr_mimebundle_honours_include_and_exclude(
+    registered: Any,
+    home: Workspace,
+    include: list[str] | None,
+    exclude: list[str] | None,
+    expected: set[str],
+) -> None:
+    assert set(registered._repr_mimebundle_(include=include, exclude=exclude)) == expected
+    svc = _service(home)
+    assert set(svc._repr_mimebundle_(include=include, exclude=exclude)) == expected
+
+
+def test_repr_stays_cheap_and_plain(registered: Any, home: Workspace) -> None:
+    assert repr(registered) == "Model(name='diabetes', version=1, framework='sklearn')"
+    assert repr(_service(home)).startswith("Webservice(name='diabetes-svc'")
+
+
+def test_schema_rows_for_each_kind() -> None:
+    frame = pd.DataFrame({"c": pd.Categorical(["a", "b"]), "n": [1.5, None]})
+    assert display.schema_rows(infer_schema(frame)) == [
+        ("c", "category (category)", "no", "a, b"),
+        ("n", "number (float64)", "yes", ""),
+    ]
+    assert display.schema_rows(infer_schema(np.zeros((2, 3), dtype="float32"))) == [
+        ("(array)", "float32 [nx3]", "no", "")
+    ]
+    rows = display.schema_rows(infer_schema({"a": 1, "b": "x"}))
+    assert [r[0] for r in rows] == ["a", "b"]
+    assert display.schema_rows(None) == []
+
+
+# -- service card ----------------------------------------------------------------------
+
+
+def test_service_card_has_badge_uris_and_client_snippets(home: Workspace) -> None:
+    bundle = _service(home)._repr_mimebundle_()
+    plain, html = bundle["text/plain"], bundle["text/html"]
+    assert plain.splitlines()[0] == "Webservice diabetes-svc [Healthy]"
+    assert "scoring URI: http://127.0.0.1:5001/score" in plain
+    assert 'data-state="Healthy"' in html
+    assert display.STATE_COLOURS["Healthy"] in html
+    assert 'href="http://127.0.0.1:5001/docs"' in html
+    assert "import requests" in html
+    assert "requests.post(&#x27;http://127.0.0.1:5001/score&#x27;" in html
+    assert "curl -X POST http://127.0.0.1:5001/score" in plain
+    assert "Content-Type: application/json" in plain
+    assert "Authorization" not in plain + html  # no auth, no keys: nothing shown
+    assert "keys" not in plain
+
+
+@pytest.mark.parametrize("state", ["Transitioning", "Unhealthy", "Unschedulable", "Failed"])
+def test_service_card_badge_colour_follows_the_state(home: Workspace, state: str) -> None:
+    html = _service(home, state=state)._repr_mimebundle_()["text/html"]
+    assert f'data-state="{state}"' in html
+    assert display.STATE_COLOURS[state] in html
+
+
+def test_service_card_escapes_error_and_uris(home: Workspace) -> None:
+    svc = _service(
+        home,
+        state="Failed",
+        error=EVIL,
+        scoring_uri="http://127.0.0.1:1/score?<x>",
+    )
+    bundle = svc._repr_mimebundle_()
+    _no_raw(bundle["text/html"], "<script>")
+    _no_raw(bundle["text/html"], "<x>")
+    assert f"error:       {EVIL}" in bundle["text/plain"]
+
+
+def test_service_card_masks_keys_when_the_service_has_them(home: Workspace) -> None:
+    class KeyedService(Webservice):
+        def get_keys(self) -> tuple[str, str]:
+            return ("primarysecret0123456789", "secondarysecret987654")
+
+    record = ServiceRecord("keyed", "local", "Healthy", scoring_uri="http://127.0.0.1:2/score")
+    svc = KeyedService._from_record(home, record)
+    bundle = svc._repr_mimebundle_()
+    for text in bundle.values():
+        assert "primarysecret0123456789" not in text
+        assert "secondarysecret987654" not in text
+    assert "prim*******************" in bundle["text/plain"]
+    assert "Authorization: Bearer prim" in bundle["text/plain"]
+    assert "&quot;Authorization&quot;: &quot;Bearer prim" in bundle["text/html"]
+
+
+def test_client_snippets_quote_the_body_for_the_shell() -> None:
+    py, curl = display.client_snippets("http://h:1/score", [{"name": "O'Brien"}])
+    assert curl.endswith("""-d '{"data": [{"name": "O'"'"'Brien"}]}'""")
+    compile(py, "<snippet>", "exec")  # the Python snippet is valid code
+    assert "requests.post('http://h:1/score', json=payload, headers=headers)" in py
+
+
+def test_mask_key() -> None:
+    assert display.mask_key("abcdefghijkl") == "abcd********"
+    assert display.mask_key("short") == "*****"
+
+
+# -- lists -----------------------------------------------------------------------------
+
+
+def test_model_and_service_lists_render_as_tables(registered: Any, home: Workspace) -> None:
+    models = ModelList([registered])
+    assert isinstance(models, list)
+    bundle = models._repr_mimebundle_()
+    assert bundle["text/plain"].splitlines()[0].split() == [
+        "name",
+        "version",
+        "framework",
+        "tags",
+        "input",
+        "fields",
+        "created",
+    ]
+    assert 'class="nbdeploy-models"' in bundle["text/html"]
+    assert bundle["text/html"].count("<tr>") == 2  # header + one model
+
+    services = ServiceList([_service(home), _service(home, name="b", state="Failed")])
+    html = services._repr_mimebundle_()["text/html"]
+    assert 'data-state="Failed"' in html
+    assert html.count("<tr>") == 3
+    assert ServiceList()._repr_mimebundle_()["text/plain"] == "no services deployed"
+    assert ModelList()._repr_mimebundle_()["text/plain"] == "no models registered"
+
+
+def test_service_logs_are_escaped() -> None:
+    bundle = ServiceLogs("svc", f"line\n{EVIL}\n")._repr_mimebundle_()
+    _no_raw(bundle["text/html"], "<script>")
+    assert EVIL in bundle["text/plain"]
+    assert ServiceLogs.from_dict(ServiceLogs("a", "b").to_dict()) == ServiceLogs("a", "b")
+
+
+# -- OpenAPI documents -----------------------------------------------------------------
+
+
+@pytest.fixture
+def frame_schema() -> Any:
+    return infer_schema(pd.DataFrame({"age": [1.5, None], "kind": ["a", "b"]}))
+
+
+@pytest.mark.parametrize("build", [swagger2, openapi31], ids=["swagger2", "openapi31"])
+def test_swagger_tables_show_operations_fields_and_examples(build: Any, frame_schema: Any) -> None:
+    document = build(
+        title="diabetes-svc",
+        input_schema=frame_schema,
+        output_schema=infer_schema(np.array([1.0, 2.0])),
+        auth=False,
+    )
+    bundle = display.swagger_tables(document, docs_url="http://127.0.0.1:5001/docs")
+    plain, html = bundle["text/plain"], bundle["text/html"]
+    assert "POST /score  RunMLService" in plain
+    assert "GET /  ServiceHealthCheck" in plain
+    assert re.search(r"data\[\]\.age\s+number \(double\)\s+yes", plain), plain
+    assert re.search(r"data\[\]\.kind\s+string\s+no", plain), plain
+    assert '"age": 1.5' in plain  # the example request
+    assert 'href="http://127.0.0.1:5001/docs"' in html
+    assert 'class="nbdeploy-example-request"' in html
+    assert 'class="nbdeploy-example-response"' in html
+    assert display.request_example(document) == {"data": frame_schema.example}
+
+
+def test_swagger_tables_escape_titles_fields_and_examples() -> None:
+    schema = infer_schema(pd.DataFrame({EVIL: ["<img src=x>"]}))
+    document = swagger2(title=EVIL, input_schema=schema, output_schema=None, auth=True)
+    html = display.swagger_tables(document, docs_url="http://h/docs?a=<blink>")["text/html"]
+    _no_raw(html, "<script>")
+    _no_raw(html, "<img")
+    _no_raw(html, "<blink>")
+
+
+def test_script_check_round_trips_and_shows_cell_lines(tmp_path: Any) -> None:
+    from nbdeploy.core.scoring import check_script
+
+    report = check_script("def init():\n    pass\n\ndef run(data):\n    return df\n", known_names={"df"})
+    check = ScriptCheck(
+        path="score.py",
+        report=report,
+        run=RunCheck(model="m:1", ok=False, phase="run", error=EVIL, script_line=5),
+    )
+    assert ScriptCheck.from_dict(check.to_dict()) == check
+    assert not check.ok
+    plain = check._repr_mimebundle_()["text/plain"]
+    assert "line 5 of score.py (cell line 6): name 'df' is only defined in the notebook" in plain
+    _no_raw(check._repr_mimebundle_()["text/html"], "<script>")
