@@ -689,13 +689,14 @@ class Registry:
                     "ON CONFLICT(name) DO UPDATE SET last_version = excluded.last_version",
                     (name, number),
                 )
+                # No row can point at these folders (versions are never reused): anything
+                # there is an orphan of a process killed before its commit.
+                remove_tree(self._artifact_dir(name, number))
+                remove_tree(self._samples_dir(name, number))
                 pairs = [(model_dir, self._artifact_dir(name, number))]
                 if sample_dir is not None:
                     pairs.append((sample_dir, self._samples_dir(name, number)))
                 for src, dest in pairs:
-                    # No row can point at ``dest`` (versions are never reused): anything
-                    # there is an orphan of a process killed before its commit.
-                    remove_tree(dest)
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(src, dest)
                     moved.append(dest)

@@ -311,9 +311,11 @@ class Workspace:
         """
         removed = sweep_staging(self.staging_dir)
         with self.write() as conn:
-            known = {(row[0], row[1]) for row in conn.execute("SELECT name, version FROM models")}
-            for base in (self.artifacts_dir, self.samples_dir):
-                removed.extend(_remove_orphans(base, known))
+            rows = conn.execute("SELECT name, version, samples FROM models").fetchall()
+            known = {(row[0], row[1]) for row in rows}
+            with_samples = {(row[0], row[1]) for row in rows if row[2] not in ("", "{}")}
+            removed.extend(_remove_orphans(self.artifacts_dir, known))
+            removed.extend(_remove_orphans(self.samples_dir, with_samples))
         return removed
 
     def __fspath__(self) -> str:

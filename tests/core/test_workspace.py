@@ -179,3 +179,16 @@ def test_gc_removes_unreferenced_artifacts_and_keeps_registered_ones(
 
 def test_gc_on_a_fresh_workspace_is_a_no_op(workspace: Workspace) -> None:
     assert workspace.gc() == []
+
+
+def test_gc_removes_samples_of_a_version_registered_without_samples(
+    workspace: Workspace,
+) -> None:
+    # A killed registration with samples, then a committed one without: the first one's
+    # sample folder is at the committed version's path but no row refers to it.
+    workspace.registry.register([1], "nosamples")
+    stale = workspace.samples_dir / "nosamples" / "1"
+    stale.mkdir(parents=True)
+    (stale / "input.pkl").write_bytes(b"stale")
+    assert workspace.gc() == [stale]
+    assert workspace.registry.get("nosamples").load() == [1]
