@@ -12,6 +12,7 @@ from .core.registry import ModelVersion, Resources
 if TYPE_CHECKING:
     from ._service import Webservice
     from .core.bundle import InferenceConfig
+    from .core.profiling import ProfileResult
     from .core.workspace import Workspace
 
 __all__ = ["Model"]
@@ -215,6 +216,27 @@ class Model:
             deployment_config,
             overwrite=overwrite,
             show_output=show_output,
+        )
+
+    @staticmethod
+    def profile(
+        workspace: Workspace | None,
+        profile_name: str,
+        models: Sequence[Any],
+        inference_config: InferenceConfig | None = None,
+        input_dataset: Any = None,
+        **options: Any,
+    ) -> ProfileResult:
+        """Profile ``models`` (the reference's ``Model.profile``): deploy them
+        temporarily, send ``input_dataset``, measure latency, CPU and memory.
+
+        ``get_details()`` of the result has ``requestedCpu`` and ``requestedMemoryInGb``.
+        See :func:`nbdeploy._profile.profile_models` for the options.
+        """
+        from ._profile import profile_models
+
+        return profile_models(
+            workspace, profile_name, models, inference_config, input_dataset, **options
         )
 
 
