@@ -43,7 +43,7 @@ function el<K extends keyof HTMLElementTagNameMap>(
 }
 
 function button(label: string, action: string, title: string): HTMLButtonElement {
-  const node = el('button', 'jp-nbdeploy-action jp-mod-styled', label);
+  const node = el('button', 'jp-nbdeploy-action', label);
   node.type = 'button';
   node.dataset.action = action;
   node.title = title;

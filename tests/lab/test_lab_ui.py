@@ -1,0 +1,263 @@
+"""The Deployments panel in a real JupyterLab, driven by a real headless Chromium.
+
+A notebook cell registers and deploys a model into a temporary workspace
+(``NBDEPLOY_HOME``); the panel must show the service ``Healthy``, open its Swagger UI
+and its logs, copy a ``%deploy`` line, and delete it after the confirm dialog.
+
+Needs ``/usr/bin/chromium`` (Debian: ``apt-get install -y chromium``; elsewhere set
+``CHROMIUM_PATH``) and the Python ``playwright`` package. Never ``playwright install``:
+the system Chromium is used. Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+pytestmark = [pytest.mark.ui, pytest.mark.integration]
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+#: Seconds for JupyterLab to start, a kernel to deploy, the panel to update.
+TIMEOUT = 90.0
+
+DEPLOY_CELL = """\
+from pathlib import Path
+from nbdeploy import _api as nbd
+
+Path("score.py").write_text(
+    "def init():\\n    global factor\\n    factor = 2\\n\\n"
+    "def run(data):\\n    return [x * factor for x in data]\\n"
+)
+nbd.register({"factor": 2}, "doubler", sample_input=[1, 2, 3], tags={"team": "ui"})
+svc = nbd.deploy("doubler", "ui-svc", score="score.py")
+print("deployed", svc.name, svc.state)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str, token: str | None = None) -> Any:
+    headers = {"Authorization": f"token {token}"} if token else {}
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The system Chromium; a missing browser is a failure that says how to get it."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}. Install it with "
+            "`apt-get update && apt-get install -y chromium` (Debian/Ubuntu), or set "
+            "CHROMIUM_PATH to a Chromium/Chrome binary. Do not run `playwright install`."
+        )
+    return CHROMIUM
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A JupyterLab on 127.0.0.1 with its own workspace, settings and notebook folder.
+
+    Stopped by PID; services left behind are deleted and the workspace's warm-start
+    server is shut down, also by PID.
+    """
+    installed = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "nbdeploy"
+    if not (installed / "package.json").exists():
+        pytest.fail(
+            f"the nbdeploy JupyterLab extension is not installed in {installed}: "
+            "run `pip install -e .` (needs Node.js >= 18) or "
+            "`cd labextension && jlpm install && jlpm build` then "
+            "`jupyter labextension develop --overwrite .`"
+        )
+    home = tmp_path / "nbdeploy-home"
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(DEPLOY_CELL)]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nbformat.write(notebook, str(root / "deploy.ipynb"))
+
+    settings = tmp_path / "user-settings"
+    notification = settings / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True)
+    (notification / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    port = _free_port()
+    token = secrets.token_hex(16)
+    env = {**os.environ, "NBDEPLOY_HOME": str(home)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.password=",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root}",
+        f"--LabApp.user_settings_dir={settings}",
+        f"--LabApp.workspaces_dir={tmp_path / 'lab-workspaces'}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    log_path = tmp_path / "lab.log"
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            while not _answers(f"{url}/api/status"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.2)
+            yield {"url": url, "token": token, "home": home, "log": log_path}
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+            from nbdeploy._api import delete_service, services
+            from nbdeploy.targets import shutdown_warm_server
+
+            for service in services(workspace=home):
+                delete_service(service.name, workspace=home)
+            shutdown_warm_server(home)
+
+
+def test_deploy_then_panel_shows_logs_and_deletes(lab: dict[str, Any], chromium: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT * 1000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    url, token = lab["url"], lab["token"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1500, "height": 950})
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT * 1000)
+            try:
+                _scenario(page, url, token)
+            finally:
+                page.screenshot(path=str(ARTIFACTS / "lab-ui-last.png"))
+        finally:
+            browser.close()
+
+
+def _scenario(page: Any, url: str, token: str) -> None:
+    from playwright.sync_api import expect
+
+    # 1. Run the notebook cell that registers and deploys.
+    page.goto(f"{url}/lab/tree/deploy.ipynb?token={token}")
+    page.wait_for_selector("#jupyterlab-splash", state="detached")
+    expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible()
+    cell = page.locator(".jp-NotebookPanel .jp-Cell").first
+    cell.click()
+    page.keyboard.press("Shift+Enter")
+    expect(cell.locator(".jp-OutputArea-output")).to_contain_text("deployed ui-svc Healthy")
+
+    # 2. The panel shows the model and the service, Healthy.
+    page.locator('.jp-SideBar li[data-id="nbdeploy-deployments"]').click()
+    panel = page.locator("#nbdeploy-deployments")
+    service = panel.locator('.jp-nbdeploy-service[data-name="ui-svc"]')
+    expect(service.locator(".jp-nbdeploy-badge")).to_have_text("Healthy")
+    expect(service.locator(".jp-nbdeploy-badge")).to_have_class(
+        "jp-nbdeploy-badge jp-nbdeploy-state-healthy"
+    )
+    expect(service.locator(".jp-nbdeploy-target")).to_have_text("local")
+    expect(service.locator(".jp-nbdeploy-uri")).to_contain_text("http://127.0.0.1:")
+    model = panel.locator('.jp-nbdeploy-model[data-name="doubler"]')
+    expect(model.locator(".jp-nbdeploy-version")).to_have_text("v1")
+    expect(model.locator(".jp-nbdeploy-framework")).to_contain_text("python")
+    expect(model.locator(".jp-nbdeploy-tag")).to_have_text("team=ui")
+    page.screenshot(path=str(ARTIFACTS / "lab-ui-panel.png"))
+
+    listed = _get(f"{url}/nbdeploy/api/services", token)["services"]
+    assert [s["name"] for s in listed] == ["ui-svc"]
+    scoring_uri = listed[0]["scoring_uri"]
+
+    # 3. Copy the %deploy line of the model.
+    model.locator('button[data-action="copy"]').click()
+    expect(page.locator(".Toastify")).to_contain_text("Copied: %deploy doubler:1")
+    assert page.evaluate("navigator.clipboard.readText()") == "%deploy doubler:1"
+
+    # 4. Swagger UI opens in a new tab, served by the service itself.
+    with page.context.expect_page() as popup_info:
+        service.locator('button[data-action="swagger"]').click()
+    popup = popup_info.value
+    popup.wait_for_load_state()
+    assert popup.url == listed[0]["docs_uri"]
+    popup.close()
+
+    # 5. Its logs open in a main-area tab.
+    service.locator('button[data-action="logs"]').click()
+    logs = page.locator(".jp-nbdeploy-logs-widget .jp-nbdeploy-logs")
+    expect(logs).to_contain_text("init()")
+    expect(page.locator(".lm-TabBar-tab", has_text="Logs: ui-svc")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "lab-ui-logs.png"))
+
+    # 6. Delete, confirmed in the dialog: the service disappears and stops answering.
+    service.locator('button[data-action="delete"]').click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text('Stop the service "ui-svc"')
+    page.screenshot(path=str(ARTIFACTS / "lab-ui-confirm.png"))
+    dialog.locator("button.jp-mod-warn").click()
+    expect(service).to_have_count(0)
+    expect(panel.locator(".jp-nbdeploy-services")).to_contain_text("No services")
+    expect(page.locator(".lm-TabBar-tab", has_text="Logs: ui-svc")).to_have_count(0)
+    assert _get(f"{url}/nbdeploy/api/services", token)["services"] == []
+    assert not _answers(scoring_uri.rsplit("/", 1)[0] + "/")
+    page.screenshot(path=str(ARTIFACTS / "lab-ui-deleted.png"))
