@@ -442,6 +442,10 @@ def _dataframe_bodies(frame: Any, batch_size: int, orient: str) -> list[bytes]:
 
 
 # -- the endpoint ------------------------------------------------------------------------------
+class _StaleConnection(ConnectionError):
+    """A kept-alive connection turned out closed before any byte of the answer came."""
+
+
 @dataclass(frozen=True)
 class _Endpoint:
     host: str
@@ -540,15 +544,20 @@ class _Load:
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     """Read one HTTP/1.1 response; return (status, connection must close)."""
-    line = await reader.readline()
-    if not line:
-        raise ConnectionError("the server closed the connection")
     try:
-        status = int(line.split(None, 2)[1])
+        line = await reader.readline()
+    except ConnectionResetError:
+        raise _StaleConnection("the server reset the connection") from None
+    if not line:
+        raise _StaleConnection("the server closed the connection")
+    try:
+        version, code = line.split(None, 2)[:2]
+        status = int(code)
     except (IndexError, ValueError):
         raise ConnectionError(f"not an HTTP response: {line[:80]!r}") from None
     length: int | None = None
-    chunked = close = False
+    chunked = False
+    close = version == b"HTTP/1.0"  # 1.0 closes unless it says keep-alive
     while True:
         header = await reader.readline()
         if not header:
@@ -562,7 +571,9 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
         elif name == b"transfer-encoding":
             chunked = b"chunked" in value.lower()
         elif name == b"connection":
-            close = b"close" in value.lower()
+            close = b"close" in value.lower() or (
+                version == b"HTTP/1.0" and b"keep-alive" not in value.lower()
+            )
     if chunked:
         while True:
             size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
@@ -593,16 +604,29 @@ async def _worker(
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
 
-    async def roundtrip(message: bytes) -> tuple[int, bool]:
+    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         nonlocal reader, writer
-        if writer is None:
-            reader, writer = await asyncio.open_connection(endpoint.host, endpoint.port)
-            sock = writer.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        assert reader is not None
+        reader, writer = await asyncio.open_connection(endpoint.host, endpoint.port)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return reader, writer
+
+    async def roundtrip(message: bytes) -> tuple[int, bool]:
+        if reader is None or writer is None:
+            r, w = await connect()
+            w.write(message)
+            return await _read_response(r)
         writer.write(message)
-        return await _read_response(reader)
+        try:
+            return await _read_response(reader)
+        except _StaleConnection:
+            # The server closed the idle kept-alive connection (as HTTP allows): the
+            # request was not served; send it again on a new connection, as browsers do.
+            await close()
+            r, w = await connect()
+            w.write(message)
+            return await _read_response(r)
 
     async def close() -> None:
         nonlocal reader, writer
