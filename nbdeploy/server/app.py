@@ -7,7 +7,11 @@ Routes
     runs (``Initializing``) or after it failed (the reason).
 ``POST /score``
     ``{"data": ...}`` → the input schema converts ``data`` (DataFrame, ndarray or the
-    plain value) → ``run(data)`` → its result as JSON. Answers carry
+    plain value) → ``run(data)`` → its result as JSON (numpy and pandas values
+    included; a ``str`` result is sent as a JSON string, so scripts that ``return
+    json.dumps(...)`` keep working for clients that ``json.loads`` the answer; see
+    :mod:`nbdeploy.server.serialization`). Other top-level keys of the body are
+    accepted and kept for options such as ``"method"``. Answers carry
     ``x-request-id`` (the caller's ``x-request-id`` / ``x-ms-request-id`` when sent).
 ``GET /swagger.json``, ``GET /openapi.json``
     Swagger 2.0 (the reference's shape) and OpenAPI 3.1 documents generated from the

@@ -244,7 +244,7 @@ def serve(
     Examples
     --------
     >>> import os, socket
-    >>> sock = socket.create_server(("127.0.0.1", 0))
+    >>> sock = socket.create_server(("127.0.0.1", 0))  # doctest: +SKIP
     >>> if os.fork() == 0:  # doctest: +SKIP
     ...     os._exit(serve("bundles/iris/1", sock=sock))
     """

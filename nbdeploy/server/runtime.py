@@ -31,7 +31,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import orjson
 
-from nbdeploy.exceptions import BadRequestError, NbdeployError, ScoringError, ScoringScriptError
+from nbdeploy.exceptions import (
+    BadRequestError,
+    NbdeployError,
+    SchemaMismatchError,
+    ScoringError,
+    ScoringScriptError,
+)
 from nbdeploy.server.serialization import dumps
 
 if TYPE_CHECKING:
@@ -247,7 +253,16 @@ class ScoringRuntime:
         assert run is not None, "score() before init() finished"
         data = decode_request(body)["data"]
         if self.input_schema is not None:
-            data = self.input_schema.convert(data)
+            try:
+                data = self.input_schema.convert(data)
+            except NbdeployError:
+                raise
+            except Exception as exc:  # a conversion gap, still the request's fault
+                logger.warning("converting request data failed unexpectedly", exc_info=exc)
+                raise SchemaMismatchError(
+                    f"the request data does not fit the input schema: {describe_exception(exc)}",
+                    hint="compare the request with the example in /swagger.json",
+                ) from exc
         try:
             result = run(data)
         except NbdeployError:

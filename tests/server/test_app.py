@@ -506,3 +506,22 @@ def test_bundle_settings_apply_when_no_settings_given(
         wait_settled(app)
         assert client.post("/score", json={"data": "x" * 100}).status_code == 413
     assert get_runtime(app).settings.service_name == "tiny"
+
+
+def test_unexpected_conversion_error_is_still_a_422(
+    make_bundle: Callable[..., Path],
+    serve_app: Serve,
+    monkeypatch: pytest.MonkeyPatch,
+    diabetes: tuple[Ridge, pd.DataFrame],
+) -> None:
+    from nbdeploy.core.schema import Schema
+
+    def broken_convert(self: Schema, data: object) -> object:
+        raise TypeError("unhashable type: 'list'")
+
+    model, features = diabetes
+    client = serve_app(make_bundle(DIABETES_SCORE, model=model, input_sample=features.head(3)))
+    monkeypatch.setattr(Schema, "convert", broken_convert)
+    r = client.post("/score", json={"data": [[1]]})
+    assert r.status_code == 422
+    assert "TypeError: unhashable type: 'list'" in r.json()["message"]
