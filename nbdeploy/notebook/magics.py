@@ -15,6 +15,7 @@ magic                          public function
 ``%logs SVC``                  :meth:`nbdeploy.Webservice.get_logs`
 ``%swagger SVC``               :class:`nbdeploy.notebook.SwaggerView`
 ``%undeploy SVC``              :meth:`nbdeploy.Webservice.delete`
+``%profile SVC --data VAR``    :func:`nbdeploy.profile` (see :mod:`.profile_view`)
 =============================  =============================================
 
 Bad arguments are one ``UsageError`` line, and the errors a user can fix (an unknown
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import shlex
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -92,8 +94,18 @@ def argument(*args: Any, **kwargs: Any) -> _Decorator:
 
 
 def parse_argstring(magic: Callable[..., Any], line: str) -> Any:
-    """IPython's ``parse_argstring``: argparse errors become one ``UsageError`` line."""
-    return _untyped.parse_argstring(magic, line)
+    """Parse a magic's argument line with its ``@magic_arguments`` parser.
+
+    Like IPython's ``parse_argstring`` (argparse errors become one ``UsageError``
+    line), but split the shell's way, so ``--description "a ridge"`` gives ``a ridge``
+    without the quotes.
+    """
+    try:
+        argv = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"cannot split the arguments {line!r}: {exc}") from None
+    parser: Any = getattr(magic, "parser")  # noqa: B009 - set by @magic_arguments
+    return parser.parse_args(argv)
 
 
 @contextlib.contextmanager
@@ -117,7 +129,7 @@ def _key_value(text: str) -> tuple[str, str]:
 def _parse(magic: Callable[..., Any], line: str) -> Any:
     """Parse ``line`` for ``magic``; ``-h``/``--help`` prints the help and gives None."""
     if any(token in ("-h", "--help") for token in line.split()):
-        print(magic.parser.format_help())  # type: ignore[attr-defined]
+        print(inspect.cleandoc(magic.__doc__ or ""))
         return None
     return parse_argstring(magic, line)
 
@@ -341,4 +353,7 @@ def load_ipython_extension(ipython: Any) -> None:
     >>> from IPython.testing.globalipapp import start_ipython  # doctest: +SKIP
     >>> load_ipython_extension(start_ipython())                # doctest: +SKIP
     """
+    from nbdeploy.notebook.profile_view import register_profile_magic
+
     ipython.register_magics(NbdeployMagics)
+    register_profile_magic(ipython)

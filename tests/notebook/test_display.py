@@ -261,7 +261,9 @@ def test_swagger_tables_escape_titles_fields_and_examples() -> None:
 def test_script_check_round_trips_and_shows_cell_lines(tmp_path: Any) -> None:
     from nbdeploy.core.scoring import check_script
 
-    report = check_script("def init():\n    pass\n\ndef run(data):\n    return df\n", known_names={"df"})
+    report = check_script(
+        "def init():\n    pass\n\ndef run(data):\n    return df\n", known_names={"df"}
+    )
     check = ScriptCheck(
         path="score.py",
         report=report,
