@@ -526,9 +526,10 @@ class LocalTarget(Target):
         )
         if existing is not None:
             record = record.replace(created=existing.created)
-        record = store.put(record)
         if show_output:
             print(f"{name}: {record.state.value}", flush=True)
+        # The record is written once the process exists (one database write fewer on
+        # the cold-start path); a failure to start is recorded as Failed.
         try:
             proc, port, mode = self._spawn(name, path, cfg, cfg.port, handover=False)
         except InvalidArgumentError as exc:
@@ -554,7 +555,7 @@ class LocalTarget(Target):
         )
         if not wait:
             return record
-        return self.wait(name, cfg.timeout, show_output)
+        return self._wait_record(record, cfg.timeout, show_output)
 
     def wait(
         self, name: str, timeout: float | None = None, show_output: bool = False
@@ -576,6 +577,12 @@ class LocalTarget(Target):
         """
         record = self.workspace.services.get(name)
         self._check_mine(record)
+        return self._wait_record(record, timeout, show_output)
+
+    def _wait_record(
+        self, record: ServiceRecord, timeout: float | None, show_output: bool
+    ) -> ServiceRecord:
+        name = record.name
         if record.state is not ServiceState.TRANSITIONING:
             record = self._refresh(record)
             if record.state is not ServiceState.TRANSITIONING:

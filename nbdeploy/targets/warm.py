@@ -323,6 +323,7 @@ def ensure_warm_server(
     fingerprint = code_fingerprint()
     deadline = time.monotonic() + (timeout if wait else 0.0)
     replaced = False
+    starts = 0
     while True:
         status = warm_server_status(workspace, timeout=1.0)
         if status is not None and status.get("ok"):
@@ -363,7 +364,8 @@ def ensure_warm_server(
         status = warm_server_status(workspace, timeout=1.0)
         if status is not None and status.get("ok") and status.get("fingerprint") == fingerprint:
             return status
-        if time.monotonic() >= deadline:
+        starts += 1
+        if time.monotonic() >= deadline or starts >= 3:
             raise TargetUnavailableError(
                 "the warm-start server exited during start-up",
                 hint=f"see {paths.log_file}, or deploy with warm_start=False",
@@ -417,22 +419,26 @@ def spawn(workspace: Any, request: dict[str, Any], *, timeout: float = 60.0) -> 
     """
     fingerprint = code_fingerprint()
     message = {"op": "spawn", "fingerprint": fingerprint, **request}
-    for attempt in range(2):
-        ensure_warm_server(workspace, wait=True, timeout=timeout)
+    paths = WarmPaths.for_workspace(workspace)
+    # Ask directly first (the usual case: the server is up and current); start or
+    # replace it only when that fails.
+    for attempt in range(3):
         try:
-            reply = _request(WarmPaths.for_workspace(workspace), message, timeout=30.0)
+            reply = _request(paths, message, timeout=30.0)
         except (OSError, ValueError) as exc:
-            if attempt:
+            if attempt == 2:
                 raise TargetUnavailableError(
                     f"the warm-start server did not answer: {exc}",
                     hint="deploy with warm_start=False",
                 ) from None
+            ensure_warm_server(workspace, wait=True, timeout=timeout)
             continue
         if reply.get("ok"):
             return reply
         kind = reply.get("kind")
-        if kind == "stale" and not attempt:
+        if kind == "stale" and attempt < 2:
             shutdown_warm_server(workspace)
+            ensure_warm_server(workspace, wait=True, timeout=timeout)
             continue
         error = str(reply.get("error", "unknown error"))
         if kind == "bind":
@@ -499,6 +505,7 @@ class _WarmServer:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         self.selector.register(self.listener, selectors.EVENT_READ)
         self.selector.register(self.wake_r, selectors.EVENT_READ)
+        self.last_activity = time.monotonic()  # idle time counts from now, not launch
 
     def _on_stop(self, *_: object) -> None:
         self.stop = True
