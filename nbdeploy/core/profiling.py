@@ -237,7 +237,8 @@ def recommend(
         divided by the successful requests per second), times the rate to sustain.
         Without it: ``ceil_0.1(p95 of the sampled cores during the load)`` — enough for
         the load the profile applied (at saturation that is the most the service can
-        use). Never below 0.1 core.
+        use); a load shorter than one sample interval uses the mean cores instead.
+        Never below 0.1 core.
 
     Examples
     --------
@@ -280,6 +281,13 @@ def recommend(
             f"during the load = {p95_cpu_cores:.2f}, rounded up to 0.1 "
             f"(at least {MIN_CPU:g}) = {cpu:g} cores; pass target_rps= to size for a "
             f"request rate instead"
+        )
+    elif load_cpu_cores is not None:
+        cpu = max(MIN_CPU, _ceil_tenth(load_cpu_cores))
+        parts.append(
+            f"cpu: the load was too short for {SAMPLE_INTERVAL_S:g} s samples; mean cores "
+            f"during the load = {load_cpu_cores:.2f}, rounded up to 0.1 "
+            f"(at least {MIN_CPU:g}) = {cpu:g} cores; profile longer for a firmer figure"
         )
     else:
         parts.append("cpu: no serving process could be measured, so no CPU figure")

@@ -548,3 +548,9 @@ def test_started_is_aware_utc(start_server: Any) -> None:
     result = run_profile(server.uri, [b'{"data": [1]}'], count=2)
     assert result.started.tzinfo is not None
     assert result.started.utcoffset() == timezone.utc.utcoffset(None)
+
+
+def test_cpu_rule_for_a_load_shorter_than_one_sample() -> None:
+    rec = recommend(peak_memory_bytes=GIB, load_cpu_cores=0.42, p95_cpu_cores=None, measured_rps=50)
+    assert rec.cpu == 0.5
+    assert "too short" in rec.explanation
