@@ -186,7 +186,9 @@ def histogram_svg(
     xticks = [t for t in nice_ticks(lo, hi) if lo <= t <= hi]
     yticks = nice_ticks(0, float(counts.max()), 3)
     frame = _Frame(lo, hi, 0, yticks[-1])
-    parts = _axes(frame, xticks, yticks, title, "latency (ms)")
+    slower = int((lat > hi).sum())
+    xlabel = f"latency (ms); {slower} slower in the last bar" if overflow else "latency (ms)"
+    parts = _axes(frame, xticks, yticks, title, xlabel)
     for i, count in enumerate(counts):
         if not count:
             continue
@@ -198,21 +200,18 @@ def histogram_svg(
             f"<title>{escape(_fmt(float(edges[i])))}–{escape(_fmt(float(edges[i + 1])))} ms: "
             f"{int(count)} requests</title></rect>"
         )
-    if overflow:
-        x = frame.x(hi)
-        parts.append(
-            f'<text x="{x - 2:.1f}" y="{_TOP + 10}" text-anchor="end" {_FONT} fill="#666">'
-            f"+{int((lat > hi).sum())} slower</text>"
-        )
     for i, (label, value) in enumerate(marks):
         if not (math.isfinite(value) and lo <= value <= hi):
             continue
         x = frame.x(value)
+        # Labels right of the line, or left of it near the right edge.
+        right = x < _W - _RIGHT - 70
+        anchor, dx = ("start", 2) if right else ("end", -2)
         parts.append(
             f'<line x1="{x:.1f}" y1="{_TOP}" x2="{x:.1f}" y2="{_H - _BOTTOM}" '
             f'stroke="{_LINE}" stroke-dasharray="3,2"/>'
-            f'<text x="{x + 2:.1f}" y="{_TOP + 10 + 11 * i}" {_FONT} fill="{_LINE}">'
-            f"{escape(label)}</text>"
+            f'<text x="{x + dx:.1f}" y="{_TOP + 10 + 11 * i}" text-anchor="{anchor}" '
+            f'{_FONT} fill="{_LINE}">{escape(label)}</text>'
         )
     return _svg(parts, title)
 
@@ -312,8 +311,9 @@ def render_html(result: ProfileResult) -> str:
     )
     load = (0.0, result.duration_s)
     cpu = timeseries_svg(
-        result.sample_t_s,
-        result.sample_cpu_cores,
+        # The first sample starts the first interval: it has no CPU figure of its own.
+        result.sample_t_s[1:],
+        result.sample_cpu_cores[1:],
         title="CPU",
         unit="cores",
         load=load,
