@@ -23,8 +23,12 @@ True
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import mmap
 import os
+import shutil
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -58,7 +62,10 @@ def sha256_bytes(data: bytes) -> bytes:
 
 
 def hash_file(path: str | os.PathLike[str]) -> bytes:
-    """Stream one file through SHA-256 in chunks and return its raw digest.
+    """Hash one file with SHA-256 and return its raw digest.
+
+    Large files are hashed through a read-only memory map (no copy into Python
+    buffers); small ones are read in chunks.
 
     Examples
     --------
@@ -68,15 +75,29 @@ def hash_file(path: str | os.PathLike[str]) -> bytes:
     >>> hash_file(p) == sha256_bytes(b"abc")
     True
     """
-    digest = hashlib.sha256()
     with open(path, "rb", buffering=0) as fh:
-        buffer = bytearray(CHUNK_SIZE)
-        view = memoryview(buffer)
-        while True:
-            n = fh.readinto(view)
-            if not n:
-                break
-            digest.update(view[:n])
+        return _digest_fd(fh)
+
+
+_MMAP_MIN = CHUNK_SIZE
+
+
+def _digest_fd(fh: IO[bytes]) -> bytes:
+    size = os.fstat(fh.fileno()).st_size
+    if size >= _MMAP_MIN:
+        try:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                return hashlib.sha256(mapped).digest()
+        except (OSError, ValueError):  # pragma: no cover - file systems without mmap
+            fh.seek(0)
+    digest = hashlib.sha256()
+    buffer = bytearray(CHUNK_SIZE)
+    view = memoryview(buffer)
+    while True:
+        n = fh.readinto(view)  # type: ignore[attr-defined]
+        if not n:
+            break
+        digest.update(view[:n])
     return digest.digest()
 
 
@@ -178,10 +199,12 @@ class HashingWriter:
 def copy_and_hash(
     src: str | os.PathLike[str], dest: str | os.PathLike[str], *, fsync: bool = True
 ) -> bytes:
-    """Copy ``src`` to the new file ``dest`` in one pass, returning the raw digest.
+    """Copy ``src`` to the new file ``dest`` and return the raw digest of the copy.
 
-    The destination is fsync-ed unless ``fsync=False``. Reading and hashing in the
-    same loop means each byte is read from ``src`` exactly once.
+    The bytes are copied by the kernel where it can (``shutil.copyfile`` uses
+    ``sendfile``/``copy_file_range``), the copy is hashed from the page cache — so the
+    digest is of what was stored, even if ``src`` changes meanwhile — and, unless
+    ``fsync=False``, flushed to disk in a second thread while it is hashed.
 
     Examples
     --------
@@ -191,12 +214,26 @@ def copy_and_hash(
     >>> copy_and_hash(d / "a", d / "b") == sha256_bytes(b"abc")
     True
     """
-    buffer = bytearray(CHUNK_SIZE)
-    view = memoryview(buffer)
-    with open(src, "rb", buffering=0) as fin, HashingWriter(dest, fsync=fsync) as out:
-        while True:
-            n = fin.readinto(view)
-            if not n:
-                break
-            out.write(view[:n])
-    return out.digest
+    if os.path.lexists(dest):
+        raise FileExistsError(errno.EEXIST, "destination exists", str(dest))
+    shutil.copyfile(src, dest)
+    with open(dest, "rb", buffering=0) as fh:
+        if not fsync:
+            return _digest_fd(fh)
+        errors: list[BaseException] = []
+
+        def _flush() -> None:
+            try:
+                os.fsync(fh.fileno())
+            except BaseException as exc:  # re-raised in the caller's thread
+                errors.append(exc)
+
+        flusher = threading.Thread(target=_flush, name="nbdeploy-fsync")
+        flusher.start()
+        try:
+            digest = _digest_fd(fh)
+        finally:
+            flusher.join()
+        if errors:
+            raise errors[0]
+        return digest

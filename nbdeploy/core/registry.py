@@ -674,11 +674,8 @@ class Registry:
         values: tuple[Any, ...],
     ) -> int:
         """Allocate the version, move the staged files in, insert the row: one transaction."""
-        conn = self.workspace.connect()
         moved: builtins.list[Path] = []
-        committing = False
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self.workspace.write() as conn:
             try:
                 row = conn.execute(
                     "SELECT last_version FROM model_names WHERE name = ?", (name,)
@@ -709,18 +706,12 @@ class Registry:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (name, number, *values),
                 )
-                committing = True
-                conn.execute("COMMIT")
             except BaseException:
-                if not committing:
-                    # Still under the write lock: nobody else can be using ``dest``.
-                    for dest in moved:
-                        remove_tree(dest)
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                # Still under the write lock: nobody else can be using these folders.
+                # (Should COMMIT itself fail, they stay behind as orphans: see gc().)
+                for dest in moved:
+                    remove_tree(dest)
                 raise
-        finally:
-            conn.close()
         return int(number)
 
     def _artifact_dir(self, name: str, version: int) -> Path:

@@ -17,12 +17,15 @@ orphan left by a killed process and is removed by :meth:`Workspace.gc`.
 
 Connections
 -----------
-Every operation opens its own short-lived connection (cheap, and safe with threads
-and ``fork``). Connections are in autocommit mode (``isolation_level=None``); writes
-run inside an explicit ``BEGIN IMMEDIATE`` (:meth:`Workspace.write`), which takes the
-database's write lock up front, so two writers never both read "the last version is
-3" and then both write 4. Readers never block writers in WAL mode. ``busy_timeout``
-is 30 s: a writer waits for another writer instead of failing.
+:meth:`Workspace.connect` opens a new connection; :meth:`Workspace.read` and
+:meth:`Workspace.write` reuse one connection per thread (and open a new one in a
+forked child), because closing the last connection of a WAL database checkpoints it —
+a few fsyncs on every call. Connections are in autocommit mode
+(``isolation_level=None``); writes run inside an explicit ``BEGIN IMMEDIATE``
+(:meth:`Workspace.write`), which takes the database's write lock up front, so two
+writers never both read "the last version is 3" and then both write 4. Readers never
+block writers in WAL mode. ``busy_timeout`` is 30 s: a writer waits for another
+writer instead of failing.
 
 Schema migrations are a list of SQL scripts; ``PRAGMA user_version`` says how many
 have run. They are applied under ``BEGIN IMMEDIATE`` so two processes opening a new
@@ -37,11 +40,13 @@ import sqlite3
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from nbdeploy.exceptions import NbdeployError
 
@@ -121,6 +126,10 @@ class Workspace:
         self.path = Path(path).expanduser().absolute()
         self._migrated = False
         self._migrate_lock = threading.Lock()
+        self._local = threading.local()
+        self._pool: list[_Session] = []
+        self._pool_lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._pool, self._pool_lock)
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.path)!r})"
@@ -246,9 +255,22 @@ class Workspace:
                 )
             self._migrated = True
 
+    def _session(self) -> _Session:
+        """This thread's reusable connection (a new one after ``fork``)."""
+        session: _Session | None = getattr(self._local, "session", None)
+        if session is None or session.pid != os.getpid():
+            session = _Session(self.connect(), os.getpid())
+            self._local.session = session
+            with self._pool_lock:
+                self._pool.append(session)
+        return session
+
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        """A connection for reading, inside one (deferred) transaction, then closed.
+        """This thread's connection inside one (deferred) read transaction.
+
+        Reentrant: inside another :meth:`read` or :meth:`write` block it joins that
+        transaction.
 
         Examples
         --------
@@ -257,22 +279,27 @@ class Workspace:
         ...     conn.execute("SELECT count(*) FROM models").fetchone()[0]
         0
         """
-        conn = self.connect()
+        session = self._session()
+        if session.mode is not None:
+            yield session.conn
+            return
+        session.conn.execute("BEGIN")
+        session.mode = "read"
         try:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.execute("ROLLBACK")
+            yield session.conn
         finally:
-            conn.close()
+            session.mode = None
+            session.conn.execute("ROLLBACK")
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A connection inside ``BEGIN IMMEDIATE``: committed on success, else rolled back.
+        """This thread's connection inside ``BEGIN IMMEDIATE``: committed on success.
 
         Holding the write lock from the first read makes read-modify-write sequences
-        (allocate the next version, update tags) safe across processes.
+        (allocate the next version, update tags) safe across processes. On an
+        exception the transaction is rolled back. Inside another :meth:`write` block
+        it joins that transaction; inside a :meth:`read` block it is an error (a read
+        transaction cannot safely be upgraded under contention).
 
         Examples
         --------
@@ -280,17 +307,49 @@ class Workspace:
         >>> with Workspace(tempfile.mkdtemp()).write() as conn:
         ...     _ = conn.execute("INSERT INTO model_names VALUES ('m', 0)")
         """
-        conn = self.connect()
+        session = self._session()
+        if session.mode == "write":
+            yield session.conn
+            return
+        if session.mode == "read":
+            raise NbdeployError(
+                "Workspace.write() was called inside a Workspace.read() block",
+                hint="open the write transaction first; it can read as well",
+            )
+        conn = session.conn
+        conn.execute("BEGIN IMMEDIATE")
+        session.mode = "write"
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
+            yield conn
+        except BaseException:
+            session.mode = None
+            if conn.in_transaction:
                 conn.execute("ROLLBACK")
-                raise
+            raise
+        session.mode = None
+        try:
             conn.execute("COMMIT")
-        finally:
-            conn.close()
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        """Close the connections this object keeps (one per thread); reopened on use.
+
+        Connections are kept because closing the last connection to a WAL database
+        checkpoints it, which would cost every registry call a few fsyncs.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> ws = Workspace(tempfile.mkdtemp())
+        >>> ws.registry.list()
+        []
+        >>> ws.close()
+        """
+        _close_all(self._pool, self._pool_lock)
+        self._local = threading.local()
 
     # -- housekeeping ---------------------------------------------------------------
 
@@ -320,6 +379,25 @@ class Workspace:
 
     def __fspath__(self) -> str:
         return str(self.path)
+
+
+@dataclass
+class _Session:
+    """A thread's connection, the process that opened it, and its open transaction."""
+
+    conn: sqlite3.Connection
+    pid: int
+    mode: Literal["read", "write"] | None = None
+
+
+def _close_all(pool: list[_Session], lock: threading.Lock) -> None:
+    """Close the pooled connections this process opened (never those inherited by fork)."""
+    pid = os.getpid()
+    with lock:
+        for session in pool:
+            if session.pid == pid:
+                session.conn.close()
+        pool[:] = [session for session in pool if session.pid != pid]
 
 
 def _split_sql(script: str) -> list[str]:

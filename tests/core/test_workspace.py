@@ -192,3 +192,70 @@ def test_gc_removes_samples_of_a_version_registered_without_samples(
     (stale / "input.pkl").write_bytes(b"stale")
     assert workspace.gc() == [stale]
     assert workspace.registry.get("nosamples").load() == [1]
+
+
+def test_read_joins_an_open_write(workspace: Workspace) -> None:
+    with workspace.write() as conn:
+        conn.execute("INSERT INTO model_names VALUES ('m', 1)")
+        with workspace.read() as inner:
+            assert inner is conn
+            assert inner.execute("SELECT count(*) FROM model_names").fetchone()[0] == 1
+        with workspace.write() as inner:
+            assert inner is conn
+    with workspace.read() as conn:
+        assert conn.execute("SELECT count(*) FROM model_names").fetchone()[0] == 1
+
+
+def test_write_inside_read_is_refused(workspace: Workspace) -> None:
+    with workspace.read(), pytest.raises(NbdeployError, match=r"inside a Workspace\.read"):
+        _insert_then_fail(workspace)
+
+
+def test_close_and_reopen(workspace: Workspace) -> None:
+    workspace.registry.register([1], "m")
+    workspace.close()
+    workspace.close()
+    assert workspace.registry.get("m").load() == [1]
+
+
+FORK_SCRIPT = """
+import json, os, sys
+from nbdeploy.core.workspace import Workspace
+
+ws = Workspace(sys.argv[1])
+first = ws.registry.register(["parent-before"], "m").version   # opens this thread's connection
+parent_conn = ws._session().conn
+read_fd, write_fd = os.pipe()
+pid = os.fork()
+if pid == 0:  # the child must not reuse the parent's connection
+    os.close(read_fd)
+    version = ws.registry.register(["child"], "m").version
+    own = ws._session().conn is not parent_conn
+    os.write(write_fd, json.dumps([version, own]).encode())
+    os._exit(0)
+os.close(write_fd)
+_, status = os.waitpid(pid, 0)
+child, own = json.loads(os.read(read_fd, 100))
+after = ws.registry.register(["parent-after"], "m").version
+print(json.dumps([first, child, own, after, os.waitstatus_to_exitcode(status)]))
+"""
+
+
+def test_a_forked_child_opens_its_own_connection(workspace: Workspace) -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT, str(workspace.path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert json.loads(out.stdout) == [1, 2, True, 3, 0]
+    assert [workspace.registry.get(f"m:{v}").load() for v in (1, 2, 3)] == [
+        ["parent-before"],
+        ["child"],
+        ["parent-after"],
+    ]
