@@ -201,18 +201,14 @@ def create_app(bundle: Bundle | str | Path, settings: ServerSettings | None = No
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        init_task = asyncio.create_task(runtime.initialize(), name="nbdeploy-init")
-        if getattr(app.state, "nbdeploy_init_before_listen", False):
-            # uvicorn listens only after the lifespan start-up: init() first, and a
-            # failed init() never takes a connection (the start-up fails instead).
-            await init_task
-            if runtime.state == "failed":
-                runtime.close()
-                raise RuntimeError(f"init() failed: {runtime.failure_reason}")
+        # The launcher may already have run init() before listening (hand-over).
+        init_task = None
+        if not runtime.init_started:
+            init_task = asyncio.create_task(runtime.initialize(), name="nbdeploy-init")
         try:
             yield
         finally:
-            if not init_task.done():
+            if init_task is not None and not init_task.done():
                 init_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await init_task

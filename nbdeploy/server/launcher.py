@@ -30,6 +30,7 @@ The event loop is uvloop when it is installed, and the HTTP parser httptools.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import ipaddress
 import logging
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from nbdeploy.core.bundle import Bundle
+    from nbdeploy.server.runtime import ScoringRuntime
 
 __all__ = [
     "EXIT_BIND_FAILED",
@@ -144,14 +146,37 @@ def _http_name() -> str:
 class _Server(uvicorn.Server):
     """uvicorn's server, announcing LISTENING/READY and stopping when init fails."""
 
-    def __init__(self, config: uvicorn.Config, host: str, port: int) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        runtime: ScoringRuntime,
+        host: str,
+        port: int,
+        *,
+        init_before_listen: bool = False,
+    ) -> None:
         super().__init__(config)
         self.exit_code = EXIT_OK
+        self._runtime = runtime
         self._address = (host, port)
+        self._init_before_listen = init_before_listen
         self._listening = False
         self._ready_pending = False
+        runtime.add_init_listener(self.init_done)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._init_before_listen:
+            # init() first, on this loop; the app's start-up then finds it done. A
+            # failed init() returns before anything listens: no connection is taken
+            # (init_done asked to exit, and nothing started means nothing to stop).
+            init = asyncio.ensure_future(self._runtime.initialize())
+            while not init.done():
+                await asyncio.wait({init}, timeout=0.1)
+                if self.should_exit and not init.done():  # SIGTERM while init() runs
+                    init.cancel()
+                    return
+            if self._runtime.state != "ready":
+                return
         await super().startup(sockets=sockets)
         if self.started:
             host, port = self._address
@@ -174,7 +199,14 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-def _make_server(app: FastAPI, settings: ServerSettings, host: str, port: int) -> _Server:
+def _make_server(
+    app: FastAPI,
+    settings: ServerSettings,
+    host: str,
+    port: int,
+    *,
+    init_before_listen: bool = False,
+) -> _Server:
     from nbdeploy.server.app import get_runtime
 
     config = uvicorn.Config(
@@ -191,9 +223,7 @@ def _make_server(app: FastAPI, settings: ServerSettings, host: str, port: int) -
         proxy_headers=False,
         timeout_graceful_shutdown=30,
     )
-    server = _Server(config, host, port)
-    get_runtime(app).add_init_listener(server.init_done)
-    return server
+    return _Server(config, get_runtime(app), host, port, init_before_listen=init_before_listen)
 
 
 def serve(
@@ -274,8 +304,9 @@ def serve(
             _announce(f"{BIND_FAILED}: {settings.host} {settings.port}: {reason}")
             return EXIT_BIND_FAILED
     bound_host, bound_port = sock.getsockname()[:2]
-    app.state.nbdeploy_init_before_listen = init_before_listen
-    server = _make_server(app, settings, str(bound_host), int(bound_port))
+    server = _make_server(
+        app, settings, str(bound_host), int(bound_port), init_before_listen=init_before_listen
+    )
     try:
         server.run(sockets=[sock])
     except SystemExit as exc:  # uvicorn exits this way when its start-up fails

@@ -151,12 +151,16 @@ class ScoringRuntime:
     state:
         ``"starting"`` until ``init()`` returned, then ``"ready"``; ``"failed"`` when
         loading the script or ``init()`` raised (``error`` holds the exception).
+    init_started:
+        Whether :meth:`initialize` was called (by the app's start-up, or earlier by
+        the launcher when ``init()`` must finish before the socket listens).
     """
 
     def __init__(self, bundle: Bundle, settings: ServerSettings) -> None:
         self.bundle = bundle
         self.settings = settings
         self.state: State = "starting"
+        self.init_started = False
         self.error: BaseException | None = None
         self.script: ScoringScript | None = None
         self.input_schema: Schema | None = bundle.input_schema
@@ -184,6 +188,9 @@ class ScoringRuntime:
 
     async def initialize(self) -> None:
         """Load the scoring script and run its ``init()`` once, on the worker thread."""
+        if self.init_started:
+            raise RuntimeError("initialize() runs once per ScoringRuntime")
+        self.init_started = True
         started = time.perf_counter()
         try:
             await self._worker.submit(self._load_and_init)

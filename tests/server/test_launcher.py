@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -223,3 +224,102 @@ def test_serve_on_an_already_bound_socket(make_bundle: Callable[..., Path], tmp_
             process.wait(timeout=DEADLINE)
         assert process.stdout is not None
         process.stdout.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+FIFO_GATED_SCORE = """
+import os
+
+def init():
+    print("INIT-STARTED", flush=True)
+    with open(os.environ["NBDEPLOY_TEST_FIFO"]) as gate:  # blocks until the test opens it
+        gate.read()
+
+def run(data):
+    return data
+"""
+
+
+def test_init_before_listen_takes_no_connection_until_ready(
+    make_bundle: Callable[..., Path],
+    start_server: Callable[..., ServerProcess],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fifo = tmp_path / "gate"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("NBDEPLOY_TEST_FIFO", str(fifo))
+    port = _free_port()
+    server = start_server(
+        make_bundle(FIFO_GATED_SCORE), "--init-before-listen", "--reuse-port", port=port
+    )
+    server.wait_for_line("INIT-STARTED")
+    assert _refused(port), "the port must not accept connections while init() runs"
+    with fifo.open("w") as gate:
+        gate.write("go")
+    server.wait_for_line("NBDEPLOY-READY")
+    assert any(line.startswith("NBDEPLOY-LISTENING") for line in server.seen)
+    assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).text == "Healthy"
+    assert server.stop() in (0, -signal.SIGTERM)
+
+
+def test_init_before_listen_failure_exits_3(
+    make_bundle: Callable[..., Path], start_server: Callable[..., ServerProcess]
+) -> None:
+    score = "def init():\n    raise KeyError('weights')\n\ndef run(data):\n    return data\n"
+    server = start_server(make_bundle(score), "--init-before-listen")
+    assert (
+        server.wait_for_line("NBDEPLOY-INIT-FAILED") == "NBDEPLOY-INIT-FAILED: KeyError: 'weights'"
+    )
+    assert server.process.wait(timeout=DEADLINE) == EXIT_INIT_FAILED
+    assert not any(line.startswith("NBDEPLOY-LISTENING") for line in server.seen)
+
+
+def test_reuse_port_lets_two_generations_share_a_port(
+    make_bundle: Callable[..., Path], start_server: Callable[..., ServerProcess]
+) -> None:
+    port = _free_port()
+    old = start_server(
+        make_bundle("def init():\n    pass\n\ndef run(data):\n    return 'old'\n"),
+        "--reuse-port",
+        port=port,
+    )
+    old.wait_for_line("NBDEPLOY-READY")
+    new = start_server(
+        make_bundle("def init():\n    pass\n\ndef run(data):\n    return 'new'\n"),
+        "--reuse-port",
+        port=port,
+    )
+    new.wait_for_line("NBDEPLOY-READY")
+    assert old.stop() in (0, -signal.SIGTERM)
+    r = requests.post(f"http://127.0.0.1:{port}/score", json={"data": 1}, timeout=10)
+    assert r.json() == "new"
+    assert new.stop() in (0, -signal.SIGTERM)
+
+
+def test_sigterm_while_init_runs_before_listening_stops_the_server(
+    make_bundle: Callable[..., Path],
+    start_server: Callable[..., ServerProcess],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fifo = tmp_path / "never-opened"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("NBDEPLOY_TEST_FIFO", str(fifo))
+    server = start_server(make_bundle(FIFO_GATED_SCORE), "--init-before-listen")
+    server.wait_for_line("INIT-STARTED")
+    assert server.stop() in (0, -signal.SIGTERM)
+    assert not any(line.startswith("NBDEPLOY-") for line in server.seen)
