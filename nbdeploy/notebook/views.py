@@ -1,16 +1,19 @@
 """Display objects the magics return: lists of models and services, the Swagger view,
 service logs.
 
-The lists are real ``list`` subclasses, so ``ms = %models`` is still a list of
-:class:`~nbdeploy.Model` objects that also shows as a table.
+The lists are read-only sequences (indexable, iterable, equal to a list of the same
+items), so ``ms = %models`` still gives the :class:`~nbdeploy.Model` objects, and they
+show as a table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar, overload
 
+from nbdeploy._model import Model
+from nbdeploy._service import Webservice
 from nbdeploy.exceptions import InvalidArgumentError, TargetUnavailableError
 
 from .display import (
@@ -23,15 +26,49 @@ from .display import (
     swagger_tables,
 )
 
-if TYPE_CHECKING:
-    from nbdeploy._model import Model
-    from nbdeploy._service import Webservice
+_T = TypeVar("_T")
 
 __all__ = ["ModelList", "ServiceList", "ServiceLogs", "SwaggerView", "fetch_document"]
 
 
-class ModelList(list["Model"]):
-    """A list of registered model versions that displays as a table."""
+class _DisplayList(Sequence[_T]):
+    """A read-only list of results that displays as a table.
+
+    Not a ``list`` subclass on purpose: IPython's plain-text formatter pretty-prints
+    anything that is a ``list`` itself, which would hide the table's text form. It
+    compares equal to a list with the same items.
+    """
+
+    def __init__(self, items: Iterable[_T] = ()) -> None:
+        self._items = list(items)
+
+    @overload
+    def __getitem__(self, index: int) -> _T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[_T]: ...
+
+    def __getitem__(self, index: int | slice) -> _T | list[_T]:
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _DisplayList):
+            return self._items == other._items
+        if isinstance(other, list):
+            return self._items == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._items!r})"
+
+
+class ModelList(_DisplayList[Model]):
+    """Registered model versions (what ``%models`` returns); displays as a table."""
 
     def _repr_mimebundle_(
         self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None
@@ -39,8 +76,8 @@ class ModelList(list["Model"]):
         return select_mimetypes(models_table(self), include, exclude)
 
 
-class ServiceList(list["Webservice"]):
-    """A list of services that displays as a table with their last known states."""
+class ServiceList(_DisplayList[Webservice]):
+    """Services with their last known states (what ``%services`` returns); a table."""
 
     def _repr_mimebundle_(
         self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None

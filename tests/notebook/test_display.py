@@ -191,7 +191,9 @@ def test_mask_key() -> None:
 
 def test_model_and_service_lists_render_as_tables(registered: Any, home: Workspace) -> None:
     models = ModelList([registered])
-    assert isinstance(models, list)
+    assert models == [registered]
+    assert models[0] is registered
+    assert len(models) == 1
     bundle = models._repr_mimebundle_()
     assert bundle["text/plain"].splitlines()[0].split() == [
         "name",
