@@ -22,6 +22,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { deleteService, NbdeployApiError } from './api';
+import { setCommandRunner } from './bridge';
 import { createLogsWidget, ServiceLogsView } from './logs';
 import { DeploymentsPanel, PANEL_ID, PanelAction } from './panel';
 
@@ -163,6 +164,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
         Notification.info(`Copied: ${line}`, { autoClose: 3000 });
       }
     });
+
+    setCommandRunner((command, args) =>
+      commands.execute(command === 'logs' ? CommandIDs.logs : CommandIDs.open, args)
+    );
 
     if (palette) {
       for (const command of [CommandIDs.open, CommandIDs.refresh]) {

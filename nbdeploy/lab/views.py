@@ -30,13 +30,22 @@ if TYPE_CHECKING:
     from nbdeploy.core.workspace import Workspace
 
 __all__ = [
+    "SERVICE_MIMETYPE",
+    "SWAGGER_MIMETYPE",
     "delete_service",
     "docs_uri",
     "list_models",
     "list_services",
     "service_detail",
     "service_logs",
+    "service_summary",
+    "swagger_payload",
 ]
+
+#: Rendered by the lab extension as a service card; payload: :func:`service_summary`.
+SERVICE_MIMETYPE = "application/vnd.nbdeploy.service+json"
+#: Rendered by the lab extension as OpenAPI tables; payload: :func:`swagger_payload`.
+SWAGGER_MIMETYPE = "application/vnd.nbdeploy.swagger+json"
 
 #: Lines of log sent when the client does not say how many.
 DEFAULT_TAIL = 200
@@ -105,7 +114,19 @@ def docs_uri(record: ServiceRecord) -> str | None:
     return None
 
 
-def _summary(record: ServiceRecord, probe_error: str | None) -> dict[str, Any]:
+def service_summary(record: ServiceRecord, probe_error: str | None = None) -> dict[str, Any]:
+    """The JSON the panel and the service card show for ``record``.
+
+    Also the payload of :data:`SERVICE_MIMETYPE`, so a notebook display object renders
+    as the same card as the panel's.
+
+    Examples
+    --------
+    >>> from nbdeploy.core.services import ServiceRecord
+    >>> card = service_summary(ServiceRecord("iris", "local", "Healthy", models=("iris:1",)))
+    >>> card["state"], card["models"], card["docs_uri"]
+    ('Healthy', ['iris:1'], None)
+    """
     return {
         "name": record.name,
         "target": record.target,
@@ -120,6 +141,20 @@ def _summary(record: ServiceRecord, probe_error: str | None) -> dict[str, Any]:
         "updated": record.updated.isoformat(),
         "generation": record.generation,
     }
+
+
+def swagger_payload(
+    spec: dict[str, Any], *, name: str | None = None, docs: str | None = None
+) -> dict[str, Any]:
+    """The payload of :data:`SWAGGER_MIMETYPE`: an OpenAPI document (Swagger 2.0 or
+    OpenAPI 3) with the service's name and its Swagger UI page, if known.
+
+    Examples
+    --------
+    >>> swagger_payload({"swagger": "2.0", "paths": {}}, name="iris")["name"]
+    'iris'
+    """
+    return {"name": name, "docs_uri": docs, "spec": spec}
 
 
 def _live(service: Webservice, refresh: bool) -> tuple[ServiceRecord, str | None]:
@@ -156,7 +191,7 @@ def list_services(workspace: Workspace, *, refresh: bool = True) -> dict[str, An
             record, probe_error = _live(service, refresh)
         except ServiceNotFoundError:
             continue
-        summaries.append(_summary(record, probe_error))
+        summaries.append(service_summary(record, probe_error))
     return {"workspace": str(workspace.path), "services": summaries}
 
 
@@ -176,7 +211,7 @@ def service_detail(workspace: Workspace, name: str, *, refresh: bool = True) -> 
     from nbdeploy._service import Webservice
 
     record, probe_error = _live(Webservice(workspace, name), refresh)
-    return _summary(record, probe_error)
+    return service_summary(record, probe_error)
 
 
 def service_logs(workspace: Workspace, name: str, tail: int = DEFAULT_TAIL) -> dict[str, Any]:

@@ -59,6 +59,18 @@ svc = nbd.deploy("doubler", "ui-svc", score="score.py")
 print("deployed", svc.name, svc.state)
 """
 
+DISPLAY_CELL = """\
+import json, urllib.request
+from IPython.display import display
+from nbdeploy.lab import views
+
+spec = json.load(urllib.request.urlopen(svc.swagger_uri))
+card = views.service_summary(svc.record)
+display({views.SERVICE_MIMETYPE: card, "text/plain": repr(svc)}, raw=True)
+doc = views.swagger_payload(spec, name=svc.name, docs=card["docs_uri"])
+display({views.SWAGGER_MIMETYPE: doc, "text/plain": "swagger"}, raw=True)
+"""
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -114,7 +126,10 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
     root = tmp_path / "notebooks"
     root.mkdir()
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(DEPLOY_CELL)]
+    notebook.cells = [
+        nbformat.v4.new_code_cell(DEPLOY_CELL),
+        nbformat.v4.new_code_cell(DISPLAY_CELL),
+    ]
     notebook.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3 (ipykernel)",
@@ -190,15 +205,17 @@ def test_deploy_then_panel_shows_logs_and_deletes(lab: dict[str, Any], chromium:
             page = context.new_page()
             page.set_default_timeout(TIMEOUT * 1000)
             try:
-                _scenario(page, url, token)
+                _scenario(page, url, token, lab["home"])
             finally:
                 page.screenshot(path=str(ARTIFACTS / "lab-ui-last.png"))
         finally:
             browser.close()
 
 
-def _scenario(page: Any, url: str, token: str) -> None:
+def _scenario(page: Any, url: str, token: str, home: Path) -> None:
     from playwright.sync_api import expect
+
+    from nbdeploy.core.workspace import Workspace
 
     # 1. Run the notebook cell that registers and deploys.
     page.goto(f"{url}/lab/tree/deploy.ipynb?token={token}")
@@ -208,6 +225,18 @@ def _scenario(page: Any, url: str, token: str) -> None:
     cell.click()
     page.keyboard.press("Shift+Enter")
     expect(cell.locator(".jp-OutputArea-output")).to_contain_text("deployed ui-svc Healthy")
+
+    # 1b. The MIME renderers: a service card and the OpenAPI document as tables.
+    second = page.locator(".jp-NotebookPanel .jp-Cell").nth(1)
+    second.click()
+    page.keyboard.press("Shift+Enter")
+    card = second.locator(".jp-nbdeploy-card")
+    expect(card.locator(".jp-nbdeploy-badge")).to_have_text("Healthy")
+    expect(card.locator(".jp-nbdeploy-name")).to_have_text("ui-svc")
+    swagger = second.locator(".jp-nbdeploy-swagger")
+    expect(swagger).to_contain_text("RunMLService")
+    expect(swagger.locator(".jp-nbdeploy-operation")).to_have_count(2)
+    page.screenshot(path=str(ARTIFACTS / "lab-ui-mime.png"))
 
     # 2. The panel shows the model and the service, Healthy.
     page.locator('.jp-SideBar li[data-id="nbdeploy-deployments"]').click()
@@ -222,8 +251,12 @@ def _scenario(page: Any, url: str, token: str) -> None:
     model = panel.locator('.jp-nbdeploy-model[data-name="doubler"]')
     expect(model.locator(".jp-nbdeploy-version")).to_have_text("v1")
     expect(model.locator(".jp-nbdeploy-framework")).to_contain_text("python")
-    expect(model.locator(".jp-nbdeploy-tag")).to_have_text("team=ui")
+    expect(model.locator(".jp-nbdeploy-tag", has_text="team=ui")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "lab-ui-panel.png"))
+
+    # 2b. The panel polls while visible: a change made elsewhere shows up by itself.
+    Workspace(home).registry.add_tags("doubler:1", {"polled": "yes"})
+    expect(model.locator(".jp-nbdeploy-tag", has_text="polled=yes")).to_be_visible()
 
     listed = _get(f"{url}/nbdeploy/api/services", token)["services"]
     assert [s["name"] for s in listed] == ["ui-svc"]
@@ -242,8 +275,8 @@ def _scenario(page: Any, url: str, token: str) -> None:
     assert popup.url == listed[0]["docs_uri"]
     popup.close()
 
-    # 5. Its logs open in a main-area tab.
-    service.locator('button[data-action="logs"]').click()
+    # 5. Its logs open in a main-area tab (from the notebook's card, as from the panel).
+    card.locator('button[data-action="logs"]').click()
     logs = page.locator(".jp-nbdeploy-logs-widget .jp-nbdeploy-logs")
     expect(logs).to_contain_text("init()")
     expect(page.locator(".lm-TabBar-tab", has_text="Logs: ui-svc")).to_be_visible()
