@@ -39,7 +39,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -257,7 +257,9 @@ def create_app(bundle: Bundle | str | Path, settings: ServerSettings | None = No
 
     documents: dict[str, bytes] = {}
 
-    def document_route(name: str, build: Callable[..., dict[str, Any]]) -> Any:
+    def document_route(
+        name: str, build: Callable[..., dict[str, Any]]
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             if runtime.state == "starting":
                 return error_response(503, _not_ready_message(runtime))
@@ -299,6 +301,8 @@ def _build_document(
 ) -> bytes:
     import orjson
 
+    from nbdeploy.server.serialization import json_default
+
     inputs, outputs = runtime.input_schema, runtime.output_schema
     document = build(
         title=title,
@@ -308,7 +312,9 @@ def _build_document(
         input_example=None if inputs is None else inputs.example,
         output_example=None if outputs is None else outputs.example,
     )
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2)
+    # Examples come from samples and may hold numpy or pandas values.
+    options = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
+    return orjson.dumps(document, default=json_default, option=options)
 
 
 def _error_for(exc: NbdeployError, request_id: str, headers: Mapping[str, str]) -> Response:
@@ -317,5 +323,7 @@ def _error_for(exc: NbdeployError, request_id: str, headers: Mapping[str, str]) 
         cause = exc.__cause__ or exc
         logger.error("request %s failed: %s", request_id, exc.message, exc_info=cause)
         message = f"{exc.message} (request id {request_id}; the traceback is in the service logs)"
+        if exc.hint:
+            message += f"\nHint: {exc.hint}"
         return error_response(status, message, headers)
     return error_response(status, str(exc), headers)
