@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration]
@@ -125,17 +124,23 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
     home = tmp_path / "nbdeploy-home"
     root = tmp_path / "notebooks"
     root.mkdir()
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell(DEPLOY_CELL),
-        nbformat.v4.new_code_cell(DISPLAY_CELL),
+    cells: list[dict[str, Any]] = [
+        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": src}
+        for src in (DEPLOY_CELL, DISPLAY_CELL)
     ]
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
+    notebook = {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {
+                "name": "python3",
+                "display_name": "Python 3 (ipykernel)",
+                "language": "python",
+            }
+        },
+        "nbformat": 4,
+        "nbformat_minor": 4,
     }
-    nbformat.write(notebook, str(root / "deploy.ipynb"))
+    (root / "deploy.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
 
     settings = tmp_path / "user-settings"
     notification = settings / "@jupyterlab" / "apputils-extension"
