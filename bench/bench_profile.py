@@ -47,8 +47,10 @@ def _wrk(url: str, body_file: Path, concurrency: int) -> dict[str, float]:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("wrk is not installed: apt-get install -y wrk (make bench does this)")
+    seconds = max(1, round(DURATION_S))  # wrk wants whole seconds: "-d3s", not "-d3.0s"
+    script = str(HERE / "wrk_post.lua")
     out = subprocess.run(
-        [wrk, "-t1", f"-c{concurrency}", f"-d{DURATION_S:g}s", "-s", str(HERE / "wrk_post.lua"), url],
+        [wrk, "-t1", f"-c{concurrency}", f"-d{seconds}s", "-s", script, url],
         env={**os.environ, "BENCH_BODY": str(body_file)},
         capture_output=True,
         text=True,
