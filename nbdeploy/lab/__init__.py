@@ -8,6 +8,9 @@ started with ``--NbdeployLab.home=PATH`` (or ``c.NbdeployLab.home`` in a config 
 
 The TypeScript half lives in ``labextension/`` and is built into
 ``nbdeploy/labextension``; :func:`_jupyter_labextension_paths` tells Jupyter where.
+
+Importing this module is cheap (no Jupyter or traitlets imports), so the top-level
+package can re-export the entry points.
 """
 
 from __future__ import annotations
@@ -15,32 +18,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from traitlets import Unicode
-from traitlets.config import Configurable
-
 __all__ = [
-    "NbdeployLab",
     "_jupyter_labextension_paths",
     "_jupyter_server_extension_points",
     "_load_jupyter_server_extension",
+    "workspace_home",
 ]
-
-
-class NbdeployLab(Configurable):
-    """Server-side settings of the Deployments panel.
-
-    Examples
-    --------
-    ``jupyter lab --NbdeployLab.home=/data/team-workspace``
-    """
-
-    home = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="Workspace folder the panel shows (default: the nbdeploy 'home' setting: "
-        "$NBDEPLOY_HOME, else ~/.nbdeploy).",
-    )
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
@@ -77,6 +60,8 @@ def workspace_home(server_app: Any) -> Path:
     PosixPath('/root/.nbdeploy')
     """
     from nbdeploy import config
+
+    from .settings import NbdeployLab
 
     settings = NbdeployLab(parent=server_app)
     return Path(config.resolve("home", settings.home)).expanduser().absolute()

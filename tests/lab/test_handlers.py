@@ -7,6 +7,8 @@ records put in the store or real local services (a server process on 127.0.0.1).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 import urllib.error
 import urllib.request
@@ -47,6 +49,17 @@ def ws(lab_home: Path) -> Workspace:
 def test_extension_points_name_the_lab_module() -> None:
     assert _jupyter_server_extension_points() == [{"module": "nbdeploy.lab"}]
     assert _jupyter_labextension_paths() == [{"src": "labextension", "dest": "nbdeploy"}]
+
+
+def test_entry_points_import_no_jupyter() -> None:
+    # nbdeploy/__init__.py re-exports them: `import nbdeploy` must not pull these in.
+    code = (
+        "import sys, nbdeploy; before = set(sys.modules); import nbdeploy.lab; "
+        "print(sorted(m for m in set(sys.modules) - before "
+        "if m.split('.')[0] in ('traitlets', 'tornado', 'jupyter_server')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_home_trait_wins_over_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
