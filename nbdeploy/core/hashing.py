@@ -6,10 +6,11 @@ byte and the file's own 32-byte SHA-256 digest::
 
     sha256( for path in sorted(files): path.encode() + b"\\0" + sha256(bytes(path)) )
 
-Two levels, so that a file's digest can be computed *while it is written or copied*
-(one pass over the bytes, no second read of a 50 MB pickle) and the model hash is then
-combined from the per-file digests in microseconds. Renaming, adding or removing a
-file changes the hash as surely as changing a byte.
+Two levels, so that each file's digest can be computed where it is cheapest — while
+a pickle is written (:class:`HashingWriter`: no second read of a 50 MB pickle), or
+from the page cache while a copied file is being fsync-ed (:func:`copy_and_hash`) —
+and the model hash is then combined from the per-file digests in microseconds.
+Renaming, adding or removing a file changes the hash as surely as changing a byte.
 
 Examples
 --------

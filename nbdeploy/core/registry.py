@@ -11,7 +11,8 @@ bundle or service that names ``iris:3`` never silently gets another model.
 Registration is atomic:
 
 1. the files are written (or copied) into a private ``staging/<uuid>/`` folder,
-   hashed while they are written, fsync-ed and made read-only;
+   hashed as they are written (copied files: while they are fsync-ed), fsync-ed
+   and made read-only;
 2. ``BEGIN IMMEDIATE`` takes the database write lock and allocates the version;
 3. the staged folder is *renamed* (never copied) to ``artifacts/<name>/<version>``
    — replacing an orphan folder a killed process may have left there;
