@@ -525,3 +525,14 @@ def test_unexpected_conversion_error_is_still_a_422(
     r = client.post("/score", json={"data": [[1]]})
     assert r.status_code == 422
     assert "TypeError: unhashable type: 'list'" in r.json()["message"]
+
+
+def test_debug_level_logs_one_line_per_scored_request(
+    echo_client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="nbdeploy.server"):
+        r = echo_client.post("/score", json={"data": 1}, headers={"x-request-id": "req-7"})
+    assert r.status_code == 200
+    lines = [rec.getMessage() for rec in caplog.records if "req-7" in rec.getMessage()]
+    assert len(lines) == 1
+    assert lines[0].startswith("POST /score req-7 -> 200 in ")
