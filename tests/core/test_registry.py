@@ -656,3 +656,33 @@ def test_files_outside_the_workspace_are_untouched_by_delete(
     workspace.registry.delete("k:1")
     assert src.read_bytes() == b"k"
     assert os.access(src, os.W_OK)
+
+
+# -- content hashes (nbdeploy.core.hashing) ---------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 10, 3 * 1024 * 1024 + 7], ids=["empty", "small", "mmap"])
+def test_copy_and_hash_match_hashlib(tmp_path: Path, size: int) -> None:
+    import hashlib
+
+    from nbdeploy.core.hashing import copy_and_hash, hash_file
+
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    src = tmp_path / "src.bin"
+    src.write_bytes(data)
+    expected = hashlib.sha256(data).digest()
+    assert hash_file(src) == expected
+    assert copy_and_hash(src, tmp_path / "a.bin") == expected
+    assert copy_and_hash(src, tmp_path / "b.bin", fsync=False) == expected
+    assert (tmp_path / "a.bin").read_bytes() == data
+    with pytest.raises(FileExistsError):
+        copy_and_hash(src, tmp_path / "a.bin")
+
+
+def test_content_hash_covers_names_and_layout(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x").write_bytes(b"1")
+    (tmp_path / "y").write_bytes(b"1")
+    assert hash_files(tmp_path, ["a/x"]) != hash_files(tmp_path, ["y"])
+    assert hash_files(tmp_path, ["a/x", "y"]) == hash_files(tmp_path, ["y", "a/x"])
+    assert hash_files(tmp_path, ["a/x", "y"]) != hash_files(tmp_path, ["y"])
