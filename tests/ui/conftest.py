@@ -1,0 +1,184 @@
+"""Fixtures for the browser tests: a headless JupyterLab and Debian's Chromium.
+
+JupyterLab is started with ``subprocess.Popen([sys.executable, "-m", "jupyterlab",
+...])`` on 127.0.0.1 (so its PID is the server's own) and stopped by that PID.
+Chromium is the system one (``/usr/bin/chromium``, or ``$CHROMIUM_PATH``), driven by
+Python Playwright; ``playwright install`` is never needed.
+
+A missing Chromium or Playwright FAILS these tests with the command that fixes it:
+they are part of ``make test``, so silently skipping them would hide a broken page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _require_browser() -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: the UI tests need it. "
+            "Install it with `apt-get install -y chromium` (or set CHROMIUM_PATH)",
+            pytrace=False,
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.fail(
+            "Python Playwright is missing: `.venv/bin/pip install playwright` "
+            "(the system Chromium is used; do not run `playwright install`)",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def lab_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder JupyterLab serves; its kernels also create temporary files here."""
+    return tmp_path_factory.mktemp("labroot")
+
+
+@pytest.fixture(scope="session")
+def lab_url(lab_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running JupyterLab (no token, 127.0.0.1 only); stopped by PID afterwards."""
+    _require_browser()
+    settings = tmp_path_factory.mktemp("user-settings")
+    notifications = settings / "@jupyterlab" / "apputils-extension"
+    notifications.mkdir(parents=True)
+    # Stops the "official Jupyter news?" toast from covering the page.
+    (notifications / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={lab_root}",
+        f"--LabApp.user_settings_dir={settings}",
+        f"--LabApp.workspaces_dir={tmp_path_factory.mktemp('lab-workspaces')}",
+        "--LabApp.news_url=None",
+        "--LabApp.extension_manager=readonly",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    env = {**os.environ, "TMPDIR": str(lab_root)}  # the notebook's mkdtemp lands here
+    env.pop("NBDEPLOY_HOME", None)
+    log_path = lab_root.parent / "lab.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        try:
+            while True:
+                try:
+                    with urllib.request.urlopen(url + "/api/status", timeout=2):
+                        break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"jupyter lab did not start; see {log_path}") from None
+                    time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium through Playwright."""
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser page with a 60 s default timeout."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where screenshots go (gitignored)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def copy_without_outputs(source: Path, dest: Path) -> None:
+    """Copy a notebook with its stored outputs removed, so the page shows only what
+    this run produces."""
+    import nbformat
+
+    nb = nbformat.read(source, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, dest)
+
+
+def cleanup_workspaces(root: Path) -> None:
+    """Stop what a half-run notebook left behind: its services and warm server."""
+    from nbdeploy._service import Webservice
+    from nbdeploy._workspace import Workspace
+    from nbdeploy.targets import shutdown_warm_server
+
+    for folder in root.glob("nbdeploy-quickstart-*/workspace"):
+        ws = Workspace(folder)
+        for record in ws.services.list():
+            Webservice._from_record(ws, record).delete()
+        shutdown_warm_server(ws)
+        shutil.rmtree(folder.parent, ignore_errors=True)
