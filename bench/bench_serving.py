@@ -25,7 +25,7 @@ import requests
 from _common import Result
 
 HERE = Path(__file__).parent
-DURATION_S = float(os.environ.get("BENCH_DURATION", "3"))
+DURATION_S = int(os.environ.get("BENCH_DURATION", "3"))  # wrk takes whole seconds
 
 
 def _free_port() -> int:

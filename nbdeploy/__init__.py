@@ -1,7 +1,66 @@
-"""nbdeploy: turn a model in a Jupyter kernel into a documented, measured web service."""
+"""nbdeploy: turn a model in a Jupyter kernel into a documented, measured web service.
+
+Two ways in, one core underneath:
+
+- notebook-short: :func:`register`, :func:`deploy`, :func:`models`, :func:`services`;
+- the object model of Azure ML SDK v1: :class:`Workspace`, :class:`Model`,
+  :class:`Environment`, :class:`InferenceConfig`, :class:`LocalWebservice`,
+  :class:`Webservice`.
+
+Heavy imports (FastAPI, scikit-learn, docker ...) happen where they are used, so
+``import nbdeploy`` stays fast.
+"""
 
 from __future__ import annotations
 
+from ._api import delete_service as delete_service
+from ._api import deploy as deploy
+from ._api import get_model as get_model
+from ._api import get_service as get_service
+from ._api import models as models
+from ._api import register as register
+from ._api import services as services
+from ._model import Model as Model
+from ._profile import profile as profile
+from ._service import LocalWebservice as LocalWebservice
+from ._service import Webservice as Webservice
+from ._workspace import Workspace as Workspace
+from .core.bundle import InferenceConfig as InferenceConfig
+from .core.environment import Environment as Environment
+from .core.refs import ModelRef as ModelRef
+from .core.registry import ModelVersion as ModelVersion
+from .core.registry import Resources as Resources
+from .core.scoring import check_script as check_script
+from .core.scoring import get_model_path as get_model_path
+from .core.services import ServiceState as ServiceState
+from .exceptions import NbdeployError as NbdeployError
+from .lab import _jupyter_labextension_paths as _jupyter_labextension_paths
+from .lab import _jupyter_server_extension_points as _jupyter_server_extension_points
+from .notebook import load_ipython_extension as load_ipython_extension
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "Environment",
+    "InferenceConfig",
+    "LocalWebservice",
+    "Model",
+    "ModelRef",
+    "ModelVersion",
+    "NbdeployError",
+    "Resources",
+    "ServiceState",
+    "Webservice",
+    "Workspace",
+    "__version__",
+    "check_script",
+    "delete_service",
+    "deploy",
+    "get_model",
+    "get_model_path",
+    "get_service",
+    "models",
+    "profile",
+    "register",
+    "services",
+]

@@ -292,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("body", nargs="?", help="JSON, e.g. '{\"data\": [[1, 2]]}'")
     p.add_argument("--file", metavar="PATH", help="read the JSON body from a file")
 
+    from ._profile import add_profile_command
+
+    add_profile_command(sub)
+
     p = add("serve", _cmd_serve, "run a bundle's scoring server in the foreground")
     p.add_argument("bundle", help="bundle folder")
     p.add_argument("--host", default="127.0.0.1")

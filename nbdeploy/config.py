@@ -16,13 +16,18 @@ core takes explicit parameters and never reads ``os.environ`` itself.
 from __future__ import annotations
 
 import os
-import tomllib
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .exceptions import InvalidArgumentError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 __all__ = ["SETTINGS", "Setting", "get_option", "reset_options", "resolve", "set_option"]
 
