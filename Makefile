@@ -1,19 +1,36 @@
 # The front door: `make demo` runs the main job, `make test` runs every test.
-# Both set up what they need on a fresh machine (virtual environment, packages).
+# Both set up what they need on a fresh machine: Debian packages, a virtual
+# environment with nbdeploy and its test tools, the built JupyterLab extension.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.nbdeploy-installed
+LAB_SOURCES := $(wildcard labextension/src/*.ts labextension/style/*) labextension/package.json
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup system-deps demo test lint typecheck unit notebooks lab bench clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Debian packages the tests drive for real: Chromium (browser tests) and Node.js
+# (building the JupyterLab extension). Installed only when missing.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml $(LAB_SOURCES) | system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	rm -rf nbdeploy/labextension
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(VENV)/bin/jupyter labextension list 2>&1 | grep -q "nbdeploy.*enabled.*OK"
+	$(VENV)/bin/jupyter server extension list 2>&1 | grep -q "nbdeploy.lab.*enabled"
 	touch $(STAMP)
 
 demo: setup
@@ -29,10 +46,17 @@ typecheck: setup
 unit: setup
 	$(VENV)/bin/pytest tests
 
-test: lint typecheck unit
+notebooks: setup
+	$(VENV)/bin/pytest --nbval notebooks/ --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+test: lint typecheck unit notebooks
+
+lab: setup
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --allow-root
 
 bench: setup
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache nbdeploy/labextension

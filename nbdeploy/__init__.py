@@ -34,11 +34,28 @@ from .core.scoring import check_script as check_script
 from .core.scoring import get_model_path as get_model_path
 from .core.services import ServiceState as ServiceState
 from .exceptions import NbdeployError as NbdeployError
-from .lab import _jupyter_labextension_paths as _jupyter_labextension_paths
-from .lab import _jupyter_server_extension_points as _jupyter_server_extension_points
-from .notebook import load_ipython_extension as load_ipython_extension
 
 __version__ = "0.1.0"
+
+
+# Entry points for IPython and Jupyter, importing their front only when called.
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext nbdeploy``: register the magics (see :mod:`nbdeploy.notebook`)."""
+    from .notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    from .lab import _jupyter_labextension_paths as paths
+
+    return paths()
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    from .lab import _jupyter_server_extension_points as points
+
+    return points()
 
 __all__ = [
     "Environment",
@@ -59,6 +76,7 @@ __all__ = [
     "get_model",
     "get_model_path",
     "get_service",
+    "load_ipython_extension",
     "models",
     "profile",
     "register",

@@ -122,9 +122,9 @@ def deploy(
         name,
         model,
         InferenceConfig(
-            entry_script=score,
+            entry_script=None if score is None else Path(score),
             environment=_environment(environment),
-            source_directory=source_directory,
+            source_directory=None if source_directory is None else Path(source_directory),
         ),
         config,
         target=target,

@@ -33,9 +33,11 @@ def _data_bytes(data: Any) -> bytes:
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
-        return data.to_json(orient="split", date_format="iso", index=False).encode()
+        return data.to_json(
+            orient="split", date_format="iso", index=False, double_precision=15
+        ).encode()
     if isinstance(data, pd.Series):
-        return data.to_json(orient="values", date_format="iso").encode()
+        return data.to_json(orient="records", date_format="iso", double_precision=15).encode()
     return orjson.dumps(data, option=_JSON_OPTIONS, default=_default)
 
 

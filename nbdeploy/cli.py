@@ -208,7 +208,7 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .server.__main__ import main as serve_main
+    from .server import main as serve_main
 
     argv = [args.bundle, "--host", args.host, "--port", str(args.port)]
     return int(serve_main(argv) or 0)

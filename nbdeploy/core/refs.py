@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..exceptions import InvalidArgumentError
+from nbdeploy.exceptions import InvalidArgumentError
 
 __all__ = ["NAME_PATTERN", "ModelRef", "check_name"]
 

@@ -37,6 +37,7 @@ another server.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import hashlib
@@ -165,10 +166,17 @@ class WarmPaths:
 _launchers: list[subprocess.Popen[bytes]] = []
 
 
-def _reap_launchers() -> None:
+def _reap_launchers(wait: float = 0.0) -> None:
     for proc in list(_launchers):
-        if proc.poll() is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=wait) if wait else proc.poll()
+        if proc.returncode is not None:
             _launchers.remove(proc)
+
+
+# A launcher exits right after forking the server; reap it at the latest when this
+# interpreter exits, so no zombie is left and Popen does not warn about it.
+atexit.register(_reap_launchers, 5.0)
 
 
 def _request(paths: WarmPaths, message: dict[str, Any], timeout: float) -> dict[str, Any]:
