@@ -160,7 +160,7 @@ def test_reference_object_model(
     service = nbdeploy.Model.deploy(ws, "diabetes-ref", [registered], config, deployment)
     assert service.wait_for_deployment(show_output=False) == "Healthy"
     rows = x.head(2).to_numpy().tolist()
-    np.testing.assert_allclose(service.run({"data": rows}), model.predict(x.head(2).to_numpy()))
+    np.testing.assert_allclose(service.run({"data": rows}), model.predict(x.head(2)))
     assert "Listening" in service.get_logs() or service.get_logs() != ""
     downloaded = registered.download(tmp_path / "download")
     assert Path(downloaded).read_bytes() == model_file.read_bytes()
@@ -200,7 +200,8 @@ def test_service_found_from_a_new_process(
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     state, value = out.stdout.split()
     assert state == "Healthy"
-    assert float(value) == pytest.approx(round(model.predict(np.zeros((1, 10)))[0], 3))
+    zeros = pd.DataFrame(np.zeros((1, 10)), columns=x.columns)
+    assert float(value) == pytest.approx(round(model.predict(zeros)[0], 3))
 
 
 def test_bad_input_is_refused_with_a_clear_error(ws: Workspace, score: Path) -> None:

@@ -48,7 +48,7 @@ def test_dataframes_keep_full_precision_and_dates() -> None:
 
 
 def test_unserializable_input_is_a_bad_request() -> None:
-    with pytest.raises(BadRequestError, match="cannot send a object"):
+    with pytest.raises(BadRequestError, match="not JSON serializable: object"):
         encode_request([object()])
 
 
