@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from nbdeploy.core.registry import ModelVersion
 
 __all__ = [
+    "BUILTIN_SCORERS",
     "BUNDLE_FORMAT",
     "MANIFEST_NAME",
     "Bundle",
@@ -196,19 +198,36 @@ class InferenceConfig:
         return script
 
 
+#: Built-in scoring script (in ``nbdeploy/scorers/``) for each framework that has one.
+#: A ``python`` model is inspected first (:func:`_python_scorer`): a scikit-learn
+#: estimator gets ``sklearn``, an object with ``predict`` or a function ``python``.
+BUILTIN_SCORERS: dict[str, str] = {
+    "sklearn": "sklearn",
+    "xgboost": "sklearn",
+    "lightgbm": "sklearn",
+    "onnx": "onnx",
+    "python": "python",
+}
+_SCORERS_DIR = Path(__file__).resolve().parent.parent / "scorers"
+
+
 def builtin_scorer(framework: str) -> Path | None:
     """The built-in scoring script for models of ``framework``, if there is one.
 
-    The hook for no-code deployment: :func:`build_bundle` uses it when the inference
-    config has no entry script. No framework has one yet, so this returns ``None``.
+    The hook for no-code deployment: :func:`build_bundle` copies it as ``score.py``
+    when the inference config has no entry script (and records its name as
+    ``"builtin_scorer"`` in the manifest). The scripts live in :mod:`nbdeploy.scorers`,
+    where ``nbdeploy.scorers.show(name)`` prints them.
 
     Examples
     --------
-    >>> builtin_scorer("sklearn") is None
+    >>> builtin_scorer("sklearn").name
+    'sklearn_scorer.py'
+    >>> builtin_scorer("custom") is None
     True
     """
-    del framework
-    return None
+    name = BUILTIN_SCORERS.get(framework)
+    return None if name is None else _SCORERS_DIR / f"{name}_scorer.py"
 
 
 # --------------------------------------------------------------------------- manifest
@@ -299,7 +318,9 @@ class BundleManifest:
     """The content of ``bundle.json`` (format 1).
 
     Schemas and the environment are kept as dicts here, exactly as stored; the
-    :class:`Bundle` properties turn them into objects.
+    :class:`Bundle` properties turn them into objects. ``builtin_scorer`` names the
+    built-in scoring script ``score.py`` is a copy of (no-code deployment), else
+    ``None``.
 
     Examples
     --------
@@ -316,6 +337,7 @@ class BundleManifest:
     output_schema: dict[str, Any] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     original_entry_script: str | None = None
+    builtin_scorer: str | None = None
     format: int = BUNDLE_FORMAT
 
     def to_dict(self) -> dict[str, Any]:
@@ -324,6 +346,7 @@ class BundleManifest:
             "models": [m.to_dict() for m in self.models],
             "entry_script": self.entry_script,
             "original_entry_script": self.original_entry_script,
+            "builtin_scorer": self.builtin_scorer,
             "source_dir": self.source_dir,
             "input_schema": self.input_schema,
             "output_schema": self.output_schema,
@@ -361,6 +384,9 @@ class BundleManifest:
             models=models,
             entry_script=entry,
             original_entry_script=data.get("original_entry_script"),
+            builtin_scorer=_field(data, "builtin_scorer", (str, type(None)), where)
+            if "builtin_scorer" in data
+            else None,
             source_dir=source_dir,
             input_schema=_field(data, "input_schema", optional_dict, where)
             if "input_schema" in data
@@ -577,20 +603,74 @@ def _add_model(mv: ModelVersion, models_root: Path, *, verify: bool) -> BundleMo
     )
 
 
-def _entry_script(models: Sequence[ModelVersion], config: InferenceConfig) -> Path:
+def _entry_script(
+    models: Sequence[ModelVersion], config: InferenceConfig
+) -> tuple[Path, str | None]:
+    """The script to copy as ``score.py`` and the built-in scorer's name, if it is one."""
     script = config.entry_script_path
     if script is not None:
-        return script
-    frameworks = sorted({mv.framework for mv in models})
-    if len(models) == 1:
-        builtin = builtin_scorer(models[0].framework)
-        if builtin is not None:
-            return builtin
+        return script, None
+    hint = (
+        "write a scoring script with init() and run(data) and pass "
+        "InferenceConfig(entry_script='score.py') (or score='score.py'); "
+        "nbdeploy.scorers.show('sklearn') prints a built-in one to start from"
+    )
+    if len(models) != 1:
+        what = (
+            f"{len(models)} models (a multi-model endpoint)"
+            if models
+            else "a bundle without models"
+        )
+        raise ScoringScriptError(
+            f"the inference config has no entry script, and there is no built-in scoring "
+            f"script for {what}",
+            hint=hint,
+        )
+    mv = models[0]
+    name = BUILTIN_SCORERS.get(mv.framework)
+    if name == "python":
+        name = _python_scorer(mv, hint)
+    if name is None:
+        raise ScoringScriptError(
+            f"the inference config has no entry script, and there is no built-in scoring "
+            f"script for model {mv.name}:{mv.version} of framework {mv.framework!r} "
+            f"(built-in: {', '.join(sorted(BUILTIN_SCORERS))})",
+            hint=hint,
+        )
+    return _SCORERS_DIR / f"{name}_scorer.py", name
+
+
+def _python_scorer(mv: ModelVersion, hint: str) -> str:
+    """Which built-in scorer serves the ``python`` model ``mv``: ``sklearn`` for a
+    scikit-learn estimator, ``python`` for an object with ``predict`` or a function.
+
+    The model is loaded to look at it (a ``.pkl`` file says "pickle", not what is in
+    it); :meth:`ModelVersion.load` checks its content hash first. Loading it here makes
+    a model no built-in scorer can serve fail now, at deploy time, in the kernel.
+    """
+    where = f"model {mv.name}:{mv.version} (framework 'python')"
+    try:
+        obj = mv.load()
+    except NbdeployError:
+        raise
+    except Exception as exc:
+        raise ScoringScriptError(
+            f"no-code deployment: cannot load {where} to choose a built-in scoring script: "
+            f"{type(exc).__name__}: {exc}",
+            hint=hint,
+        ) from exc
+    sklearn_base = sys.modules.get("sklearn.base")
+    estimator = getattr(sklearn_base, "BaseEstimator", None)
+    if isinstance(estimator, type) and isinstance(obj, estimator):
+        return "sklearn"
+    if callable(getattr(obj, "predict", None)):
+        return "python"
+    if callable(obj) and not isinstance(obj, type):
+        return "python"
     raise ScoringScriptError(
-        "the inference config has no entry script, and there is no built-in scoring script "
-        f"for {', '.join(frameworks) or 'a bundle without models'}",
-        hint="write a scoring script with init() and run(data) and pass "
-        "InferenceConfig(entry_script='score.py')",
+        f"no-code deployment: {where} is a {type(obj).__qualname__}, which has no "
+        "predict() method and is not callable, so no built-in scoring script can serve it",
+        hint=hint,
     )
 
 
@@ -641,7 +721,16 @@ def build_bundle(
     script is copied to ``score.py`` (its original name is kept in the manifest), the
     source directory to ``src/``; ``requirements.txt`` comes from the environment —
     captured from the kernel (script imports + model frameworks) when the config has
-    none. Schemas: explicit arguments, else the first model's.
+    none. Schemas: explicit arguments, else the first model's — so a multi-model bundle
+    validates requests only when its first model has an input schema (pass
+    ``input_schema`` to choose another).
+
+    No-code deployment: with no entry script and exactly one model whose framework has
+    a built-in scorer (:data:`BUILTIN_SCORERS`; see :mod:`nbdeploy.scorers`), that
+    script becomes ``score.py`` and the manifest records its name. A ``python`` model is
+    loaded (hash checked) to choose: a scikit-learn estimator gets the ``sklearn``
+    scorer, an object with ``predict`` or a function the ``python`` one, anything else
+    fails here with a :class:`ScoringScriptError` asking for a scoring script.
 
     The bundle is built in a hidden sibling folder and renamed to ``dest`` at the end:
     a failed build leaves nothing behind, and ``dest`` never shows a half bundle.
@@ -683,7 +772,7 @@ def build_bundle(
     target = Path(dest)
     _check_models(models)
     _check_dest(target)
-    script = _entry_script(models, inference_config)
+    script, builtin = _entry_script(models, inference_config)
     check_script(script).raise_for_errors()
     settings_dict = _json_settings(settings)
     if models:  # explicit schemas win over the first model's
@@ -715,6 +804,7 @@ def build_bundle(
             environment=environment.to_dict(),
             entry_script=ENTRY_SCRIPT,
             original_entry_script=script.name,
+            builtin_scorer=builtin,
             source_dir=source_dir,
             input_schema=input_dict,
             output_schema=output_dict,

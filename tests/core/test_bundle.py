@@ -317,7 +317,7 @@ def test_destination_rules(tmp_path: Path, project: Path, models: list[ModelVers
 def test_no_entry_script_and_bad_scripts(
     tmp_path: Path, project: Path, models: list[ModelVersion]
 ) -> None:
-    assert builtin_scorer("sklearn") is None
+    assert builtin_scorer("custom") is None
     with pytest.raises(ScoringScriptError, match="no entry script") as info:
         build_bundle(models, InferenceConfig(), tmp_path / "b")
     assert info.value.hint is not None
