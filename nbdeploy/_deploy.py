@@ -152,7 +152,9 @@ def update_service(
             inference_config = InferenceConfig(entry_script=score)
         elif current is not None:
             inference_config = InferenceConfig(
-                entry_script=current.entry_script,
+                # A built-in scorer is chosen again for the new models (their
+                # framework may differ); a user's script is kept.
+                entry_script=None if current.manifest.builtin_scorer else current.entry_script,
                 environment=current.environment,
                 source_directory=current.source_dir,
             )
