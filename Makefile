@@ -9,7 +9,7 @@ STAMP := $(VENV)/.nbdeploy-installed
 LAB_SOURCES := $(wildcard labextension/src/*.ts labextension/style/*) labextension/package.json
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup system-deps demo test lint typecheck unit notebooks lab bench clean
+.PHONY: setup system-deps demo test lint typecheck unit notebooks notebooks-refresh lab bench clean
 
 setup: $(STAMP)
 
@@ -37,8 +37,8 @@ demo: setup
 	$(PY) examples/demo.py
 
 lint: setup
-	$(VENV)/bin/ruff check nbdeploy tests bench examples
-	$(VENV)/bin/ruff format --check nbdeploy tests bench examples
+	$(VENV)/bin/ruff check nbdeploy tests bench examples scripts
+	$(VENV)/bin/ruff format --check nbdeploy tests bench examples scripts
 
 typecheck: setup
 	$(VENV)/bin/mypy
@@ -50,6 +50,9 @@ notebooks: setup
 	$(VENV)/bin/pytest --nbval notebooks/ --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 test: lint typecheck unit notebooks
+
+notebooks-refresh: setup
+	$(PY) scripts/execute_notebooks.py
 
 lab: setup
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --allow-root
