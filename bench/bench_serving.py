@@ -84,7 +84,7 @@ def _models() -> dict[str, object]:
 
 def run() -> list[Result]:
     import nbdeploy
-    from nbdeploy.targets.local import shutdown_warm_server
+    from nbdeploy.targets import shutdown_warm_server
 
     results: list[Result] = []
     rng = np.random.default_rng(0)

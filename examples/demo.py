@@ -14,7 +14,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
 
 import nbdeploy
-from nbdeploy.targets.local import shutdown_warm_server
+from nbdeploy.targets import shutdown_warm_server
 
 HERE = Path(__file__).parent
 REQUEST = {"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]]}
