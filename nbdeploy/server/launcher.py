@@ -334,6 +334,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--service-name", default=None, help="title of the API documents")
     parser.add_argument(
+        "--auth-file",
+        default=None,
+        help="the auth file with the service's keys and token secret (default: the "
+        "bundle's auth_file setting, else <bundle>/auth.json); used when auth is on",
+    )
+    parser.add_argument(
         "--reuse-port",
         action="store_true",
         help="bind with SO_REUSEPORT (a new generation can bind the same port)",
@@ -357,6 +363,7 @@ def _resolve_settings(args: argparse.Namespace, bundle: Bundle) -> ServerSetting
         "log_level": args.log_level,
         "max_request_bytes": args.max_request_bytes,
         "service_name": args.service_name,
+        "auth_file": args.auth_file,
     }
     values: dict[str, Any] = {}
     for name, value in explicit.items():

@@ -15,18 +15,35 @@ schema conversion, ``run()`` and JSON encoding — runs on **one** worker thread
 One request costs one hand-off to that thread and one back
 (``loop.call_soon_threadsafe``), which is as cheap as a thread pool's and does not
 pay for a pool's bookkeeping.
+
+How ``run`` is called
+---------------------
+- ordinary scripts: ``run(data)`` with the request's ``"data"`` converted by the input
+  schema (the script's ``@input_schema`` decorator schema wins over the model's
+  registered one). **Extra top-level keys** of the body (``{"data": ..., "method":
+  "predict"}``) are passed as keyword arguments when ``run``'s signature accepts them:
+  all of them when it has ``**kwargs``, otherwise those named like one of its keyword
+  parameters (``def run(data, method="predict_proba")``); others are ignored. The
+  signature is inspected once, at load. Built-in scorers use this for ``"method"``.
+- ``@rawhttp`` scripts: ``run(request)`` with a :class:`nbdeploy.core.rawhttp.Request`;
+  see :meth:`ScoringRuntime.score_raw` for what may come back.
+
+Azure ML entry scripts import ``azureml.*`` and ``inference_schema.*``; before a script
+is imported, :func:`nbdeploy.compat.install` lets this process (and only this one)
+find nbdeploy's minimal stand-ins when the real packages are not installed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import orjson
@@ -36,17 +53,17 @@ from nbdeploy.exceptions import (
     NbdeployError,
     SchemaMismatchError,
     ScoringError,
-    ScoringScriptError,
 )
 from nbdeploy.server.serialization import dumps
 
 if TYPE_CHECKING:
     from nbdeploy.core.bundle import Bundle
+    from nbdeploy.core.rawhttp import Request
     from nbdeploy.core.schema import Schema
     from nbdeploy.core.scoring import ScoringScript
     from nbdeploy.server.settings import ServerSettings
 
-__all__ = ["ScoringRuntime", "SerialWorker"]
+__all__ = ["RawAnswer", "ScoringRuntime", "SerialWorker", "keyword_parameters"]
 
 logger = logging.getLogger("nbdeploy.server")
 
@@ -54,6 +71,44 @@ T = TypeVar("T")
 State = Literal["starting", "ready", "failed", "stopped"]
 
 _Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+#: What a raw script's answer becomes: status, headers, body.
+RawAnswer = tuple[int, list[tuple[str, str]], bytes]
+
+# Headers the server sets itself; a raw script's values for them are dropped.
+_SERVER_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "date"})
+_NO_JSON_HINT = "return a str, a number, a list, a dict, an array or a DataFrame"
+
+
+def keyword_parameters(run: Callable[..., Any]) -> tuple[bool, frozenset[str], str | None]:
+    """What extra request keys ``run`` takes: ``(takes_any, names, data_parameter)``.
+
+    ``takes_any`` when it has ``**kwargs``; ``names`` are its parameters that can be
+    passed by keyword, except the first positional one, ``data_parameter`` (which
+    receives the data). Decorators made with ``functools.wraps`` are seen through.
+
+    Examples
+    --------
+    >>> def run(data, method="predict", *, top=3): ...
+    >>> keyword_parameters(run)
+    (False, frozenset({'method', 'top'}), 'data')
+    >>> keyword_parameters(lambda data, **kw: None)
+    (True, frozenset(), 'data')
+    """
+    try:
+        parameters = list(inspect.signature(run).parameters.values())
+    except (TypeError, ValueError):
+        return False, frozenset(), None
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    positional_kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    first = next((p.name for p in parameters if p.kind in positional_kinds), None)
+    names = frozenset(
+        p.name
+        for p in parameters
+        if p.name != first
+        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
+    return takes_any, names, first
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
@@ -165,7 +220,12 @@ class ScoringRuntime:
         self.script: ScoringScript | None = None
         self.input_schema: Schema | None = bundle.input_schema
         self.output_schema: Schema | None = bundle.output_schema
-        self._run: Callable[[Any], Any] | None = None
+        self.raw = False
+        self._run: Callable[..., Any] | None = None
+        self._data_keys: tuple[str, ...] = ("data",)
+        self._takes_any_key = False
+        self._keyword_names: frozenset[str] = frozenset()
+        self._reserved_keys: frozenset[str] = frozenset({"data"})
         self._listeners: list[Callable[[BaseException | None], None]] = []
         self._settled = threading.Event()
         self._worker = SerialWorker("nbdeploy-score")
@@ -208,6 +268,8 @@ class ScoringRuntime:
             callback(self.error)
 
     def _load_and_init(self) -> None:
+        from nbdeploy import compat
+        from nbdeploy.compat._schema import DATA_PARAM_ATTR
         from nbdeploy.core.scoring import load_script
 
         bundle = self.bundle
@@ -216,18 +278,24 @@ class ScoringRuntime:
         # reads the manifest in NBDEPLOY_BUNDLE_DIR; load_script puts the
         # script's folder and the bundle's source folder first on sys.path.
         os.environ.update(bundle.model_env())
+        compat.install()
         script = load_script(bundle.entry_script, source_dir=bundle.source_dir)
-        if script.raw:
-            raise ScoringScriptError(
-                f"scoring script {str(script.path)!r} decorates run() with @rawhttp, which "
-                "this scoring server does not serve yet",
-                hint="remove @rawhttp and take the decoded request data in run(data)",
-            )
         self.script = script
+        self.raw = script.raw
+        if script.raw:
+            # The body is not JSON data: there is nothing to validate or document.
+            self.input_schema = self.output_schema = None
         if script.input_schema is not None:
             self.input_schema = script.input_schema
         if script.output_schema is not None:
             self.output_schema = script.output_schema
+        data_param = getattr(script.run, DATA_PARAM_ATTR, None)
+        if isinstance(data_param, str) and data_param != "data":
+            self._data_keys = ("data", data_param)
+        if not script.raw:
+            self._takes_any_key, self._keyword_names, first = keyword_parameters(script.run)
+            if first is not None:
+                self._reserved_keys = frozenset({first, *self._data_keys})
         script.init()
         self._run = script.run
 
@@ -258,7 +326,10 @@ class ScoringRuntime:
     def _score(self, body: bytes) -> bytes:
         run = self._run
         assert run is not None, "score() before init() finished"
-        data = decode_request(body)["data"]
+        payload = decode_request(body, self._data_keys)
+        key = "data" if "data" in payload else self._data_keys[-1]
+        data = payload[key]
+        extras = self._extra_arguments(payload, key) if len(payload) > 1 else {}
         if self.input_schema is not None:
             try:
                 data = self.input_schema.convert(data)
@@ -270,30 +341,100 @@ class ScoringRuntime:
                     f"the request data does not fit the input schema: {describe_exception(exc)}",
                     hint="compare the request with the example in /swagger.json",
                 ) from exc
-        try:
-            result = run(data)
-        except NbdeployError:
-            raise
-        except BaseException as exc:
-            raise ScoringError(f"run() raised {describe_exception(exc)}") from exc
+        result = _call(run, data, extras)
         if isinstance(result, (bytes, bytearray, memoryview)):
             raise ScoringError(
                 f"run() returned {type(result).__name__}, which has no JSON form",
-                hint="return a str, a number, a list, a dict, an array or a DataFrame",
+                hint=_NO_JSON_HINT + " (or serve bytes from a @rawhttp run)",
             )
-        try:
-            return dumps(result)
-        except TypeError as exc:
-            raise ScoringError(
-                f"run() returned a value with no JSON form: {exc}",
-                hint="return a str, a number, a list, a dict, an array or a DataFrame",
-            ) from exc
+        return _json(result)
+
+    def _extra_arguments(self, payload: Mapping[str, Any], data_key: str) -> dict[str, Any]:
+        """The body's other top-level keys that ``run`` takes as keyword arguments."""
+        reserved = self._reserved_keys
+        if self._takes_any_key:
+            return {k: v for k, v in payload.items() if k != data_key and k not in reserved}
+        return {
+            k: v
+            for k, v in payload.items()
+            if k in self._keyword_names and k != data_key and k not in reserved
+        }
+
+    async def score_raw(self, request: Request) -> RawAnswer:
+        """Call a ``@rawhttp`` script's ``run(request)``; its answer as (status,
+        headers, body).
+
+        ``run`` may return a :class:`~nbdeploy.core.rawhttp.Response` (also any object
+        with ``status_code``, ``headers`` and ``get_data()``, such as the Flask
+        response of a real ``azureml`` package), ``bytes`` (sent as
+        ``application/octet-stream``), or anything else, sent as JSON like an ordinary
+        script's result. ``Content-Length``, ``Transfer-Encoding``, ``Connection`` and
+        ``Date`` headers the script sets are replaced by the server's.
+
+        Raises
+        ------
+        ScoringError
+            ``run()`` raised, or returned something unusable.
+        NbdeployError
+            Any error of nbdeploy's tree that ``run()`` raised on purpose (a
+            ``BadRequestError`` from ``request.get_json()`` is a 400).
+        """
+        return await self._worker.submit(self._score_raw, request)
+
+    def _score_raw(self, request: Request) -> RawAnswer:
+        run = self._run
+        assert run is not None, "score_raw() before init() finished"
+        result = _call(run, request, {})
+        if isinstance(result, (bytes, bytearray, memoryview)):
+            return 200, [("Content-Type", "application/octet-stream")], bytes(result)
+        status = getattr(result, "status_code", None)
+        get_data = getattr(result, "get_data", None)
+        headers = getattr(result, "headers", None)
+        if isinstance(status, int) and callable(get_data) and headers is not None:
+            try:
+                body = get_data()
+                pairs = [(str(k), str(v)) for k, v in headers.items()]
+            except Exception as exc:
+                raise ScoringError(
+                    f"run() returned a response that cannot be read: {describe_exception(exc)}"
+                ) from exc
+            if isinstance(body, str):
+                body = body.encode("utf-8")
+            if not isinstance(body, (bytes, bytearray)) or not 100 <= status <= 599:
+                raise ScoringError(
+                    f"run() returned a response with status {status!r} and a "
+                    f"{type(body).__name__} body",
+                    hint="return nbdeploy.Response(body_bytes_or_str, status=200)",
+                )
+            kept = [(k, v) for k, v in pairs if k.lower() not in _SERVER_HEADERS]
+            return status, kept, bytes(body)
+        return 200, [("Content-Type", "application/json")], _json(result)
 
 
-def decode_request(body: bytes) -> dict[str, Any]:
+def _call(run: Callable[..., Any], data: Any, extras: Mapping[str, Any]) -> Any:
+    try:
+        return run(data, **extras) if extras else run(data)
+    except NbdeployError:
+        raise
+    except BaseException as exc:
+        raise ScoringError(f"run() raised {describe_exception(exc)}") from exc
+
+
+def _json(result: Any) -> bytes:
+    try:
+        return dumps(result)
+    except TypeError as exc:
+        raise ScoringError(
+            f"run() returned a value with no JSON form: {exc}", hint=_NO_JSON_HINT
+        ) from exc
+
+
+def decode_request(body: bytes, data_keys: tuple[str, ...] = ("data",)) -> dict[str, Any]:
     """Decode a ``POST /score`` body: a JSON object with a ``"data"`` key.
 
-    Other top-level keys are kept (for options such as ``"method"``).
+    Other top-level keys are kept (for options such as ``"method"``). ``data_keys``
+    are the keys the data may come under (``"data"``, and the name of an
+    ``@input_schema`` parameter when it is another one).
 
     Raises
     ------
@@ -318,7 +459,7 @@ def decode_request(body: bytes) -> dict[str, Any]:
             f"{_json_type(payload)}",
             hint='wrap the input: {"data": <your input>}',
         )
-    if "data" not in payload:
+    if not any(key in payload for key in data_keys):
         keys = ", ".join(repr(k) for k in list(payload)[:10]) or "none"
         raise BadRequestError(
             f'request body lacks the "data" key (keys found: {keys})',

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nbdeploy.core.auth import AuthMode, CorsPolicy
 from nbdeploy.exceptions import InvalidArgumentError
 
 __all__ = ["LOG_LEVELS", "ServerSettings"]
@@ -45,8 +46,20 @@ class ServerSettings:
         bundle's ``service_name`` setting, else its first model's name, else the
         bundle folder's name.
     auth_enabled:
-        Whether the service requires ``Authorization: Bearer <key>``. Only declared in
-        the OpenAPI documents for now; enforcement arrives with the auth middleware.
+        Key auth: ``POST /score`` requires ``Authorization: Bearer <key>`` (the primary
+        or the secondary key of the auth file).
+    token_auth_enabled:
+        Token auth: ``POST /score`` requires ``Authorization: Bearer <token>``, a token
+        signed with the auth file's secret (see :mod:`nbdeploy.core.auth`). Not
+        together with ``auth_enabled``, as in the reference.
+    auth_file:
+        The auth file holding the keys and the token secret (read again whenever it
+        changes). A relative path is relative to the bundle; ``None`` means
+        ``<bundle>/auth.json``. Only read when auth is on.
+    cors:
+        The browser origins allowed to call the service, as a
+        :class:`~nbdeploy.core.auth.CorsPolicy` (a dict or a list of origins is
+        converted); ``None`` (the default) answers no CORS request.
 
     Examples
     --------
@@ -61,8 +74,28 @@ class ServerSettings:
     log_level: str = "info"
     service_name: str | None = None
     auth_enabled: bool = False
+    token_auth_enabled: bool = False
+    auth_file: str | None = None
+    cors: CorsPolicy | None = None
 
     def __post_init__(self) -> None:
+        for flag in ("auth_enabled", "token_auth_enabled"):
+            if not isinstance(getattr(self, flag), bool):
+                raise InvalidArgumentError(
+                    f"{flag} must be True or False, got {getattr(self, flag)!r}"
+                )
+        if self.auth_enabled and self.token_auth_enabled:
+            raise InvalidArgumentError(
+                "auth_enabled and token_auth_enabled cannot both be True",
+                hint="choose key auth (auth_enabled) or token auth (token_auth_enabled)",
+            )
+        if self.auth_file is not None and (
+            not isinstance(self.auth_file, str) or not self.auth_file
+        ):
+            raise InvalidArgumentError(
+                f"bad auth_file {self.auth_file!r}", hint="give the path of the auth file"
+            )
+        object.__setattr__(self, "cors", CorsPolicy.from_value(self.cors))
         if not isinstance(self.host, str) or not self.host:
             raise InvalidArgumentError(
                 f"bad server host {self.host!r}",
@@ -97,9 +130,18 @@ class ServerSettings:
                 hint="give a non-empty string, or None to use the model's name",
             )
 
+    @property
+    def auth_mode(self) -> AuthMode | None:
+        """``"key"``, ``"token"`` or ``None`` (no auth)."""
+        if self.auth_enabled:
+            return "key"
+        return "token" if self.token_auth_enabled else None
+
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict (the inverse of :meth:`from_dict`)."""
-        return dataclasses.asdict(self)
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values["cors"] = None if self.cors is None else self.cors.to_dict()
+        return values
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ServerSettings:

@@ -1,0 +1,1 @@
+"""nbdeploy's stand-in for the ``azureml`` namespace (see :mod:`nbdeploy.compat`)."""

@@ -1,0 +1,1 @@
+"""nbdeploy's stand-in for ``azureml.contrib`` (see :mod:`nbdeploy.compat`)."""

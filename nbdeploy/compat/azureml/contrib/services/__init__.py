@@ -1,0 +1,1 @@
+"""nbdeploy's stand-in for ``azureml.contrib.services`` (see :mod:`nbdeploy.compat`)."""

@@ -1,0 +1,1 @@
+"""An empty ``azureml.train.automl`` (see ``azureml.train``)."""

@@ -1,0 +1,1 @@
+"""nbdeploy's stand-in for ``inference_schema.parameter_types``."""
