@@ -1,8 +1,8 @@
 """Deployment targets: where a bundle runs.
 
 One module per target behind :class:`~nbdeploy.targets.base.Target` (deploy, update,
-get, list, logs, delete, wait). Only the local target ships here for now; Docker,
-Kubernetes and Ray plug in with :func:`register_target`.
+get, list, logs, delete, wait). The local and Docker targets ship here; Kubernetes and
+Ray plug in with :func:`register_target`.
 
 Importing this package is cheap: targets and their configs are imported on first use.
 """
@@ -18,11 +18,20 @@ from .base import get_target_name as get_target_name
 from .base import register_target as register_target
 from .base import target_names as target_names
 
+# The Docker SDK is imported only when the docker target is used.
+register_target(
+    "docker", "nbdeploy.targets.docker:DockerTarget", "nbdeploy.targets.docker:DockerConfig"
+)
+
 if TYPE_CHECKING:
+    from .docker import DockerConfig as DockerConfig
+    from .docker import DockerTarget as DockerTarget
     from .local import LocalConfig as LocalConfig
     from .local import LocalTarget as LocalTarget
 
 __all__ = [
+    "DockerConfig",
+    "DockerTarget",
     "LocalConfig",
     "LocalTarget",
     "Target",
@@ -65,6 +74,10 @@ def shutdown_warm_server(workspace: Any, **kwargs: Any) -> bool:
 
 
 def __getattr__(name: str) -> Any:
+    if name in {"DockerConfig", "DockerTarget"}:
+        from . import docker
+
+        return getattr(docker, name)
     if name in {"LocalConfig", "LocalTarget"}:
         from . import local
 
