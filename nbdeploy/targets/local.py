@@ -651,6 +651,8 @@ class LocalTarget(Target):
         store = self.workspace.services
         record = self._refresh(store.get(name))
         self._check_mine(record)
+        if record.config.get("versions"):
+            return self._update_primary(record, bundle, config, show_output)
         path = _bundle_path(bundle)
         models = _bundle_models(path)
         current = LocalConfig.from_dict(
@@ -788,7 +790,114 @@ class LocalTarget(Target):
         self._stop_processes(record)
         self.workspace.services.delete(name)
         self._remove_bundle(record.bundle_path)
+        from .traffic import version_bundles
+
+        for bundle_path in version_bundles(record):
+            self._remove_bundle(bundle_path)
         shutil.rmtree(self._service_dir(name), ignore_errors=True)
+
+    # -- versions and traffic split (see nbdeploy.targets.traffic) ---------------------
+
+    def add_version(
+        self,
+        name: str,
+        version: str,
+        bundle: Any,
+        weight: int = 0,
+        *,
+        current_name: str = "v1",
+        show_output: bool = False,
+    ) -> ServiceRecord:
+        """Serve ``bundle`` as another version of service ``name`` with ``weight`` % of
+        its traffic (the first call puts a router on the service's port; the running
+        bundle becomes version ``current_name``).
+
+        Examples
+        --------
+        >>> target.add_version("churn", "v2", "bundles/churn/2", weight=10)  # doctest: +SKIP
+        """
+        from . import traffic
+
+        return traffic.add_version(
+            self, name, version, bundle, weight, current_name=current_name, show_output=show_output
+        )
+
+    def set_traffic(self, name: str, weights: Mapping[str, int]) -> ServiceRecord:
+        """Give the versions of service ``name`` new weights (percent, adding up to 100).
+
+        Examples
+        --------
+        >>> target.set_traffic("churn", {"v1": 50, "v2": 50})  # doctest: +SKIP
+        """
+        from . import traffic
+
+        return traffic.set_traffic(self, name, weights)
+
+    def remove_version(self, name: str, version: str) -> ServiceRecord:
+        """Stop version ``version`` (weight 0) of service ``name``.
+
+        Examples
+        --------
+        >>> target.remove_version("churn", "v2")  # doctest: +SKIP
+        """
+        from . import traffic
+
+        return traffic.remove_version(self, name, version)
+
+    def rollback(self, name: str) -> ServiceRecord:
+        """All traffic of service ``name`` back to its primary version; the others stop.
+
+        Examples
+        --------
+        >>> target.rollback("churn")  # doctest: +SKIP
+        """
+        from . import traffic
+
+        return traffic.rollback(self, name)
+
+    def update_version(
+        self, name: str, version: str | None, bundle: Any, *, show_output: bool = False
+    ) -> ServiceRecord:
+        """Switch one version (``None``: the primary) of service ``name`` to ``bundle``.
+
+        Examples
+        --------
+        >>> target.update_version("churn", "v2", "bundles/churn/3")  # doctest: +SKIP
+        """
+        from . import traffic
+
+        return traffic.update_version(self, name, version, bundle, show_output=show_output)
+
+    def traffic(self, name: str) -> dict[str, int]:
+        """``{version: weight}`` of service ``name`` (empty for a single-version service).
+
+        Examples
+        --------
+        >>> target.traffic("churn")  # doctest: +SKIP
+        {'v1': 90, 'v2': 10}
+        """
+        from .traffic import traffic_of
+
+        record = self.workspace.services.get(name)
+        self._check_mine(record)
+        return traffic_of(record)
+
+    def _update_primary(
+        self, record: ServiceRecord, bundle: Any, config: Any, show_output: bool
+    ) -> ServiceRecord:
+        """``update()`` of an endpoint with versions switches its primary version."""
+        if config is not None:
+            cfg = LocalConfig.coerce(config)
+            current = (record.config.get("host"), record.config.get("port"))
+            if cfg.port != 0 and (cfg.host, cfg.port) != current:
+                raise InvalidArgumentError(
+                    f"service {record.name!r} has versions behind a router; its address "
+                    "cannot change in an update",
+                    hint="keep the port and host, or delete the service and deploy it again",
+                )
+        from . import traffic
+
+        return traffic.update_version(self, record.name, None, bundle, show_output=show_output)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -804,6 +913,11 @@ class LocalTarget(Target):
             info = record.config.get(key)
             if isinstance(info, Mapping):
                 terminate(ProcessId.from_dict(dict(info)), STOP_TIMEOUT)
+        # An endpoint with versions: "process" was its router; now its versions' servers.
+        from .traffic import version_processes
+
+        for proc in version_processes(record):
+            terminate(proc, STOP_TIMEOUT)
 
     def _refresh(self, record: ServiceRecord) -> ServiceRecord:
         """The record with its live state (stored when it changed)."""

@@ -1,0 +1,743 @@
+"""The traffic router of a local endpoint with several versions (controlled rollout).
+
+When a second version is added to a local service, a small router process takes the
+service's port and forwards every request to one of the versions' server processes
+(each a normal ``python -m nbdeploy.server`` on its own loopback port), chosen at
+random by weight per request. Each answer says who served it, in the response headers
+``x-nbdeploy-version: <version>`` and ``azureml-model-deployment: <version>`` (the
+header Azure ML's managed endpoints use). A request that sends one of these headers
+itself goes to that version, whatever its weight (to test a version before it gets
+traffic); an unknown name gets a 404 that lists the versions.
+
+The weights live in a routes file (JSON, written atomically by the kernel)::
+
+    {"generation": 3, "versions": [{"name": "v1", "host": "127.0.0.1", "port": 41234,
+                                    "weight": 90}, ...]}
+
+The router reads it at start, on ``SIGHUP`` and whenever its mtime changes (checked
+every second), and after each (re)load writes the *applied* file
+``{"generation", "pid", "versions"}``: the kernel waits for it, so when a traffic call
+returns, every later request follows the new weights. A reload never drops a request:
+requests in flight finish on the version they started on; idle pooled connections to a
+version that is gone are closed.
+
+HTTP: a minimal HTTP/1.1 reverse proxy on asyncio streams (uvloop when installed) —
+keep-alive towards clients and a pool of keep-alive connections to each version,
+bodies framed by ``Content-Length`` or chunked (request bodies are read whole and sent
+with a ``Content-Length``; chunked responses are passed through), ``Expect:
+100-continue`` answered by the router. If a pooled connection turns out closed before
+any byte of the answer came back, the request is sent once more on a new connection
+(the server did not start on it). ``SIGTERM`` stops accepting, lets requests in
+flight finish (idle client connections are closed) and exits.
+
+This file imports only the standard library (and uvloop if present): the kernel runs
+it by path (``python -I router.py ...``) so the router starts in a few tens of
+milliseconds and does not load nbdeploy, numpy or pandas. ``--detach`` forks it into
+its own session and prints ``{"pid", "start_time"}`` of the router, like the server
+launcher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "AZURE_VERSION_HEADER",
+    "VERSION_HEADER",
+    "Route",
+    "Routes",
+    "main",
+    "read_applied",
+]
+
+#: Response (and optional request) header naming the version that served a request.
+VERSION_HEADER = "x-nbdeploy-version"
+#: The same, under the name Azure ML's managed online endpoints use.
+AZURE_VERSION_HEADER = "azureml-model-deployment"
+
+_HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"expect",
+        b"content-length",
+    }
+)
+_PIN_HEADERS = (VERSION_HEADER.encode(), AZURE_VERSION_HEADER.encode())
+#: Largest request head and body the router takes (the server applies its own limit).
+MAX_HEAD_BYTES = 64 * 1024
+MAX_BODY_BYTES = 1024 * 1024 * 1024
+#: Idle seconds after which a pooled upstream connection is not reused (uvicorn
+#: closes idle keep-alive connections after 5 s).
+POOL_IDLE_SECONDS = 3.0
+#: Idle seconds a client keep-alive connection is kept open.
+CLIENT_IDLE_SECONDS = 75.0
+#: Seconds between checks of the routes file's mtime.
+WATCH_SECONDS = 1.0
+#: Seconds in-flight requests get to finish after SIGTERM.
+STOP_SECONDS = 10.0
+_COPY_CHUNK = 256 * 1024
+
+
+# --------------------------------------------------------------------------- routes
+
+
+@dataclass(frozen=True)
+class Route:
+    """One version behind the endpoint: its server's address and its weight.
+
+    Examples
+    --------
+    >>> r = Route("v1", "127.0.0.1", 8001, 90)
+    >>> Route.from_dict(r.to_dict()) == r
+    True
+    """
+
+    name: str
+    host: str
+    port: int
+    weight: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "host": self.host, "port": self.port, "weight": self.weight}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Route:
+        return cls(str(data["name"]), str(data["host"]), int(data["port"]), int(data["weight"]))
+
+
+@dataclass(frozen=True)
+class Routes:
+    """The routing table: versions with weights, and a generation counter.
+
+    Examples
+    --------
+    >>> routes = Routes(2, (Route("v1", "h", 1, 100), Route("v2", "h", 2, 0)))
+    >>> routes.pick(0.5).name
+    'v1'
+    >>> Routes.from_dict(routes.to_dict()) == routes
+    True
+    """
+
+    generation: int
+    versions: tuple[Route, ...]
+
+    def __post_init__(self) -> None:
+        if not self.versions:
+            raise ValueError("a routing table needs at least one version")
+        if any(r.weight < 0 for r in self.versions) or sum(r.weight for r in self.versions) <= 0:
+            raise ValueError("weights must be >= 0 and not all 0")
+
+    def pick(self, draw: float) -> Route:
+        """The version for a uniform ``draw`` in [0, 1): version *i* gets weight *i*
+        over the total of the draws."""
+        total = sum(r.weight for r in self.versions)
+        point = draw * total
+        for route in self.versions:
+            if point < route.weight:
+                return route
+            point -= route.weight
+        return next(r for r in reversed(self.versions) if r.weight > 0)
+
+    def get(self, name: str) -> Route | None:
+        """The version called ``name``, if there is one."""
+        return next((r for r in self.versions if r.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"generation": self.generation, "versions": [r.to_dict() for r in self.versions]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Routes:
+        return cls(int(data["generation"]), tuple(Route.from_dict(r) for r in data["versions"]))
+
+    @classmethod
+    def read(cls, path: Path) -> Routes:
+        """Read a routes file (``ValueError``/``OSError`` when it is missing or bad)."""
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+    def write(self, path: Path) -> None:
+        """Write the routes file atomically (a reader never sees half a file)."""
+        _write_json(path, self.to_dict())
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_applied(path: Path) -> dict[str, Any] | None:
+    """The applied file a router wrote (``{"generation", "pid", ...}``), or ``None``.
+
+    Examples
+    --------
+    >>> read_applied(Path("/nonexistent")) is None
+    True
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _UpstreamFailed(Exception):
+    """The version's server failed before any byte of its answer arrived."""
+
+
+def _parse_head(head: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The start line and ``(lower-case name, value)`` header pairs of a message head."""
+    lines = head.split(b"\r\n")
+    headers: list[tuple[bytes, bytes]] = []
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep:
+            raise _BadRequest(400, f"malformed header line {line[:80]!r}")
+        headers.append((name.strip().lower(), value.strip()))
+    return lines[0], headers
+
+
+def _header(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def _tokens(value: bytes | None) -> set[bytes]:
+    if value is None:
+        return set()
+    return {t.strip().lower() for t in value.split(b",")}
+
+
+def _error(status: int, message: str, *, close: bool, extra: bytes = b"") -> bytes:
+    reasons = {400: "Bad Request", 404: "Not Found", 413: "Payload Too Large", 502: "Bad Gateway"}
+    body = json.dumps({"status_code": status, "message": message}).encode()
+    return (
+        f"HTTP/1.1 {status} {reasons.get(status, 'Error')}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n".encode()
+        + extra
+        + (b"connection: close\r\n" if close else b"")
+        + b"\r\n"
+        + body
+    )
+
+
+async def _read_chunked(reader: asyncio.StreamReader, limit: int) -> bytes:
+    """De-chunk a chunked request body (trailers are dropped)."""
+    parts: list[bytes] = []
+    size_total = 0
+    while True:
+        line = await reader.readuntil(b"\r\n")
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise _BadRequest(400, "malformed chunk size in the request body") from None
+        if size == 0:
+            while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                pass
+            return b"".join(parts)
+        size_total += size
+        if size_total > limit:
+            raise _BadRequest(413, f"request body over the router's limit of {limit} bytes")
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+
+
+@dataclass
+class _Pooled:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    idle_since: float
+
+
+class Router:
+    """Serves one endpoint: accepts client connections and forwards their requests."""
+
+    def __init__(self, routes_file: Path, applied_file: Path) -> None:
+        self.routes_file = routes_file
+        self.applied_file = applied_file
+        self.routes = Routes.read(routes_file)
+        self._mtime = self._stat_mtime()
+        self._pools: dict[tuple[str, int], list[_Pooled]] = {}
+        self._idle_clients: set[asyncio.Task[Any]] = set()
+        self._busy = 0
+        self.stopping = False
+        self._random = random.Random()
+
+    # -- routes -----------------------------------------------------------------------
+
+    def _stat_mtime(self) -> int | None:
+        try:
+            return os.stat(self.routes_file).st_mtime_ns
+        except OSError:
+            return None
+
+    def reload(self) -> None:
+        """Re-read the routes file; keep the old table if the file is bad."""
+        self._mtime = self._stat_mtime()
+        try:
+            routes = Routes.read(self.routes_file)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            _log(
+                f"cannot read routes {self.routes_file}: {exc}; keeping generation "
+                f"{self.routes.generation}"
+            )
+            return
+        if routes != self.routes:
+            _log(
+                f"routes generation {routes.generation}: "
+                + ", ".join(f"{r.name}={r.weight} ({r.host}:{r.port})" for r in routes.versions)
+            )
+        self.routes = routes
+        live = {(r.host, r.port) for r in routes.versions}
+        for key in [k for k in self._pools if k not in live]:
+            for conn in self._pools.pop(key):
+                conn.writer.close()
+        self.write_applied()
+
+    def write_applied(self) -> None:
+        _write_json(
+            self.applied_file,
+            {"generation": self.routes.generation, "pid": os.getpid(), **self.routes.to_dict()},
+        )
+
+    async def watch(self) -> None:
+        """Reload when the routes file's mtime changes (a kernel that died before its
+        SIGHUP still gets its change applied)."""
+        while not self.stopping:
+            await asyncio.sleep(WATCH_SECONDS)
+            if self._stat_mtime() != self._mtime:
+                self.reload()
+
+    # -- upstream connections -----------------------------------------------------------
+
+    async def _connect(self, route: Route) -> tuple[_Pooled, bool]:
+        """A connection to ``route``: a pooled one (``True``) or a new one."""
+        pool = self._pools.get((route.host, route.port))
+        now = time.monotonic()
+        while pool:
+            conn = pool.pop()
+            if now - conn.idle_since < POOL_IDLE_SECONDS and not conn.reader.at_eof():
+                return conn, True
+            conn.writer.close()
+        reader, writer = await asyncio.open_connection(route.host, route.port, limit=MAX_HEAD_BYTES)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return _Pooled(reader, writer, now), False
+
+    def _release(self, route: Route, conn: _Pooled) -> None:
+        if self.stopping or self.routes.get(route.name) != route:
+            conn.writer.close()
+            return
+        conn.idle_since = time.monotonic()
+        self._pools.setdefault((route.host, route.port), []).append(conn)
+
+    # -- one request --------------------------------------------------------------------
+
+    def _choose(self, headers: Sequence[tuple[bytes, bytes]]) -> Route:
+        for name in _PIN_HEADERS:
+            pinned = _header(headers, name)
+            if pinned is not None:
+                route = self.routes.get(pinned.decode("latin-1"))
+                if route is None:
+                    known = ", ".join(r.name for r in self.routes.versions)
+                    raise _BadRequest(
+                        404, f"no version {pinned.decode('latin-1')!r} here; versions: {known}"
+                    )
+                return route
+        return self.routes.pick(self._random.random())
+
+    async def _exchange(
+        self,
+        route: Route,
+        request: bytes,
+        head_only: bool,
+        client: asyncio.StreamWriter,
+        close_client: bool,
+    ) -> bool:
+        """Send ``request`` to ``route`` and copy the answer to ``client``.
+
+        Returns whether the client connection stays open. Raises
+        :class:`_UpstreamFailed` when nothing of the answer arrived, after one retry
+        on a new connection when a pooled one was found closed.
+        """
+        for attempt in (0, 1):
+            conn, reused = await self._connect_or_fail(route)
+            try:
+                conn.writer.write(request)
+                head = await conn.reader.readuntil(b"\r\n\r\n")
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+                conn.writer.close()
+                if reused and attempt == 0:
+                    continue
+                raise _UpstreamFailed(f"{type(exc).__name__}: {exc}") from None
+            try:
+                return await self._relay(route, conn, head, head_only, client, close_client)
+            except BaseException:
+                # Half an answer copied: neither connection can carry another message.
+                conn.writer.close()
+                raise
+        raise AssertionError("unreachable")
+
+    async def _connect_or_fail(self, route: Route) -> tuple[_Pooled, bool]:
+        try:
+            return await self._connect(route)
+        except OSError as exc:
+            raise _UpstreamFailed(f"cannot connect: {exc}") from None
+
+    async def _relay(
+        self,
+        route: Route,
+        conn: _Pooled,
+        head: bytes,
+        head_only: bool,
+        client: asyncio.StreamWriter,
+        close_client: bool,
+    ) -> bool:
+        status_line, headers = _parse_head(head[:-4])
+        parts = status_line.split(b" ", 2)
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 502
+        upstream_close = b"close" in _tokens(_header(headers, b"connection"))
+        chunked = b"chunked" in _tokens(_header(headers, b"transfer-encoding"))
+        length_value = _header(headers, b"content-length")
+        no_body = head_only or status in (204, 304) or 100 <= status < 200
+        until_eof = not no_body and not chunked and length_value is None
+        keep_client = not close_client and not until_eof
+        out = [status_line, b"\r\n"]
+        for key, value in headers:
+            if key in (b"connection", b"keep-alive"):
+                continue
+            out += [key, b": ", value, b"\r\n"]
+        name = route.name.encode()
+        out += [b"x-nbdeploy-version: ", name, b"\r\nazureml-model-deployment: ", name, b"\r\n"]
+        if not keep_client:
+            out.append(b"connection: close\r\n")
+        out.append(b"\r\n")
+        client.write(b"".join(out))
+        reader = conn.reader
+        if no_body:
+            pass
+        elif chunked:
+            while True:
+                line = await reader.readuntil(b"\r\n")
+                client.write(line)
+                size = int(line.split(b";", 1)[0].strip(), 16)
+                if size == 0:
+                    while True:
+                        trailer = await reader.readuntil(b"\r\n")
+                        client.write(trailer)
+                        if trailer == b"\r\n":
+                            break
+                    break
+                await _copy(reader, client, size + 2)
+        elif length_value is not None:
+            await _copy(reader, client, int(length_value))
+        else:
+            while chunk := await reader.read(_COPY_CHUNK):
+                client.write(chunk)
+                await client.drain()
+            upstream_close = True
+        await client.drain()
+        if upstream_close:
+            conn.writer.close()
+        else:
+            self._release(route, conn)
+        return keep_client
+
+    # -- one client connection ----------------------------------------------------------
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve the requests of one client connection (keep-alive)."""
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        task = asyncio.current_task()
+        try:
+            while not self.stopping:
+                assert task is not None
+                self._idle_clients.add(task)
+                try:
+                    head = await asyncio.wait_for(
+                        reader.readuntil(b"\r\n\r\n"), CLIENT_IDLE_SECONDS
+                    )
+                finally:
+                    self._idle_clients.discard(task)
+                self._busy += 1
+                try:
+                    if not await self._one_request(head, reader, writer):
+                        break
+                finally:
+                    self._busy -= 1
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.TimeoutError,
+            asyncio.CancelledError,
+        ):
+            pass
+        except asyncio.LimitOverrunError:
+            with contextlib.suppress(OSError):
+                writer.write(_error(400, "request head too large", close=True))
+        finally:
+            writer.close()
+
+    async def _one_request(
+        self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        try:
+            request_line, headers = _parse_head(head[:-4])
+            parts = request_line.split(b" ")
+            if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+                raise _BadRequest(400, f"malformed request line {request_line[:80]!r}")
+            method, target, version = parts
+            connection = _tokens(_header(headers, b"connection"))
+            close = b"close" in connection or (
+                version == b"HTTP/1.0" and b"keep-alive" not in connection
+            )
+            if b"100-continue" in _tokens(_header(headers, b"expect")):
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            if b"chunked" in _tokens(_header(headers, b"transfer-encoding")):
+                body = await _read_chunked(reader, MAX_BODY_BYTES)
+            else:
+                length = _header(headers, b"content-length")
+                size = int(length) if length is not None and length.isdigit() else 0
+                if length is not None and not length.isdigit():
+                    raise _BadRequest(400, f"Content-Length {length[:40]!r} is not a number")
+                if size > MAX_BODY_BYTES:
+                    raise _BadRequest(
+                        413, f"request body over the router's limit of {MAX_BODY_BYTES} bytes"
+                    )
+                body = await reader.readexactly(size) if size else b""
+            route = self._choose(headers)
+        except _BadRequest as exc:
+            writer.write(_error(exc.status, exc.message, close=True))
+            await writer.drain()
+            return False
+        upstream = [method, b" ", target, b" HTTP/1.1\r\n"]
+        for key, value in headers:
+            if key not in _HOP_BY_HOP:
+                upstream += [key, b": ", value, b"\r\n"]
+        if body or method in (b"POST", b"PUT", b"PATCH"):
+            upstream.append(b"content-length: %d\r\n" % len(body))
+        upstream += [b"\r\n", body]
+        request = b"".join(upstream)
+        close = close or self.stopping
+        try:
+            try:
+                return await self._exchange(route, request, method == b"HEAD", writer, close)
+            except _UpstreamFailed:
+                if self.routes.get(route.name) == route:
+                    raise
+                # The version was removed or moved while this request was on its way:
+                # it never started there, so it goes where the routes send it now.
+                route = self._choose(headers)
+                return await self._exchange(route, request, method == b"HEAD", writer, close)
+        except _BadRequest as exc:
+            writer.write(_error(exc.status, exc.message, close=True))
+            await writer.drain()
+            return False
+        except _UpstreamFailed as exc:
+            message = f"version {route.name!r} ({route.host}:{route.port}) did not answer: {exc}"
+            _log(message)
+            name = route.name.encode()
+            writer.write(
+                _error(
+                    502,
+                    message,
+                    close=True,
+                    extra=b"x-nbdeploy-version: " + name + b"\r\n",
+                )
+            )
+            await writer.drain()
+            return False
+
+    # -- stopping -------------------------------------------------------------------------
+
+    async def drain(self, timeout: float) -> None:
+        """Close idle client connections and wait for requests in flight to finish."""
+        self.stopping = True
+        for task in list(self._idle_clients):
+            task.cancel()
+        deadline = time.monotonic() + timeout
+        while self._busy and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for pool in self._pools.values():
+            for conn in pool:
+                conn.writer.close()
+        self._pools.clear()
+
+
+async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int) -> None:
+    remaining = size
+    while remaining > 0:
+        chunk = await reader.read(min(remaining, _COPY_CHUNK))
+        if not chunk:
+            raise asyncio.IncompleteReadError(b"", remaining)
+        writer.write(chunk)
+        remaining -= len(chunk)
+        if remaining > 0:
+            await writer.drain()
+
+
+# --------------------------------------------------------------------------- process
+
+
+def _log(message: str) -> None:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    print(f"{stamp} INFO    nbdeploy.router: {message}", flush=True)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # The endpoint's port is shared with the single server being replaced until that
+    # one stops (the same hand-over as a local update).
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(routes_file: Path, applied_file: Path, host: str, port: int) -> int:
+    """Run the router on ``host:port`` until SIGTERM/SIGINT; the exit code."""
+    router = Router(routes_file, applied_file)
+    try:
+        sock = _listen(host, port)
+    except OSError as exc:
+        _log(f"NBDEPLOY-BIND-FAILED: {host} {port}: {exc}")
+        return 4
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGHUP, router.reload)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    server = await asyncio.start_server(router.handle, sock=sock, limit=MAX_HEAD_BYTES)
+    watcher = asyncio.create_task(router.watch())
+    router.write_applied()
+    _log(
+        f"listening on {host}:{port} (pid {os.getpid()}), routes generation "
+        f"{router.routes.generation}: "
+        + ", ".join(f"{r.name}={r.weight}" for r in router.routes.versions)
+    )
+    await stop.wait()
+    _log("stopping: finishing the requests in flight")
+    server.close()
+    await router.drain(STOP_SECONDS)
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    coroutine = serve(Path(args.routes), Path(args.applied), args.host, args.port)
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    result: int = uvloop.run(coroutine)
+    return result
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes().decode("utf-8", "replace")
+    except OSError:
+        return None
+    fields = raw[raw.rfind(")") + 2 :].split()
+    return int(fields[19]) if len(fields) > 19 else None
+
+
+def _detach(args: argparse.Namespace) -> int:
+    """Fork the router into its own session; the parent prints its PID and returns."""
+    pid = os.fork()
+    if pid > 0:
+        print(json.dumps({"pid": pid, "start_time": _start_time(pid)}), flush=True)
+        return 0
+    code = 1
+    try:
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        log = os.open(args.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", closefd=False)
+        sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", closefd=False)
+        code = _run(args)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+    finally:
+        if args.exit_dir:
+            with contextlib.suppress(OSError):
+                me = os.getpid()
+                _write_json(
+                    Path(args.exit_dir) / f"exit-{me}.json",
+                    {"pid": me, "time": time.time(), "returncode": code},
+                )
+        os._exit(code)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="nbdeploy's traffic router")
+    parser.add_argument("--routes", required=True, help="the routes file (JSON)")
+    parser.add_argument("--applied", required=True, help="where to confirm applied routes")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--detach", action="store_true", help="fork into a new session")
+    parser.add_argument("--log", help="log file of the detached router")
+    parser.add_argument("--exit-dir", help="folder for exit-<pid>.json")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The router's command line (see the module docstring)."""
+    args = _parser().parse_args(argv)
+    if args.detach:
+        if not args.log:
+            print("--detach needs --log", file=sys.stderr)
+            return 2
+        return _detach(args)
+    return _run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,670 @@
+"""Several versions behind one local endpoint: add, weigh, update, remove, roll back.
+
+A local service starts as one server process on its port (no extra hop). The first
+:func:`add_version` turns it into an endpoint with versions, without a gap:
+
+1. the current bundle starts again as version ``current_name`` (``"v1"``) on a fresh
+   loopback port, and the new bundle as the new version on another;
+2. once both answer, the router (:mod:`nbdeploy.targets.router`) starts on the
+   endpoint's port with ``SO_REUSEPORT`` next to the original process, with the
+   weights in its routes file, and confirms it applied them;
+3. the original process gets SIGTERM and finishes its requests in flight, so the
+   scoring URI keeps answering throughout.
+
+From then on the service record's ``config`` holds ``"versions"`` (name, bundle,
+models, port, weight, process of each), ``"primary"`` and the router as
+``"process"``. Weight changes (:func:`set_traffic`) rewrite the routes file
+(``services/<name>/routes.json``), send the router ``SIGHUP`` and wait until it has
+confirmed the new generation — the change is in effect for every request sent after
+the call returns, and requests in flight are not touched. A version leaves
+(:func:`remove_version`, :func:`rollback`) only after the router stopped sending it
+traffic, then finishes its own requests in flight. :func:`update_version` replaces one
+version's process the same way (new process, switch, retire the old one).
+
+The router stays for the life of the endpoint, also when one version is left.
+
+Examples
+--------
+>>> record = add_version(target, "churn", "v2", bundle, weight=10)  # doctest: +SKIP
+>>> set_traffic(target, "churn", {"v1": 50, "v2": 50}).config["versions"][1]["weight"]
+... # doctest: +SKIP
+50
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbdeploy.core.refs import check_name
+from nbdeploy.core.services import ServiceRecord, ServiceState
+from nbdeploy.exceptions import DeploymentError, InvalidArgumentError, TargetUnavailableError
+
+from ._process import LogFollower, ProcessId, terminate
+from .router import Route, Routes, read_applied
+
+if TYPE_CHECKING:
+    from .local import LocalConfig, LocalTarget
+
+__all__ = [
+    "DEFAULT_VERSION",
+    "Version",
+    "add_version",
+    "remove_version",
+    "rollback",
+    "set_traffic",
+    "traffic_of",
+    "update_version",
+    "versions_of",
+]
+
+#: The name the service's first version gets when a second one is added.
+DEFAULT_VERSION = "v1"
+#: Seconds the router may take to confirm new routes (it usually takes < 10 ms).
+ACK_TIMEOUT = 10.0
+#: Seconds the router process may take to start listening.
+ROUTER_START_TIMEOUT = 30.0
+_ROUTER_SCRIPT = Path(__file__).resolve().with_name("router.py")
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of an endpoint: its bundle, models, server process and weight.
+
+    Examples
+    --------
+    >>> v = Version("v1", "/b", ("iris:1",), 8001, 90, ProcessId(1, 2), "warm")
+    >>> Version.from_dict(v.to_dict()) == v
+    True
+    """
+
+    name: str
+    bundle_path: str
+    models: tuple[str, ...]
+    port: int
+    weight: int
+    process: ProcessId
+    mode: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "bundle_path": self.bundle_path,
+            "models": list(self.models),
+            "port": self.port,
+            "weight": self.weight,
+            "process": self.process.to_dict(),
+            "mode": self.mode,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Version:
+        return cls(
+            name=str(data["name"]),
+            bundle_path=str(data["bundle_path"]),
+            models=tuple(str(m) for m in data.get("models", ())),
+            port=int(data["port"]),
+            weight=int(data["weight"]),
+            process=ProcessId.from_dict(data["process"]),
+            mode=str(data.get("mode", "")),
+        )
+
+
+def versions_of(record: ServiceRecord) -> list[Version]:
+    """The versions of a service record (empty for a plain one-process service)."""
+    raw = record.config.get("versions")
+    if not isinstance(raw, list):
+        return []
+    return [Version.from_dict(v) for v in raw]
+
+
+def traffic_of(record: ServiceRecord) -> dict[str, int]:
+    """``{version: weight}`` of a service record (empty for a plain service).
+
+    Examples
+    --------
+    >>> traffic_of(ServiceRecord("s", "local", "Healthy"))
+    {}
+    """
+    return {v.name: v.weight for v in versions_of(record)}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _service_dir(target: LocalTarget, name: str) -> Path:
+    return Path(target.workspace.services_dir) / name
+
+
+def _routes_file(target: LocalTarget, name: str) -> Path:
+    return _service_dir(target, name) / "routes.json"
+
+
+def _applied_file(target: LocalTarget, name: str) -> Path:
+    return _service_dir(target, name) / "routes.applied.json"
+
+
+def _config(record: ServiceRecord) -> LocalConfig:
+    from .local import LocalConfig
+
+    return LocalConfig.from_dict(
+        {
+            k: record.config[k]
+            for k in ("port", "host", "warm_start", "timeout")
+            if k in record.config
+        }
+    )
+
+
+def _live_record(target: LocalTarget, name: str) -> ServiceRecord:
+    record = target.get(name)  # ServiceNotFoundError, wrong target: InvalidArgumentError
+    if record.state is ServiceState.FAILED:
+        raise DeploymentError(
+            f"service {name!r} is Failed ({record.error}); its versions cannot change",
+            hint="deploy it again (nbdeploy.deploy(..., name=...)) or delete it",
+        )
+    return record
+
+
+def _check_weight(weight: object, what: str) -> int:
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
+        raise InvalidArgumentError(
+            f"invalid traffic weight {weight!r} for {what}",
+            hint="weights are whole percentages from 0 to 100",
+        )
+    return weight
+
+
+def _rescale(weights: Mapping[str, int], total: int) -> dict[str, int]:
+    """``weights`` scaled to add up to ``total`` (largest remainders get the rest).
+
+    Examples
+    --------
+    >>> _rescale({"a": 50, "b": 50}, 90)
+    {'a': 45, 'b': 45}
+    >>> _rescale({"a": 1, "b": 1, "c": 1}, 100)
+    {'a': 34, 'b': 33, 'c': 33}
+    """
+    current = sum(weights.values())
+    if current == 0:
+        return dict.fromkeys(weights, 0)
+    exact = {k: w * total / current for k, w in weights.items()}
+    result = {k: math.floor(x) for k, x in exact.items()}
+    short = total - sum(result.values())
+    for key in sorted(exact, key=lambda k: result[k] - exact[k])[:short]:
+        result[key] += 1
+    return result
+
+
+def _union(versions: Iterable[Version]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for version in versions:
+        for model in version.models:
+            seen.setdefault(model, None)
+    return tuple(seen)
+
+
+def _routes(versions: Iterable[Version], host: str, generation: int) -> Routes:
+    return Routes(generation, tuple(Route(v.name, host, v.port, v.weight) for v in versions))
+
+
+def _start_backend(
+    target: LocalTarget,
+    name: str,
+    version: str,
+    bundle: Path,
+    cfg: LocalConfig,
+    show_output: bool,
+) -> tuple[ProcessId, int, str]:
+    """Start one version's server on a fresh port and wait until it answers."""
+    follower = LogFollower.at_end(target._log_file(name))
+    if show_output:
+        print(f"{name}: starting version {version}", flush=True)
+    proc, port, mode = target._spawn(name, bundle, cfg, 0, handover=False)
+    outcome = target._await(
+        name,
+        proc,
+        follower,
+        cfg.bind_host,
+        port,
+        time.monotonic() + cfg.timeout,
+        show_output,
+    )
+    if not outcome.ready:
+        terminate(proc, 10.0)
+        reason = outcome.reason or f"not ready within {cfg.timeout:g} s"
+        raise DeploymentError(
+            f"version {version!r} of service {name!r} failed to start: {reason}; "
+            "the endpoint is unchanged",
+            hint=f"see the full output with logs({name!r})",
+        )
+    return proc, port, mode
+
+
+def _wait_applied(
+    target: LocalTarget, name: str, router: ProcessId, generation: int, timeout: float
+) -> None:
+    applied = _applied_file(target, name)
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        data = read_applied(applied)
+        if (
+            data is not None
+            and data.get("pid") == router.pid
+            and data.get("generation") == generation
+        ):
+            return
+        if not router.alive():
+            raise DeploymentError(
+                f"the router of service {name!r} stopped: {target._death_reason(name, router)}",
+                hint=f"see logs({name!r}); delete the service and deploy it again",
+            )
+        if time.monotonic() >= deadline:
+            raise TargetUnavailableError(
+                f"the router of service {name!r} (pid {router.pid}) did not confirm routes "
+                f"generation {generation} within {timeout:g} s",
+                hint=f"see logs({name!r})",
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def _apply(target: LocalTarget, record: ServiceRecord, routes: Routes) -> None:
+    """Give the running router new routes and wait until it uses them."""
+    router = ProcessId.from_dict(record.config["process"])
+    routes.write(_routes_file(target, record.name))
+    if not router.signal(signal.SIGHUP):
+        raise DeploymentError(
+            f"the router of service {record.name!r} (pid {router.pid}) is not running",
+            hint="delete the service and deploy it again",
+        )
+    _wait_applied(target, record.name, router, routes.generation, ACK_TIMEOUT)
+
+
+def _start_router(target: LocalTarget, name: str, cfg: LocalConfig, routes: Routes) -> ProcessId:
+    service_dir = _service_dir(target, name)
+    routes.write(_routes_file(target, name))
+    with contextlib.suppress(OSError):
+        _applied_file(target, name).unlink()
+    command = [
+        sys.executable,
+        "-I",  # stdlib (+ uvloop) only: no nbdeploy, numpy or pandas to import
+        str(_ROUTER_SCRIPT),
+        "--detach",
+        "--routes",
+        str(_routes_file(target, name)),
+        "--applied",
+        str(_applied_file(target, name)),
+        "--host",
+        cfg.bind_host,
+        "--port",
+        str(cfg.port),
+        "--log",
+        str(target._log_file(name)),
+        "--exit-dir",
+        str(service_dir),
+    ]
+    result = subprocess.run(
+        command,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        cwd=str(service_dir),
+        start_new_session=True,
+        check=False,
+        timeout=60,
+    )
+    try:
+        router = ProcessId.from_dict(json.loads(result.stdout.decode().strip().splitlines()[-1]))
+    except (ValueError, IndexError, KeyError, TypeError):
+        raise DeploymentError(
+            f"could not start the router of service {name!r}: "
+            f"{result.stderr.decode('utf-8', 'replace').strip() or 'no output'}"
+        ) from None
+    try:
+        _wait_applied(target, name, router, routes.generation, ROUTER_START_TIMEOUT)
+    except BaseException:
+        terminate(router, 5.0)
+        raise
+    return router
+
+
+def _store(
+    target: LocalTarget,
+    record: ServiceRecord,
+    versions: list[Version],
+    primary: str,
+    generation: int,
+    **config: Any,
+) -> ServiceRecord:
+    main = next(v for v in versions if v.name == primary)
+    return target.workspace.services.put(
+        record.replace(
+            state=ServiceState.HEALTHY,
+            error=None,
+            models=_union(versions),
+            bundle_path=main.bundle_path,
+            generation=record.generation + 1,
+            config={
+                **record.config,
+                **config,
+                "versions": [v.to_dict() for v in versions],
+                "primary": primary,
+                "routes_generation": generation,
+            },
+        )
+    )
+
+
+def _retire(target: LocalTarget, name: str, old: Version, keep: Iterable[Version]) -> None:
+    """Stop a version's process (it finishes its requests) and drop its bundle."""
+    terminate(old.process, 10.0)
+    with contextlib.suppress(OSError):
+        (_service_dir(target, name) / f"exit-{old.process.pid}.json").unlink()
+    if all(v.bundle_path != old.bundle_path for v in keep):
+        target._remove_bundle(old.bundle_path)
+
+
+def _find(versions: list[Version], version: str, service: str) -> Version:
+    for v in versions:
+        if v.name == version:
+            return v
+    known = ", ".join(v.name for v in versions) or "none (a plain service)"
+    raise InvalidArgumentError(
+        f"service {service!r} has no version {version!r}; its versions: {known}",
+        hint="see service.traffic for the versions and their weights",
+    )
+
+
+def _need_versions(record: ServiceRecord) -> list[Version]:
+    versions = versions_of(record)
+    if not versions:
+        raise InvalidArgumentError(
+            f"service {record.name!r} has a single version and no traffic split",
+            hint="add a second version first: service.add_version('v2', models=..., weight=10)",
+        )
+    return versions
+
+
+# --------------------------------------------------------------------------- operations
+
+
+def add_version(
+    target: LocalTarget,
+    name: str,
+    version: str,
+    bundle: Any,
+    weight: int = 0,
+    *,
+    current_name: str = DEFAULT_VERSION,
+    show_output: bool = False,
+) -> ServiceRecord:
+    """Serve ``bundle`` as version ``version`` of endpoint ``name`` with ``weight`` %.
+
+    The other versions' weights are scaled down to make room. On a plain service the
+    running bundle becomes version ``current_name`` and the router takes the port (see
+    the module docstring); the scoring URI does not change.
+
+    Raises
+    ------
+    InvalidArgumentError
+        A bad version name or weight, or a version of that name exists.
+    DeploymentError
+        The new version (or the router) did not start; the endpoint is unchanged.
+
+    Examples
+    --------
+    >>> add_version(target, "churn", "v2", "bundles/churn/2", weight=10)  # doctest: +SKIP
+    """
+    from .local import _bundle_models, _bundle_path
+
+    check_name(version, "version")
+    weight = _check_weight(weight, f"version {version!r}")
+    record = _live_record(target, name)
+    path = _bundle_path(bundle)
+    models = _bundle_models(path)
+    cfg = _config(record)
+    versions = versions_of(record)
+    if not versions:
+        return _split(target, record, cfg, version, path, models, weight, current_name, show_output)
+    if any(v.name == version for v in versions):
+        raise InvalidArgumentError(
+            f"service {name!r} already has a version {version!r}",
+            hint="pick another name, or update it with service.update_version(...)",
+        )
+    proc, port, mode = _start_backend(target, name, version, path, cfg, show_output)
+    scaled = _rescale({v.name: v.weight for v in versions}, 100 - weight)
+    new = [replace(v, weight=scaled[v.name]) for v in versions]
+    new.append(Version(version, str(path), models, port, weight, proc, mode))
+    generation = int(record.config.get("routes_generation", 0)) + 1
+    try:
+        _apply(target, record, _routes(new, cfg.bind_host, generation))
+    except BaseException:
+        terminate(proc, 10.0)
+        raise
+    return _store(target, record, new, str(record.config.get("primary")), generation)
+
+
+def _split(
+    target: LocalTarget,
+    record: ServiceRecord,
+    cfg: LocalConfig,
+    version: str,
+    path: Path,
+    models: tuple[str, ...],
+    weight: int,
+    current_name: str,
+    show_output: bool,
+) -> ServiceRecord:
+    """A plain service gets its second version: two backends, the router, hand-over."""
+    name = record.name
+    check_name(current_name, "version")
+    if current_name == version:
+        raise InvalidArgumentError(
+            f"the new version and the current one are both called {version!r}",
+            hint="pick another name for one of them (current_name=...)",
+        )
+    if not record.bundle_path:
+        raise DeploymentError(f"service {name!r} has no recorded bundle to keep serving")
+    old = ProcessId.from_dict(record.config["process"])
+    first = _start_backend(target, name, current_name, Path(record.bundle_path), cfg, show_output)
+    try:
+        second = _start_backend(target, name, version, path, cfg, show_output)
+    except BaseException:
+        terminate(first[0], 10.0)
+        raise
+    versions = [
+        Version(
+            current_name,
+            record.bundle_path,
+            record.models,
+            port=first[1],
+            weight=100 - weight,
+            process=first[0],
+            mode=first[2],
+        ),
+        Version(
+            version,
+            str(path),
+            models,
+            port=second[1],
+            weight=weight,
+            process=second[0],
+            mode=second[2],
+        ),
+    ]
+    try:
+        router = _start_router(target, name, cfg, _routes(versions, cfg.bind_host, 1))
+    except BaseException:
+        terminate(first[0], 10.0)
+        terminate(second[0], 10.0)
+        raise
+    if show_output:
+        print(f"{name}: router on port {cfg.port}; retiring the single server", flush=True)
+    # Both listen on the endpoint's port now; the old server finishes its requests.
+    terminate(old, 10.0)
+    with contextlib.suppress(OSError):
+        (_service_dir(target, name) / f"exit-{old.pid}.json").unlink()
+    return _store(
+        target, record, versions, current_name, 1, mode="router", process=router.to_dict()
+    )
+
+
+def set_traffic(target: LocalTarget, name: str, weights: Mapping[str, int]) -> ServiceRecord:
+    """Give the versions of endpoint ``name`` new weights (percent, adding up to 100).
+
+    Versions left out get 0. The change holds for every request sent after this returns;
+    requests in flight finish where they are.
+
+    Raises
+    ------
+    InvalidArgumentError
+        A plain service, an unknown version, a weight outside 0-100, or a total that is
+        not 100.
+
+    Examples
+    --------
+    >>> set_traffic(target, "churn", {"v1": 90, "v2": 10})  # doctest: +SKIP
+    """
+    if not isinstance(weights, Mapping) or not weights:
+        raise InvalidArgumentError(
+            f"traffic weights must be a non-empty dict, got {weights!r}",
+            hint="e.g. {'v1': 90, 'v2': 10}",
+        )
+    record = _live_record(target, name)
+    versions = _need_versions(record)
+    known = {v.name for v in versions}
+    for version, weight in weights.items():
+        if version not in known:
+            _find(versions, str(version), name)
+        _check_weight(weight, f"version {version!r}")
+    total = sum(weights.values())
+    if total != 100:
+        raise InvalidArgumentError(
+            f"traffic weights {dict(weights)} add up to {total}, not 100",
+            hint="give percentages that add up to 100; versions left out get 0",
+        )
+    new = [replace(v, weight=int(weights.get(v.name, 0))) for v in versions]
+    generation = int(record.config.get("routes_generation", 0)) + 1
+    _apply(target, record, _routes(new, _config(record).bind_host, generation))
+    return _store(target, record, new, str(record.config.get("primary")), generation)
+
+
+def remove_version(target: LocalTarget, name: str, version: str) -> ServiceRecord:
+    """Stop version ``version`` of endpoint ``name``; it must have weight 0 (shift its
+    traffic first with :func:`set_traffic`, or use :func:`rollback`).
+
+    If it was the primary version, the remaining version with the most traffic
+    becomes primary.
+
+    Raises
+    ------
+    InvalidArgumentError
+        No such version, it still gets traffic, or it is the last one.
+
+    Examples
+    --------
+    >>> remove_version(target, "churn", "v2")  # doctest: +SKIP
+    """
+    record = _live_record(target, name)
+    versions = _need_versions(record)
+    old = _find(versions, version, name)
+    if len(versions) == 1:
+        raise InvalidArgumentError(
+            f"version {version!r} is the last version of service {name!r}",
+            hint="delete the service instead",
+        )
+    if old.weight > 0:
+        raise InvalidArgumentError(
+            f"version {version!r} of service {name!r} still gets {old.weight}% of the traffic",
+            hint="shift it away first: service.set_traffic({...}), or service.rollback()",
+        )
+    keep = [v for v in versions if v.name != version]
+    primary = str(record.config.get("primary"))
+    if primary == version:
+        primary = max(keep, key=lambda v: v.weight).name
+    generation = int(record.config.get("routes_generation", 0)) + 1
+    _apply(target, record, _routes(keep, _config(record).bind_host, generation))
+    _retire(target, name, old, keep)
+    return _store(target, record, keep, primary, generation)
+
+
+def rollback(target: LocalTarget, name: str) -> ServiceRecord:
+    """Send all traffic of endpoint ``name`` back to its primary version and stop every
+    other version.
+
+    The primary version is the one that served the endpoint before versions were added
+    (or, once it was removed, the one that then had the most traffic).
+
+    Examples
+    --------
+    >>> rollback(target, "churn").config["primary"]  # doctest: +SKIP
+    'v1'
+    """
+    record = _live_record(target, name)
+    versions = _need_versions(record)
+    primary = _find(versions, str(record.config.get("primary")), name)
+    keep = [replace(primary, weight=100)]
+    generation = int(record.config.get("routes_generation", 0)) + 1
+    _apply(target, record, _routes(keep, _config(record).bind_host, generation))
+    for old in versions:
+        if old.name != primary.name:
+            _retire(target, name, old, keep)
+    return _store(target, record, keep, primary.name, generation)
+
+
+def update_version(
+    target: LocalTarget,
+    name: str,
+    version: str | None,
+    bundle: Any,
+    *,
+    show_output: bool = False,
+) -> ServiceRecord:
+    """Switch version ``version`` (``None``: the primary) of endpoint ``name`` to
+    ``bundle``, keeping its weight: a new process starts, the router switches to it,
+    the old one finishes its requests and stops.
+
+    Examples
+    --------
+    >>> update_version(target, "churn", "v2", "bundles/churn/3")  # doctest: +SKIP
+    """
+    from .local import _bundle_models, _bundle_path
+
+    record = _live_record(target, name)
+    versions = _need_versions(record)
+    old = _find(versions, version or str(record.config.get("primary")), name)
+    path = _bundle_path(bundle)
+    cfg = _config(record)
+    proc, port, mode = _start_backend(target, name, old.name, path, cfg, show_output)
+    fresh = replace(
+        old, bundle_path=str(path), models=_bundle_models(path), port=port, process=proc, mode=mode
+    )
+    new = [fresh if v.name == old.name else v for v in versions]
+    generation = int(record.config.get("routes_generation", 0)) + 1
+    try:
+        _apply(target, record, _routes(new, cfg.bind_host, generation))
+    except BaseException:
+        terminate(proc, 10.0)
+        raise
+    _retire(target, name, old, new)
+    return _store(target, record, new, str(record.config.get("primary")), generation)
+
+
+def version_processes(record: ServiceRecord) -> list[ProcessId]:
+    """The server processes of a record's versions (for stopping them)."""
+    return [v.process for v in versions_of(record)]
+
+
+def version_bundles(record: ServiceRecord) -> list[str]:
+    """The bundle folders of a record's versions."""
+    return [v.bundle_path for v in versions_of(record)]
