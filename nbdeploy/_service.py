@@ -187,6 +187,104 @@ class Webservice:
         )
         return self
 
+    # -- controlled rollout (versions behind one endpoint) ---------------------------
+    @property
+    def traffic(self) -> dict[str, int]:
+        """``{version: percent}`` of the versions behind the endpoint; empty while the
+        service has a single version.
+
+        Examples
+        --------
+        >>> svc.traffic                                           # doctest: +SKIP
+        {'v1': 90, 'v2': 10}
+        """
+        from ._traffic import traffic
+
+        return traffic(self.workspace, self._record)
+
+    def add_version(
+        self,
+        version: str,
+        models: Any = None,
+        *,
+        score: Any = None,
+        inference_config: Any = None,
+        environment: Any = None,
+        source_directory: Any = None,
+        weight: int = 0,
+        current_name: str = "v1",
+        show_output: bool = False,
+    ) -> Webservice:
+        """Deploy another version behind this service's endpoint with ``weight`` % of
+        the traffic (the other versions' weights shrink to make room).
+
+        ``models`` and ``score`` default to those of the primary version. The first
+        call names the running version ``current_name`` and puts a router on the
+        service's port (same scoring URI, no request dropped). Answers carry the
+        header ``x-nbdeploy-version`` naming the version that served them.
+
+        Examples
+        --------
+        >>> svc.add_version("v2", models="churn:2", weight=10)   # doctest: +SKIP
+        >>> svc.traffic                                           # doctest: +SKIP
+        {'v1': 90, 'v2': 10}
+        """
+        from ._traffic import add_version
+
+        self._record = add_version(
+            self.workspace,
+            self._record,
+            version,
+            models,
+            score=score,
+            inference_config=inference_config,
+            environment=environment,
+            source_directory=source_directory,
+            weight=weight,
+            current_name=current_name,
+            show_output=show_output,
+        )
+        return self
+
+    def set_traffic(self, weights: Any) -> Webservice:
+        """Shift traffic between the versions at runtime: percentages adding up to 100
+        (versions left out get 0). Holds for every request sent after it returns.
+
+        Examples
+        --------
+        >>> svc.set_traffic({"v1": 50, "v2": 50})                 # doctest: +SKIP
+        """
+        from ._traffic import set_traffic
+
+        self._record = set_traffic(self.workspace, self._record, weights)
+        return self
+
+    def remove_version(self, version: str) -> Webservice:
+        """Stop a version that gets no traffic (weight 0).
+
+        Examples
+        --------
+        >>> svc.set_traffic({"v2": 100}).remove_version("v1")     # doctest: +SKIP
+        """
+        from ._traffic import remove_version
+
+        self._record = remove_version(self.workspace, self._record, version)
+        return self
+
+    def rollback(self) -> Webservice:
+        """Send all traffic back to the primary version (the one that served before
+        versions were added) and stop the others — one call.
+
+        Examples
+        --------
+        >>> svc.rollback().traffic                                # doctest: +SKIP
+        {'v1': 100}
+        """
+        from ._traffic import rollback
+
+        self._record = rollback(self.workspace, self._record)
+        return self
+
     def delete(self) -> None:
         """Stop the service and forget it. Deleting twice is fine."""
         self._target().delete(self._record.name)

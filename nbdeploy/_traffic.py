@@ -1,0 +1,174 @@
+"""Controlled rollout: versions of one service behind its endpoint, with traffic weights.
+
+The functions behind :meth:`Webservice.add_version`, :meth:`Webservice.set_traffic`,
+:meth:`Webservice.remove_version`, :meth:`Webservice.rollback` and
+:attr:`Webservice.traffic`. They build bundles the way :mod:`nbdeploy._deploy` does and
+hand them to the service's target, which must support versions (the local target
+does: :mod:`nbdeploy.targets.traffic`).
+
+A service deployed with :func:`nbdeploy.deploy` has one version and no router. The
+first ``add_version`` names the running one ``"v1"`` (``current_name``) and puts a
+router on the service's port; the scoring URI stays the same. Answers carry the
+header ``x-nbdeploy-version`` (and ``azureml-model-deployment``) naming the version
+that served them; a request sending that header goes to the version it names.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from .core.bundle import Bundle, InferenceConfig
+from .exceptions import TargetUnavailableError
+
+if TYPE_CHECKING:
+    from .core.services import ServiceRecord
+    from .core.workspace import Workspace
+
+__all__ = [
+    "TrafficTarget",
+    "add_version",
+    "remove_version",
+    "rollback",
+    "set_traffic",
+    "traffic",
+]
+
+
+@runtime_checkable
+class TrafficTarget(Protocol):
+    """What a target offers to run several versions of a service behind one endpoint."""
+
+    def add_version(
+        self,
+        name: str,
+        version: str,
+        bundle: Any,
+        weight: int = 0,
+        *,
+        current_name: str = "v1",
+        show_output: bool = False,
+    ) -> ServiceRecord: ...
+
+    def set_traffic(self, name: str, weights: Mapping[str, int]) -> ServiceRecord: ...
+
+    def remove_version(self, name: str, version: str) -> ServiceRecord: ...
+
+    def rollback(self, name: str) -> ServiceRecord: ...
+
+    def traffic(self, name: str) -> dict[str, int]: ...
+
+
+def _target(workspace: Workspace, record: ServiceRecord) -> TrafficTarget:
+    from .targets import get_target
+
+    target = get_target(record.target, workspace)
+    if not isinstance(target, TrafficTarget):
+        raise TargetUnavailableError(
+            f"target {record.target!r} of service {record.name!r} cannot split traffic "
+            "between versions yet",
+            hint="use the local target, or deploy the new version as its own service",
+        )
+    return target
+
+
+def _primary_models(record: ServiceRecord) -> list[str]:
+    from .targets.traffic import versions_of
+
+    primary = record.config.get("primary")
+    for version in versions_of(record):
+        if version.name == primary:
+            return list(version.models)
+    return list(record.models)
+
+
+def _inference_config(
+    record: ServiceRecord,
+    inference_config: InferenceConfig | None,
+    score: Any,
+    environment: Any,
+    source_directory: Any,
+) -> InferenceConfig:
+    from ._api import _environment
+
+    if inference_config is not None:
+        return inference_config
+    if score is not None or environment is not None or source_directory is not None:
+        return InferenceConfig(
+            entry_script=score,
+            environment=_environment(environment),
+            source_directory=source_directory,
+        )
+    if not record.bundle_path:
+        return InferenceConfig()
+    current = Bundle.load(record.bundle_path)
+    return InferenceConfig(
+        entry_script=None if current.manifest.builtin_scorer else current.entry_script,
+        environment=current.environment,
+        source_directory=current.source_dir,
+    )
+
+
+def add_version(
+    workspace: Workspace,
+    record: ServiceRecord,
+    version: str,
+    models: Any = None,
+    *,
+    score: Any = None,
+    inference_config: InferenceConfig | None = None,
+    environment: Any = None,
+    source_directory: Any = None,
+    weight: int = 0,
+    current_name: str = "v1",
+    show_output: bool = False,
+) -> ServiceRecord:
+    """Deploy ``models`` (default: the primary version's) with ``score`` (default: the
+    primary version's script or built-in scorer) as version ``version`` of the service,
+    with ``weight`` percent of its traffic; the service's updated record."""
+    from ._deploy import _new_bundle, resolve_models
+
+    target = _target(workspace, record)
+    versions = resolve_models(workspace, models if models is not None else _primary_models(record))
+    config = _inference_config(record, inference_config, score, environment, source_directory)
+    bundle = _new_bundle(workspace, record.name, versions, config, {"service_name": record.name})
+    try:
+        return target.add_version(
+            record.name,
+            version,
+            bundle,
+            weight,
+            current_name=current_name,
+            show_output=show_output,
+        )
+    except BaseException:
+        shutil.rmtree(bundle.path, ignore_errors=True)
+        raise
+
+
+def set_traffic(
+    workspace: Workspace, record: ServiceRecord, weights: Mapping[str, int]
+) -> ServiceRecord:
+    """New weights for the versions of a service."""
+    return _target(workspace, record).set_traffic(record.name, weights)
+
+
+def remove_version(workspace: Workspace, record: ServiceRecord, version: str) -> ServiceRecord:
+    """Stop one version (with weight 0) of a service."""
+    return _target(workspace, record).remove_version(record.name, version)
+
+
+def rollback(workspace: Workspace, record: ServiceRecord) -> ServiceRecord:
+    """All traffic back to the primary version; the other versions stop."""
+    return _target(workspace, record).rollback(record.name)
+
+
+def traffic(workspace: Workspace, record: ServiceRecord) -> dict[str, int]:
+    """``{version: weight}``; empty for a service with a single version."""
+    from .targets import get_target
+
+    target = get_target(record.target, workspace)
+    if not isinstance(target, TrafficTarget):
+        return {}
+    return target.traffic(record.name)
