@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .core.registry import ModelVersion, Resources
 
 if TYPE_CHECKING:
+    from ._package import Package
     from ._service import Webservice
     from .core.bundle import InferenceConfig
     from .core.profiling import ProfileResult
@@ -215,6 +216,46 @@ class Model:
             inference_config,
             deployment_config,
             overwrite=overwrite,
+            show_output=show_output,
+        )
+
+    @staticmethod
+    def package(
+        workspace: Workspace | None,
+        models: Sequence[Any],
+        inference_config: InferenceConfig | None = None,
+        generate_dockerfile: bool = False,
+        *,
+        image_name: str | None = None,
+        image_label: str | None = None,
+        base_image: str | None = None,
+        offline: bool = False,
+        show_output: bool = False,
+    ) -> Package:
+        """Package ``models`` as a Docker image (the reference's ``Model.package``).
+
+        With ``generate_dockerfile=False`` (the reference's default) the image is built
+        before this returns (``package.location`` is its tag); with ``True`` only the
+        build context is made: ``package.save(folder)`` writes it for ``docker build``.
+        See :mod:`nbdeploy._package`.
+
+        Examples
+        --------
+        >>> pkg = Model.package(ws, [model], config, generate_dockerfile=True)  # doctest: +SKIP
+        >>> pkg.save("./imagefiles")                                            # doctest: +SKIP
+        """
+        from ._package import package_models
+        from ._workspace import get_workspace
+
+        return package_models(
+            get_workspace(workspace),
+            list(models),
+            inference_config,
+            generate_dockerfile=generate_dockerfile,
+            image_name=image_name,
+            image_label=image_label,
+            base_image=base_image,
+            offline=offline,
             show_output=show_output,
         )
 

@@ -74,6 +74,7 @@ __all__ = [
     "download_wheels",
     "image_tag",
     "manylinux_platforms",
+    "nbdeploy_wheel_name",
     "server_requirements",
     "write_build_context",
 ]
@@ -307,6 +308,17 @@ def _nbdeploy_version() -> str:
         return "0.0.0"
 
 
+def nbdeploy_wheel_name() -> str:
+    """The file name :func:`build_nbdeploy_wheel` gives the wheel.
+
+    Examples
+    --------
+    >>> nbdeploy_wheel_name().endswith("-py3-none-any.whl")
+    True
+    """
+    return f"nbdeploy-{_nbdeploy_version()}-py3-none-any.whl"
+
+
 def _base_requirements() -> list[str]:
     """nbdeploy's own requirements without extras (what the scoring server needs)."""
     try:
@@ -429,7 +441,7 @@ def build_nbdeploy_wheel(dest_dir: str | os.PathLike[str], source: Path | None =
 
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
-    wheel = dest / f"nbdeploy-{version}-py3-none-any.whl"
+    wheel = dest / nbdeploy_wheel_name()
     tmp = wheel.with_suffix(".whl.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in entries:

@@ -642,11 +642,16 @@ class DockerTarget(Target):
 
     # -- auth -------------------------------------------------------------------------
 
-    def _auth_file(self, name: str, mode: str | None) -> Path | None:
-        """The service's auth file (written with fresh secrets when missing or of
-        another mode); ``None`` without auth."""
-        if mode is None:
-            return None
+    def _access(
+        self, name: str, bundle: Bundle, cfg: DockerConfig
+    ) -> tuple[str | None, Path | None]:
+        """The service's auth mode and auth file.
+
+        The bundle's settings decide when they speak about auth (the deploy path
+        writes them, see :func:`nbdeploy._deploy.access_settings`); otherwise the
+        configuration does, and the service's auth file is written with fresh
+        secrets when missing or of another mode.
+        """
         from nbdeploy.core.auth import (
             ServiceAuth,
             auth_file_path,
@@ -654,23 +659,42 @@ class DockerTarget(Target):
             write_auth_file,
         )
 
-        path = auth_file_path(self.workspace.services_dir, name)
+        settings = bundle.settings
+        if "auth_enabled" in settings or "token_auth_enabled" in settings:
+            mode = (
+                "key"
+                if settings.get("auth_enabled")
+                else ("token" if settings.get("token_auth_enabled") else None)
+            )
+        else:
+            mode = cfg.auth_mode
+        if mode is None:
+            return None, None
+        given = settings.get("auth_file")
+        path = (
+            Path(given)
+            if isinstance(given, str) and Path(given).is_absolute()
+            else auth_file_path(self.workspace.services_dir, name)
+        )
         current = read_auth_file(path)
         if current is None:
             write_auth_file(path, ServiceAuth.generate(name, mode))  # type: ignore[arg-type]
         elif current.mode != mode:
             write_auth_file(path, current.with_mode(mode))  # type: ignore[arg-type]
-        return path
+        return mode, path
 
-    def _server_settings(self, cfg: DockerConfig) -> dict[str, Any]:
-        mode = cfg.auth_mode
+    @staticmethod
+    def _server_settings(mode: str | None) -> dict[str, Any]:
+        """Settings written into the image's bundle.json: the auth file is the copy
+        inside the container."""
         settings: dict[str, Any] = {
             "auth_enabled": mode == "key",
+            "token_auth_enabled": mode == "token",
         }
-        if mode == "token":
-            settings["token_auth_enabled"] = True
         if mode is not None:
             settings["auth_file"] = AUTH_FILE_IN_CONTAINER
+        else:
+            settings["auth_file"] = None
         return settings
 
     def sync_auth(self, name: str) -> None:
@@ -684,7 +708,9 @@ class DockerTarget(Target):
         record = self.workspace.services.get(name)
         self._check_mine(record)
         cfg = DockerConfig._from_record(record)
-        path = self._auth_file(name, cfg.auth_mode)
+        if not record.bundle_path:
+            return
+        _, path = self._access(name, Bundle.load(record.bundle_path), cfg)
         if path is None:
             return
         with connect(self._engine(record)) as client:
@@ -726,6 +752,7 @@ class DockerTarget(Target):
         name: str,
         bundle: Bundle,
         cfg: DockerConfig,
+        mode: str | None,
         show_output: bool,
     ) -> BuiltImage:
         """Build the service's image, or reuse the one with the same content digest."""
@@ -739,7 +766,7 @@ class DockerTarget(Target):
                 context_dir,
                 base_image=cfg.base_image,
                 offline=cfg.offline,
-                settings=self._server_settings(cfg),
+                settings=self._server_settings(mode),
             )
             tag = image_tag(name, context.digest)
             found = _find_image(client, tag)
@@ -776,6 +803,7 @@ class DockerTarget(Target):
         port: int,
         generation: int,
         *,
+        auth: Path | None,
         handover: bool,
     ) -> Container:
         host = cfg.bind_host
@@ -811,7 +839,6 @@ class DockerTarget(Target):
             **kwargs,
         )
         try:
-            auth = self._auth_file(name, cfg.auth_mode)
             if auth is not None:
                 container.put_archive("/run", _auth_tar(auth.read_bytes()))
             container.start()
@@ -957,9 +984,17 @@ class DockerTarget(Target):
                 )
             port = cfg.port or (_free_port(host) if local_engine else DEFAULT_PORT)
             try:
-                image = self._ensure_image(client, name, loaded, cfg, show_output)
+                mode, auth = self._access(name, loaded, cfg)
+                image = self._ensure_image(client, name, loaded, cfg, mode, show_output)
                 container = self._run_container(
-                    client, name, image.tag, cfg, port, record.generation, handover=False
+                    client,
+                    name,
+                    image.tag,
+                    cfg,
+                    port,
+                    record.generation,
+                    auth=auth,
+                    handover=False,
                 )
             except NbdeployError as exc:
                 store.put(record.with_state(ServiceState.FAILED, exc.message))
@@ -983,6 +1018,8 @@ class DockerTarget(Target):
                         "image_id": image.id,
                         "image_size_bytes": image.size_bytes,
                         "image_reused": image.reused,
+                        "auth_enabled": mode == "key",
+                        "token_auth_enabled": mode == "token",
                     },
                 )
             )
@@ -1133,7 +1170,8 @@ class DockerTarget(Target):
                     "the previous version keeps serving",
                     hint="ask for fewer CPUs or less memory",
                 )
-            image = self._ensure_image(client, name, loaded, cfg, show_output)
+            mode, auth = self._access(name, loaded, cfg)
+            image = self._ensure_image(client, name, loaded, cfg, mode, show_output)
             port = cfg.port
             uri_host = self._probe_host(cfg, url)
             restart_old = False
@@ -1141,7 +1179,7 @@ class DockerTarget(Target):
                 old.stop(timeout=STOP_TIMEOUT)  # the published port must be free
                 restart_old = True
             new = self._run_container(
-                client, name, image.tag, cfg, port, generation, handover=same_address
+                client, name, image.tag, cfg, port, generation, auth=auth, handover=same_address
             )
             store.put(record.replace(config={**record.config, "next_container": new.id}))
             outcome = self._await(
@@ -1196,6 +1234,8 @@ class DockerTarget(Target):
                         "image_id": image.id,
                         "image_size_bytes": image.size_bytes,
                         "image_reused": image.reused,
+                        "auth_enabled": mode == "key",
+                        "token_auth_enabled": mode == "token",
                     },
                 )
             )
