@@ -27,6 +27,9 @@ from ._service import Webservice as Webservice
 from ._workspace import Workspace as Workspace
 from .core.bundle import InferenceConfig as InferenceConfig
 from .core.environment import Environment as Environment
+from .core.rawhttp import Request as Request
+from .core.rawhttp import Response as Response
+from .core.rawhttp import rawhttp as rawhttp
 from .core.refs import ModelRef as ModelRef
 from .core.registry import ModelVersion as ModelVersion
 from .core.registry import Resources as Resources
@@ -57,6 +60,7 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
     return points()
 
+
 __all__ = [
     "Environment",
     "InferenceConfig",
@@ -65,7 +69,9 @@ __all__ = [
     "ModelRef",
     "ModelVersion",
     "NbdeployError",
+    "Request",
     "Resources",
+    "Response",
     "ServiceState",
     "Webservice",
     "Workspace",
@@ -79,6 +85,7 @@ __all__ = [
     "load_ipython_extension",
     "models",
     "profile",
+    "rawhttp",
     "register",
     "services",
 ]

@@ -486,11 +486,11 @@ def test_fastapi_default_docs_routes_are_off(echo_client: TestClient) -> None:
     assert echo_client.get("/docs/oauth2-redirect").status_code == 404
 
 
-def test_auth_enabled_refuses_to_build_an_unprotected_app(
+def test_auth_without_an_auth_file_refuses_to_build_an_unprotected_app(
     make_bundle: Callable[..., Path],
 ) -> None:
     bundle = make_bundle("def init():\n    pass\n\ndef run(data):\n    return data\n")
-    with pytest.raises(InvalidArgumentError, match="auth"):
+    with pytest.raises(InvalidArgumentError, match=r"auth file .* does not exist"):
         create_app(bundle, ServerSettings(auth_enabled=True))
 
 
