@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .core.workspace import Workspace
     from .targets.base import Target
 
-__all__ = ["LocalWebservice", "Webservice"]
+__all__ = ["AciWebservice", "DockerWebservice", "LocalWebservice", "Webservice"]
 
 
 class Webservice:
@@ -322,4 +322,92 @@ class LocalWebservice(Webservice):
             port=int(config.resolve("port", port)),
             host=str(config.resolve("host", host)),
             warm_start=bool(config.resolve("warm_start", warm_start)),
+        )
+
+
+class DockerWebservice(Webservice):
+    """A service in a Docker container; the Docker target's configuration.
+
+    Examples
+    --------
+    >>> cfg = DockerWebservice.deploy_configuration(cpu_cores=0.5, memory_gb=1)
+    >>> cfg.target, cfg.cpu_cores, cfg.auth_enabled
+    ('docker', 0.5, True)
+    """
+
+    @staticmethod
+    def deploy_configuration(
+        port: int | None = None,
+        cpu_cores: float | None = None,
+        memory_gb: float | None = None,
+        base_image: str | None = None,
+        engine: str | None = None,
+        auth_enabled: bool = True,
+        *,
+        token_auth_enabled: bool = False,
+        host: str = "127.0.0.1",
+        network: str = "host",
+        offline: bool = True,
+        cors: Any = None,
+        timeout: float = 600.0,
+    ) -> Any:
+        """The Docker target's deployment configuration
+        (:class:`~nbdeploy.targets.docker.DockerConfig`).
+
+        ``engine`` is any Docker engine URL (``unix://``, ``tcp://``, ``ssh://``;
+        default ``$DOCKER_HOST``); key auth is on by default, as for every remote
+        target (``token_auth_enabled=True`` with ``auth_enabled=False`` for tokens).
+        """
+        from .targets.docker import DockerConfig
+
+        return DockerConfig(
+            port=0 if port is None else port,
+            host=host,
+            cpu_cores=cpu_cores,
+            memory_gb=memory_gb,
+            base_image=base_image,
+            engine=engine,
+            network=network,
+            offline=offline,
+            auth_enabled=auth_enabled,
+            token_auth_enabled=token_auth_enabled,
+            cors=cors,
+            timeout=timeout,
+        )
+
+
+class AciWebservice(DockerWebservice):
+    """Azure Container Instances in the reference; here a container on a Docker engine.
+
+    Code written for Azure ML keeps working: ``AciWebservice.deploy_configuration(
+    cpu_cores=1, memory_gb=1, auth_enabled=True)`` is a Docker deployment configuration.
+
+    Examples
+    --------
+    >>> AciWebservice.deploy_configuration(cpu_cores=1, memory_gb=1).memory_gb
+    1.0
+    """
+
+    @staticmethod
+    def deploy_configuration(  # type: ignore[override]
+        cpu_cores: float | None = None,
+        memory_gb: float | None = None,
+        auth_enabled: bool = True,
+        *,
+        token_auth_enabled: bool = False,
+        port: int | None = None,
+        engine: str | None = None,
+        base_image: str | None = None,
+        cors: Any = None,
+    ) -> Any:
+        """The reference's ACI settings mapped onto the Docker target."""
+        return DockerWebservice.deploy_configuration(
+            port=port,
+            cpu_cores=cpu_cores,
+            memory_gb=memory_gb,
+            base_image=base_image,
+            engine=engine,
+            auth_enabled=auth_enabled,
+            token_auth_enabled=token_auth_enabled,
+            cors=cors,
         )
