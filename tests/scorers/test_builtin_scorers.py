@@ -319,3 +319,26 @@ def test_deploy_without_a_script_to_a_real_local_service(
     svc.update(models=[onnx_model])
     assert Bundle.load(svc.record.bundle_path or "").manifest.builtin_scorer == "onnx"
     assert svc.run(rows.to_numpy().tolist())["output_label"] == sklearn_model.predict(rows).tolist()
+
+
+@pytest.mark.integration
+def test_deploy_magic_without_score_uses_the_builtin_scorer(
+    home: Workspace,
+    sklearn_model: Any,
+    iris_frame: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("NBDEPLOY_HOME", str(home.path))
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "nbdeploy.notebook")
+    x = _features(iris_frame)
+    nbdeploy.register(sklearn_model, "iris", sample_input=x.head(), workspace=home)
+
+    svc = shell.run_line_magic("deploy", "iris --name iris-magic")
+
+    assert svc.record.state.value == "Healthy"
+    assert Bundle.load(svc.record.bundle_path).manifest.builtin_scorer == "sklearn"
+    rows = x.head(2)
+    np.testing.assert_allclose(svc.run(rows), sklearn_model.predict_proba(rows))
