@@ -21,7 +21,11 @@ from ._api import models as models
 from ._api import register as register
 from ._api import services as services
 from ._model import Model as Model
+from ._package import Package as Package
+from ._package import package as package
 from ._profile import profile as profile
+from ._service import AciWebservice as AciWebservice
+from ._service import DockerWebservice as DockerWebservice
 from ._service import LocalWebservice as LocalWebservice
 from ._service import Webservice as Webservice
 from ._workspace import Workspace as Workspace
@@ -62,6 +66,8 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 __all__ = [
+    "AciWebservice",
+    "DockerWebservice",
     "Environment",
     "InferenceConfig",
     "LocalWebservice",
@@ -69,6 +75,7 @@ __all__ = [
     "ModelRef",
     "ModelVersion",
     "NbdeployError",
+    "Package",
     "Request",
     "Resources",
     "Response",
@@ -84,6 +91,7 @@ __all__ = [
     "get_service",
     "load_ipython_extension",
     "models",
+    "package",
     "profile",
     "rawhttp",
     "register",
