@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import http.client
 import ipaddress
 import json
@@ -37,10 +38,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from nbdeploy.core.auth import CorsPolicy
 from nbdeploy.core.refs import check_name
 from nbdeploy.core.services import ServiceRecord, ServiceState
 from nbdeploy.exceptions import (
@@ -91,11 +93,19 @@ class LocalConfig:
         starts a plain ``python -m nbdeploy.server`` process.
     timeout:
         Seconds to wait for the service to become ``Healthy``.
+    auth_enabled, token_auth_enabled:
+        Key auth or token auth for ``/score`` (not both; local services default to
+        none). The server enforces them; see :mod:`nbdeploy.core.auth`.
+    cors:
+        Browser origins allowed to call the service: a
+        :class:`~nbdeploy.core.auth.CorsPolicy`, a list of origins or a dict of its
+        settings; ``None`` for no CORS.
 
     Examples
     --------
-    >>> LocalConfig(port=8890)
-    LocalConfig(port=8890, host='127.0.0.1', warm_start=True, timeout=120.0)
+    >>> LocalConfig(port=8890)  # doctest: +NORMALIZE_WHITESPACE
+    LocalConfig(port=8890, host='127.0.0.1', warm_start=True, timeout=120.0,
+                auth_enabled=False, token_auth_enabled=False)
     >>> LocalConfig.from_dict(LocalConfig(port=8890).to_dict()) == LocalConfig(port=8890)
     True
     >>> LocalConfig(port=70000)
@@ -109,6 +119,9 @@ class LocalConfig:
     host: str = "127.0.0.1"
     warm_start: bool = True
     timeout: float = 120.0
+    auth_enabled: bool = False
+    token_auth_enabled: bool = False
+    cors: CorsPolicy | None = field(default=None, repr=False)
 
     target: ClassVar[str] = "local"
 
@@ -147,6 +160,14 @@ class LocalConfig:
                 hint="give the seconds to wait for the service, e.g. 120",
             )
         object.__setattr__(self, "timeout", float(self.timeout))
+        if not isinstance(self.auth_enabled, bool) or not isinstance(self.token_auth_enabled, bool):
+            raise InvalidArgumentError("auth_enabled and token_auth_enabled must be True or False")
+        if self.auth_enabled and self.token_auth_enabled:
+            raise InvalidArgumentError(
+                "auth_enabled and token_auth_enabled cannot both be True",
+                hint="choose key auth (auth_enabled) or token auth (token_auth_enabled)",
+            )
+        object.__setattr__(self, "cors", CorsPolicy.from_value(self.cors))
 
     @property
     def bind_host(self) -> str:
@@ -161,6 +182,9 @@ class LocalConfig:
             "host": self.host,
             "warm_start": self.warm_start,
             "timeout": self.timeout,
+            "auth_enabled": self.auth_enabled,
+            "token_auth_enabled": self.token_auth_enabled,
+            "cors": None if self.cors is None else self.cors.to_dict(),
         }
 
     @classmethod
@@ -178,7 +202,15 @@ class LocalConfig:
             raise InvalidArgumentError(
                 f"configuration for target {target!r} given to the local target"
             )
-        known = {"port", "host", "warm_start", "timeout"}
+        known = {
+            "port",
+            "host",
+            "warm_start",
+            "timeout",
+            "auth_enabled",
+            "token_auth_enabled",
+            "cors",
+        }
         unknown = set(values) - known
         if unknown:
             raise InvalidArgumentError(
@@ -658,13 +690,21 @@ class LocalTarget(Target):
         current = LocalConfig.from_dict(
             {
                 k: record.config[k]
-                for k in ("port", "host", "warm_start", "timeout")
+                for k in (
+                    "port",
+                    "host",
+                    "warm_start",
+                    "timeout",
+                    "auth_enabled",
+                    "token_auth_enabled",
+                    "cors",
+                )
                 if k in record.config
             }
         )
         cfg = LocalConfig.coerce(config) if config is not None else current
         if cfg.port == 0:
-            cfg = LocalConfig(current.port, cfg.host, cfg.warm_start, cfg.timeout)
+            cfg = dataclasses.replace(cfg, port=current.port)
         process = record.config.get("process")
         old = ProcessId.from_dict(dict(process)) if isinstance(process, Mapping) else None
         if old is None or not old.alive() or record.state is ServiceState.FAILED:
