@@ -11,6 +11,7 @@ the image in a Docker engine and records its tag and size. See
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import uuid
@@ -31,7 +32,7 @@ from .exceptions import DeploymentError, InvalidArgumentError
 if TYPE_CHECKING:
     from .core.workspace import Workspace
 
-__all__ = ["Package", "package", "package_models"]
+__all__ = ["Package", "add_package_command", "package", "package_models"]
 
 
 class Package:
@@ -403,3 +404,64 @@ def package(
         engine=engine,
         show_output=show_output,
     )
+
+
+def add_package_command(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``nbdeploy package MODEL... --output DIR | --build`` to the CLI's subcommands.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser(prog="nbdeploy")
+    >>> _ = parser.add_argument("--workspace")
+    >>> _ = add_package_command(parser.add_subparsers(dest="command"))
+    >>> args = parser.parse_args(["package", "iris:1", "--output", "img", "--wheels"])
+    >>> args.models, args.output, args.wheels
+    (['iris:1'], 'img', True)
+    """
+    help_text = "package models as a Docker build context (or build the image)"
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "package", help=help_text, description=help_text
+    )
+    p.set_defaults(func=_cmd_package)
+    p.add_argument("models", nargs="+", metavar="MODEL", help="NAME or NAME:VERSION")
+    p.add_argument("--name", help="package name (default: the first model's)")
+    p.add_argument("--score", metavar="PATH", help="scoring script with init() and run(data)")
+    p.add_argument("--environment", metavar="FILE", help="requirements.txt or environment.yml")
+    p.add_argument("--source-dir", metavar="DIR", help="folder of extra files for the script")
+    p.add_argument("--output", metavar="DIR", help="write the build context into this new folder")
+    p.add_argument(
+        "--wheels", action="store_true", help="put every wheel into it (build with no network)"
+    )
+    p.add_argument("--build", action="store_true", help="build the image in the Docker engine")
+    p.add_argument("--base-image", help="the Dockerfile's default BASE_IMAGE")
+    p.add_argument("--image-name", help="image name (default nbdeploy/<name>)")
+    p.add_argument("--engine", help="Docker engine URL (default $DOCKER_HOST)")
+    p.add_argument("--quiet", action="store_true", help="no build output")
+    return p
+
+
+def _cmd_package(args: argparse.Namespace) -> int:
+    if not args.output and not args.build:
+        raise InvalidArgumentError(
+            "nothing to do: give --output DIR (a build context) and/or --build (an image)"
+        )
+    pkg = package(
+        list(args.models),
+        args.name,
+        score=args.score,
+        environment=args.environment,
+        source_directory=args.source_dir,
+        base_image=args.base_image,
+        offline=bool(args.wheels),
+        image_name=args.image_name,
+        engine=args.engine,
+        workspace=args.workspace,
+    )
+    if args.output:
+        folder = pkg.save(args.output)
+        print(f"build context: {folder}")
+        print(f"  docker build -t {pkg.name.lower()} {folder}")
+    if args.build:
+        tag = pkg.build(show_output=not args.quiet)
+        print(f"image: {tag} ({(pkg.image_size_bytes or 0) / 1e6:.0f} MB)")
+    return 0

@@ -10,6 +10,7 @@
     nbdeploy logs diabetes-svc
     nbdeploy delete diabetes-svc
     nbdeploy serve path/to/bundle --port 5001
+    nbdeploy package diabetes:1 --score score.py --output diabetes-image
 
 Errors are one line on stderr and a non-zero exit status (1: the operation failed,
 2: bad arguments).
@@ -295,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ._profile import add_profile_command
 
     add_profile_command(sub)
+
+    from ._package import add_package_command
+
+    add_package_command(sub)
 
     p = add("serve", _cmd_serve, "run a bundle's scoring server in the foreground")
     p.add_argument("bundle", help="bundle folder")
