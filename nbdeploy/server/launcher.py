@@ -255,7 +255,8 @@ def serve(
         One of :data:`~nbdeploy.server.settings.LOG_LEVELS`.
     settings:
         Full server settings; ``host``, ``port`` and ``log_level`` then come from it
-        when ``sock`` is None.
+        when ``sock`` is None. Default: the bundle's ``settings`` (auth, CORS, body
+        limit ...) with ``host``, ``port`` and ``log_level`` from the arguments.
     reuse_port:
         Bind with ``SO_REUSEPORT`` (when ``sock`` is None), so the next generation of
         the service can bind the same port while this one still serves.
@@ -278,13 +279,19 @@ def serve(
     >>> if os.fork() == 0:  # doctest: +SKIP
     ...     os._exit(serve("bundles/iris/1", sock=sock))
     """
-    if settings is None:
-        settings = ServerSettings(host=host, port=port, log_level=log_level)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level if settings is not None else log_level)
     try:
-        from nbdeploy.server.app import create_app
+        from nbdeploy.server.app import _load_bundle, create_app
 
-        app = create_app(bundle_path, settings)
+        loaded = _load_bundle(bundle_path)
+        if settings is None:
+            # The bundle's settings (auth, CORS, limits) apply on every path that
+            # starts a server; only the address and log level come from the caller.
+            settings = ServerSettings.from_bundle_settings(
+                loaded.settings, host=host, port=port, log_level=log_level
+            )
+            configure_logging(settings.log_level)
+        app = create_app(loaded, settings)
     except Exception as exc:
         logger.error("cannot load bundle %s", bundle_path, exc_info=exc)
         _announce(f"{INIT_FAILED}: {describe_exception(exc)}")
