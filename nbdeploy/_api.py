@@ -84,6 +84,8 @@ def deploy(
     overwrite: bool = True,
     wait: bool = True,
     show_output: bool = False,
+    auth: str | bool | None = None,
+    cors: Any = None,
     workspace: Workspace | str | os.PathLike[str] | None = None,
 ) -> Webservice:
     """Deploy a registered model (``"name"``, ``"name:3"``, a ``Model`` or a list of
@@ -94,6 +96,14 @@ def deploy(
     captured from this kernel). ``target`` defaults to ``local``; ``port`` picks the
     port of a local service; ``config`` is a target's deployment configuration. An
     existing service of the same name is updated in place.
+
+    ``auth`` is ``"key"`` (primary/secondary keys, ``service.get_keys()``), ``"token"``
+    (short-lived tokens, ``service.get_token()``) or ``"none"``; by default the
+    configuration's ``auth_enabled`` / ``token_auth_enabled`` decide (local services:
+    off; remote targets: keys). ``cors`` lists the browser origins allowed to call the
+    service (``["http://localhost:3000"]``, or a dict of
+    :class:`~nbdeploy.core.auth.CorsPolicy` settings; ``False`` turns CORS off).
+    ``service.run()`` sends the credentials itself.
 
     Examples
     --------
@@ -131,6 +141,8 @@ def deploy(
         overwrite=overwrite,
         wait=wait,
         show_output=show_output,
+        auth=auth,
+        cors=cors,
     )
 
 

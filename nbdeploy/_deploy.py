@@ -6,22 +6,38 @@ The one path every front takes (``nbdeploy.deploy``, ``Model.deploy``, ``%deploy
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .core.auth import (
+    AuthMode,
+    CorsPolicy,
+    ServiceAuth,
+    auth_file_path,
+    default_auth,
+    normalize_auth,
+    read_auth_file,
+    write_auth_file,
+)
 from .core.bundle import Bundle, InferenceConfig, build_bundle
 from .core.refs import ModelRef, check_name
 from .core.registry import ModelVersion
 from .core.services import ServiceRecord
-from .exceptions import InvalidArgumentError, ServiceExistsError, ServiceNotFoundError
+from .exceptions import (
+    InvalidArgumentError,
+    NbdeployError,
+    ServiceExistsError,
+    ServiceNotFoundError,
+)
 
 if TYPE_CHECKING:
     from ._service import Webservice
     from .core.workspace import Workspace
 
-__all__ = ["deploy_models", "resolve_models", "update_service"]
+__all__ = ["access_settings", "deploy_models", "resolve_models", "update_service"]
 
 
 def resolve_models(workspace: Workspace, models: Any) -> list[ModelVersion]:
@@ -76,6 +92,108 @@ def _new_bundle(
     return build_bundle(models, inference_config, dest, settings=settings)
 
 
+def _config_auth(config: Any) -> AuthMode | bool | None:
+    """The auth a deployment configuration asks for; ``False`` when it has no say."""
+    if config is None or not hasattr(config, "auth_enabled"):
+        return False
+    if getattr(config, "token_auth_enabled", False):
+        return "token"
+    return "key" if config.auth_enabled else None
+
+
+def access_settings(
+    workspace: Workspace,
+    name: str,
+    target: str,
+    config: Any,
+    *,
+    auth: Any = None,
+    cors: Any = None,
+    current: Mapping[str, Any] | None = None,
+    fresh: bool,
+) -> tuple[Any, dict[str, Any]]:
+    """Decide a service's auth and CORS, write its auth file; (config, bundle settings).
+
+    Auth: an explicit ``auth`` (``"key"``, ``"token"``, ``"none"``/``False``) wins, then
+    the deployment configuration's ``auth_enabled`` / ``token_auth_enabled`` fields,
+    then (updates) the running bundle's settings, then the target's default
+    (:func:`~nbdeploy.core.auth.default_auth`: none locally, keys elsewhere). CORS
+    likewise: ``cors`` (``False`` turns it off), the configuration's ``cors`` field,
+    the running bundle's. Explicit choices are written into configurations that have
+    those fields, so the service record tells the truth.
+
+    With auth on, the service's auth file (``services/<name>/auth.json``, 0600) gets
+    new keys on a fresh deploy and keeps its keys on an update; with auth off it is
+    removed. Every target passes the returned settings through the bundle, so every
+    server enforces the same thing.
+    """
+    from_config = _config_auth(config)
+    if auth is not None:
+        mode = normalize_auth(auth)
+    elif from_config is not False:
+        mode = from_config if isinstance(from_config, str) else None
+    elif current is not None:
+        mode = (
+            "key"
+            if current.get("auth_enabled")
+            else ("token" if current.get("token_auth_enabled") else None)
+        )
+    else:
+        mode = default_auth(target)
+    if cors is False:
+        policy = None
+    elif cors is not None:
+        policy = CorsPolicy.from_value(cors)
+    elif config is not None and hasattr(config, "cors"):
+        policy = CorsPolicy.from_value(config.cors)
+    elif current is not None:
+        policy = CorsPolicy.from_value(current.get("cors"))
+    else:
+        policy = None
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        changes: dict[str, Any] = {}
+        if auth is not None and hasattr(config, "auth_enabled"):
+            changes["auth_enabled"] = mode == "key"
+            changes["token_auth_enabled"] = mode == "token"
+        if cors is not None and hasattr(config, "cors"):
+            changes["cors"] = policy
+        if changes:
+            config = dataclasses.replace(config, **changes)
+
+    path = auth_file_path(workspace.services_dir, name)
+    settings: dict[str, Any] = {"service_name": name}
+    if mode is None:
+        path.unlink(missing_ok=True)
+    else:
+        existing = None if fresh else read_auth_file(path)
+        secrets = ServiceAuth.generate(name, mode) if existing is None else existing
+        write_auth_file(path, secrets.with_mode(mode))
+        settings["auth_enabled"] = mode == "key"
+        settings["token_auth_enabled"] = mode == "token"
+        settings["auth_file"] = str(path)
+    if policy is not None:
+        settings["cors"] = policy.to_dict()
+    return config, settings
+
+
+def _keep_access(record: ServiceRecord, auth: Any, cors: Any) -> tuple[Any, Any]:
+    """``auth`` / ``cors`` as given, else what the running bundle of ``record`` has."""
+    try:
+        current = Bundle.load(record.bundle_path).settings if record.bundle_path else {}
+    except (NbdeployError, OSError, ValueError):  # unreadable: the configuration decides
+        return auth, cors
+    if auth is None:
+        if current.get("auth_enabled"):
+            auth = "key"
+        elif current.get("token_auth_enabled"):
+            auth = "token"
+        else:
+            auth = "none"
+    if cors is None:
+        cors = current.get("cors") or False
+    return auth, cors
+
+
 def deploy_models(
     workspace: Workspace,
     name: str,
@@ -87,8 +205,13 @@ def deploy_models(
     overwrite: bool = True,
     wait: bool = True,
     show_output: bool = False,
+    auth: Any = None,
+    cors: Any = None,
 ) -> Webservice:
-    """Deploy ``models`` as service ``name``; an existing service of that name is updated."""
+    """Deploy ``models`` as service ``name``; an existing service of that name is updated.
+
+    ``auth`` and ``cors`` are described in :func:`access_settings`.
+    """
     from ._service import Webservice
     from .targets import get_target
 
@@ -107,6 +230,9 @@ def deploy_models(
                 hint="pick another name, pass overwrite=True, or delete it first",
             )
         if existing.target == config_target:
+            if deployment_config is None:
+                # Only a new configuration changes how callers authenticate.
+                auth, cors = _keep_access(existing, auth, cors)
             record = update_service(
                 workspace,
                 existing,
@@ -114,13 +240,16 @@ def deploy_models(
                 inference_config=inference_config,
                 deployment_config=config,
                 show_output=show_output,
+                auth=auth,
+                cors=cors,
             )
             return Webservice._from_record(workspace, record)
         get_target(existing.target, workspace).delete(name)
 
-    bundle = _new_bundle(
-        workspace, name, versions, inference_config or InferenceConfig(), {"service_name": name}
+    config, settings = access_settings(
+        workspace, name, config_target, config, auth=auth, cors=cors, fresh=True
     )
+    bundle = _new_bundle(workspace, name, versions, inference_config or InferenceConfig(), settings)
     record = get_target(config_target, workspace).deploy(
         name, bundle, config, wait=wait, show_output=show_output
     )
@@ -136,9 +265,12 @@ def update_service(
     deployment_config: Any = None,
     score: str | None = None,
     show_output: bool = False,
+    auth: Any = None,
+    cors: Any = None,
 ) -> ServiceRecord:
     """Build a new bundle from what changed (the rest is taken from the running one)
-    and switch the service to it."""
+    and switch the service to it. Auth and CORS stay as they are unless ``auth``,
+    ``cors`` or the deployment configuration change them (:func:`access_settings`)."""
     from .targets import get_target
 
     current = Bundle.load(record.bundle_path) if record.bundle_path else None
@@ -160,9 +292,17 @@ def update_service(
             )
         else:
             inference_config = InferenceConfig()
-    bundle = _new_bundle(
-        workspace, record.name, versions, inference_config, {"service_name": record.name}
+    deployment_config, settings = access_settings(
+        workspace,
+        record.name,
+        record.target,
+        deployment_config,
+        auth=auth,
+        cors=cors,
+        current=current.settings if current is not None else None,
+        fresh=False,
     )
+    bundle = _new_bundle(workspace, record.name, versions, inference_config, settings)
     return get_target(record.target, workspace).update(
         record.name, bundle, deployment_config, wait=True, show_output=show_output
     )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._client import decode_response, encode_request, error_for_status
+from .core.auth import ServiceAuth, auth_file_path, read_auth_file, sign_token, write_auth_file
 from .core.services import ServiceRecord, ServiceState
-from .exceptions import DeploymentError, TargetUnavailableError
+from .exceptions import DeploymentError, InvalidArgumentError, TargetUnavailableError
 
 if TYPE_CHECKING:
     import requests
@@ -39,6 +42,7 @@ class Webservice:
         self.workspace = get_workspace(workspace)
         self._record = self.workspace.services.get(name)
         self._session: requests.Session | None = None
+        self._token: tuple[str, datetime] | None = None
 
     @classmethod
     def _from_record(cls, workspace: Workspace, record: ServiceRecord) -> Webservice:
@@ -46,6 +50,7 @@ class Webservice:
         self.workspace = workspace
         self._record = record
         self._session = None
+        self._token = None
         return self
 
     # -- what the record says -------------------------------------------------------
@@ -137,8 +142,117 @@ class Webservice:
             raise error_for_status(response.status_code, response.content, uri)
         return decode_response(response.content, response.headers.get("content-type"))
 
+    # -- auth -----------------------------------------------------------------------
+    @property
+    def _auth_path(self) -> Path:
+        return auth_file_path(self.workspace.services_dir, self._record.name)
+
+    def _auth(self) -> ServiceAuth | None:
+        return read_auth_file(self._auth_path)
+
+    def _require_auth(self, mode: str, what: str) -> ServiceAuth:
+        auth = self._auth()
+        if auth is None or auth.mode != mode:
+            has = "no auth" if auth is None else f"{auth.mode} auth"
+            raise InvalidArgumentError(
+                f"service {self.name!r} has {has}; {what} needs {mode} auth",
+                hint=f"deploy it with auth={mode!r} (or LocalWebservice.deploy_configuration("
+                f"{'auth_enabled' if mode == 'key' else 'token_auth_enabled'}=True))",
+            )
+        return auth
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether ``/score`` needs one of the service's keys (key auth)."""
+        auth = self._auth()
+        return auth is not None and auth.mode == "key"
+
+    @property
+    def token_auth_enabled(self) -> bool:
+        """Whether ``/score`` needs a token from :meth:`get_token` (token auth)."""
+        auth = self._auth()
+        return auth is not None and auth.mode == "token"
+
+    def get_keys(self) -> tuple[str, str]:
+        """The service's primary and secondary keys (key auth).
+
+        Send either as ``Authorization: Bearer <key>``. The keys are stored in the
+        workspace (``services/<name>/auth.json``, readable by you only); notebook
+        output shows them masked.
+
+        Raises
+        ------
+        InvalidArgumentError
+            The service does not use key auth.
+
+        Examples
+        --------
+        >>> primary, secondary = service.get_keys()  # doctest: +SKIP
+        >>> requests.post(service.scoring_uri, json={"data": rows},  # doctest: +SKIP
+        ...               headers={"Authorization": f"Bearer {primary}"})
+        """
+        auth = self._require_auth("key", "get_keys()")
+        return auth.primary_key, auth.secondary_key
+
+    def regen_key(self, key: str, set_key: str | None = None) -> None:
+        """Replace the ``"Primary"`` or ``"Secondary"`` key (with ``set_key``, or a new
+        random one).
+
+        The running service picks the new key up at its next request — no restart;
+        the old value of that key stops working then, the other key keeps working.
+
+        Raises
+        ------
+        InvalidArgumentError
+            Unknown key name, or the service does not use key auth.
+
+        Examples
+        --------
+        >>> service.regen_key("Secondary")  # doctest: +SKIP
+        """
+        auth = self._require_auth("key", "regen_key()")
+        write_auth_file(self._auth_path, auth.regenerate(key, set_key))
+
+    def get_token(self, ttl: float | None = None) -> tuple[str, datetime]:
+        """A new short-lived token (token auth) and when to refresh it.
+
+        Parameters
+        ----------
+        ttl:
+            The token's lifetime in seconds (default: the service's, one hour).
+
+        Returns
+        -------
+        (token, refresh_by)
+            Send the token as ``Authorization: Bearer <token>``; get a new one after
+            ``refresh_by`` (an aware UTC datetime halfway through its life). An expired
+            token is answered with 401 ``token expired at ...``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            The service does not use token auth.
+
+        Examples
+        --------
+        >>> token, refresh_by = service.get_token()  # doctest: +SKIP
+        """
+        auth = self._require_auth("token", "get_token()")
+        issued = datetime.now(timezone.utc)
+        token, expires = sign_token(auth, ttl=ttl, now=issued.timestamp())
+        return token, issued + (expires - issued) / 2
+
     def _auth_headers(self) -> dict[str, str]:
-        return {}
+        """The ``Authorization`` header :meth:`run` sends (none without auth)."""
+        auth = self._auth()
+        if auth is None:
+            return {}
+        if auth.mode == "key":
+            return {"Authorization": f"Bearer {auth.primary_key}"}
+        now = datetime.now(timezone.utc)
+        if self._token is None or now >= self._token[1] - timedelta(seconds=1):
+            self._token = self.get_token()
+        return {"Authorization": f"Bearer {self._token[0]}"}
 
     def get_logs(self, tail: int | None = None) -> str:
         """The service's log (server output, tracebacks of failed requests and init)."""
@@ -288,6 +402,8 @@ class Webservice:
     def delete(self) -> None:
         """Stop the service and forget it. Deleting twice is fine."""
         self._target().delete(self._record.name)
+        self._auth_path.unlink(missing_ok=True)  # targets that keep the folder
+        self._token = None
         if self._session is not None:
             self._session.close()
             self._session = None
@@ -312,9 +428,27 @@ class LocalWebservice(Webservice):
 
     @staticmethod
     def deploy_configuration(
-        port: int | None = None, host: str | None = None, *, warm_start: bool | None = None
+        port: int | None = None,
+        host: str | None = None,
+        *,
+        warm_start: bool | None = None,
+        auth_enabled: bool = False,
+        token_auth_enabled: bool = False,
+        cors: Any = None,
     ) -> Any:
-        """The local target's deployment configuration (``port=None`` picks a free one)."""
+        """The local target's deployment configuration (``port=None`` picks a free one).
+
+        ``auth_enabled`` turns on key auth, ``token_auth_enabled`` token auth (not
+        both; local services default to none); ``cors`` lists the browser origins
+        allowed to call the service (a list, or a dict of
+        :class:`~nbdeploy.core.auth.CorsPolicy` settings).
+
+        Examples
+        --------
+        >>> cfg = LocalWebservice.deploy_configuration(port=8890, auth_enabled=True)
+        >>> cfg.auth_enabled
+        True
+        """
         from . import config
         from .targets.local import LocalConfig
 
@@ -322,6 +456,9 @@ class LocalWebservice(Webservice):
             port=int(config.resolve("port", port)),
             host=str(config.resolve("host", host)),
             warm_start=bool(config.resolve("warm_start", warm_start)),
+            auth_enabled=auth_enabled,
+            token_auth_enabled=token_auth_enabled,
+            cors=cors,
         )
 
 
