@@ -982,6 +982,18 @@ class LocalTarget(Target):
                 if status is not None
                 else f"GET / did not answer within {PROBE_TIMEOUT:g} s (pid {proc.pid} alive)"
             )
+        if state is ServiceState.HEALTHY and record.config.get("versions"):
+            # Behind a router, GET / reached one version; every version must run.
+            from .traffic import versions_of
+
+            dead = [v for v in versions_of(record) if not v.process.alive()]
+            if dead:
+                state = ServiceState.UNHEALTHY
+                error = "; ".join(
+                    f"version {v.name!r} is not running: "
+                    + self._death_reason(record.name, v.process)
+                    for v in dead
+                )
         if state is record.state and error == record.error:
             return record
         return self.workspace.services.put(record.with_state(state, error))

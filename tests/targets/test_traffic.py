@@ -327,6 +327,8 @@ def test_router_speaks_http_1_1(
     v2 = next(v for v in versions_of(svc.record) if v.name == "v2")
     v2.process.signal(9)
     assert v2.process.wait_gone(10)
+    assert svc.state == "Unhealthy"
+    assert "version 'v2' is not running" in (svc.error or "")
     failed = requests.post(uri, data=body, headers={"x-nbdeploy-version": "v2"})
     assert failed.status_code == 502
     assert "'v2'" in failed.json()["message"]
