@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
 
+from nbdeploy import compat
 from nbdeploy.server import ServerSettings, create_app
 
 from .bundles import wait_settled, write_bundle
@@ -46,12 +47,15 @@ def make_bundle(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture(autouse=True)
 def _isolated_process_state() -> Iterator[None]:
-    """The server exports model folders and extends sys.path; undo it after each test."""
+    """The server exports model folders, extends sys.path and installs the compat
+    finder; undo it after each test."""
     saved_env = {k: os.environ.get(k) for k in _SERVER_VARIABLES}
     saved_path = list(sys.path)
     try:
         yield
     finally:
+        # The server puts the azureml/inference_schema stand-ins on sys.meta_path.
+        compat.uninstall()
         for key, value in saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
