@@ -222,8 +222,8 @@ class NbdeployMagics(Magics):
     @argument(
         "--auth",
         choices=("key", "token", "none"),
-        default="none",
-        help="authentication of the service (default: none)",
+        default=None,
+        help="authentication of the service (default: the target's; none for local)",
     )
     def deploy(self, line: str) -> Any:
         """Deploy registered model(s) as a web service, with live progress, and show
@@ -237,12 +237,7 @@ class NbdeployMagics(Magics):
         from nbdeploy import _api as nbdeploy
 
         extra: dict[str, Any] = {}
-        if args.auth != "none":
-            if "auth" not in inspect.signature(nbdeploy.deploy).parameters:
-                raise UsageError(
-                    f"--auth {args.auth}: this nbdeploy cannot deploy with auth yet; "
-                    "deploy with --auth none"
-                )
+        if args.auth is not None:
             extra["auth"] = args.auth
         models = args.model if len(args.model) > 1 else args.model[0]
         label = args.name or args.model[0].partition(":")[0]
