@@ -313,6 +313,18 @@ def _service_keys(service: Webservice) -> tuple[str, ...]:
     return tuple(k for k in keys if isinstance(k, str) and k) if keys else ()
 
 
+def _snippet_credential(service: Webservice, masked: Sequence[str]) -> str | None:
+    """What the client snippets send after ``Bearer``: the masked primary key, a token
+    placeholder for token auth, or nothing."""
+    if masked:
+        return masked[0]
+    try:
+        token_auth = bool(getattr(service, "token_auth_enabled", False))
+    except NbdeployError:
+        token_auth = False
+    return "<token from service.get_token()>" if token_auth else None
+
+
 def service_example(service: Webservice) -> Any:
     """The first example row of the service's input, for client snippets (or None).
 
@@ -421,7 +433,7 @@ def service_card(service: Webservice) -> dict[str, str]:
     snippets_html = ""
     if record.scoring_uri:
         py, curl = client_snippets(
-            record.scoring_uri, service_example(service), key=masked[0] if masked else None
+            record.scoring_uri, service_example(service), key=_snippet_credential(service, masked)
         )
         plain.append(f"  curl:        {curl}")
         snippets_html = (
