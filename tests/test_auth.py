@@ -283,6 +283,9 @@ def test_token_auth_on_a_real_local_service(ws: Workspace) -> None:
     cfg = nbdeploy.LocalWebservice.deploy_configuration(token_auth_enabled=True)
     service = _deploy(ws, config=cfg)
     assert service.token_auth_enabled
+    from nbdeploy.notebook.display import service_card
+
+    assert "Bearer <token from service.get_token()>" in service_card(service)["text/plain"]
     token, refresh_by = service.get_token()
     now = datetime.now(timezone.utc)
     assert now < refresh_by <= now.replace(microsecond=0) + (refresh_by - now) * 2
