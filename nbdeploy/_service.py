@@ -200,6 +200,9 @@ class Webservice:
 
         The running service picks the new key up at its next request — no restart;
         the old value of that key stops working then, the other key keeps working.
+        Targets whose servers cannot read the workspace's auth file get it again
+        through their ``sync_auth(name)`` (the Docker target copies it into the
+        container).
 
         Raises
         ------
@@ -212,6 +215,10 @@ class Webservice:
         """
         auth = self._require_auth("key", "regen_key()")
         write_auth_file(self._auth_path, auth.regenerate(key, set_key))
+        # Targets whose servers cannot see the workspace copy the file over again.
+        sync = getattr(self._target(), "sync_auth", None)
+        if callable(sync):
+            sync(self._record.name)
 
     def get_token(self, ttl: float | None = None) -> tuple[str, datetime]:
         """A new short-lived token (token auth) and when to refresh it.
