@@ -110,6 +110,16 @@ def _inference_config(
     )
 
 
+def _endpoint_settings(record: ServiceRecord) -> dict[str, Any]:
+    """The server settings of the running bundle — auth (the same keys), CORS, limits:
+    every version behind one endpoint answers under the same rules."""
+    settings: dict[str, Any] = {}
+    if record.bundle_path:
+        settings = Bundle.load(record.bundle_path).settings
+    settings["service_name"] = record.name
+    return settings
+
+
 def add_version(
     workspace: Workspace,
     record: ServiceRecord,
@@ -132,7 +142,7 @@ def add_version(
     target = _target(workspace, record)
     versions = resolve_models(workspace, models if models is not None else _primary_models(record))
     config = _inference_config(record, inference_config, score, environment, source_directory)
-    bundle = _new_bundle(workspace, record.name, versions, config, {"service_name": record.name})
+    bundle = _new_bundle(workspace, record.name, versions, config, _endpoint_settings(record))
     try:
         return target.add_version(
             record.name,

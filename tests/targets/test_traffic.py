@@ -361,3 +361,35 @@ def test_routes_pick_by_weight_and_rescale() -> None:
     assert _rescale({"v1": 63, "v2": 27}, 100) == {"v1": 70, "v2": 30}
     assert _rescale({"v1": 100, "v2": 0}, 90) == {"v1": 90, "v2": 0}
     assert sum(_rescale({"a": 33, "b": 33, "c": 34}, 77).values()) == 77
+
+
+def test_every_version_answers_under_the_endpoints_auth(
+    target: LocalTarget,
+    workspace: Workspace,
+    diabetes: tuple[Any, np.ndarray],
+    tmp_path: Path,
+) -> None:
+    model, rows = diabetes
+    nbdeploy.register(model, "diabetes", workspace=workspace)
+    svc = nbdeploy.deploy(
+        "diabetes",
+        name="churn",
+        score=_script(tmp_path, "v1"),
+        auth="key",
+        config=LocalConfig(port=0),
+        workspace=workspace,
+    )
+    svc.add_version("v2", score=_script(tmp_path, "v2"), weight=50)
+    primary, _ = svc.get_keys()
+    uri = svc.scoring_uri or ""
+    for version in ("v1", "v2"):
+        pinned = {"x-nbdeploy-version": version}
+        refused = requests.post(uri, json={"data": rows.tolist()}, headers=pinned)
+        assert refused.status_code == 401, (version, refused.text)
+        allowed = requests.post(
+            uri,
+            json={"data": rows.tolist()},
+            headers={**pinned, "Authorization": f"Bearer {primary}"},
+        )
+        assert allowed.status_code == 200, (version, allowed.text)
+        assert allowed.json()["tag"] == version
