@@ -47,6 +47,8 @@ def _default(value: Any) -> Any:
 
     if isinstance(value, (pd.DataFrame, pd.Series)):
         return orjson.loads(_data_bytes(value))
+    if isinstance(value, np.ndarray):  # orjson takes only C-contiguous arrays natively
+        return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (set, frozenset, tuple)):

@@ -23,6 +23,11 @@ from nbdeploy.exceptions import (
         pytest.param([[1, 2]], {"data": [[1, 2]]}, id="lists"),
         pytest.param(np.array([[1.5, 2.0]]), {"data": [[1.5, 2.0]]}, id="ndarray"),
         pytest.param(
+            np.array([[1.0, 2.0], [3.0, 4.0]]).T,
+            {"data": [[1.0, 3.0], [2.0, 4.0]]},
+            id="fortran-order",
+        ),
+        pytest.param(
             {"data": [1], "method": "predict"},
             {"data": [1], "method": "predict"},
             id="dict-with-data",
