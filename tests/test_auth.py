@@ -46,7 +46,8 @@ def test_service_auth_round_trip_and_masked_repr() -> None:
     auth = ServiceAuth.generate("svc", "token", token_ttl=90)
     assert ServiceAuth.from_dict(auth.to_dict()) == auth
     text = repr(auth)
-    assert auth.primary_key not in text and auth.secondary_key not in text
+    assert auth.primary_key not in text
+    assert auth.secondary_key not in text
     assert auth.token_secret not in text
     assert auth.primary_key[:4] + "…" in text
 
@@ -54,7 +55,8 @@ def test_service_auth_round_trip_and_masked_repr() -> None:
 def test_regenerate_and_set_key() -> None:
     auth = ServiceAuth.generate("svc", "key")
     new = auth.regenerate("primary")
-    assert new.primary_key != auth.primary_key and new.secondary_key == auth.secondary_key
+    assert new.primary_key != auth.primary_key
+    assert new.secondary_key == auth.secondary_key
     chosen = "my-own-key-of-sufficient-length"
     assert auth.regenerate("Secondary", set_key=chosen).secondary_key == chosen
     with pytest.raises(InvalidArgumentError, match="unknown key 'Tertiary'"):
@@ -86,7 +88,8 @@ def test_token_round_trip_and_expiry() -> None:
     token, expires = sign_token(auth, now=1000)
     assert expires == datetime.fromtimestamp(1100, timezone.utc)
     payload = verify_token(token, auth, now=1099.9)
-    assert payload["svc"] == "svc" and payload["exp"] == 1100
+    assert payload["svc"] == "svc"
+    assert payload["exp"] == 1100
     with pytest.raises(AuthenticationError, match=r"token expired at 1970-01-01T00:18:20Z"):
         verify_token(token, auth, now=1100)
     # two tokens issued at the same moment differ (nonce)
@@ -168,11 +171,13 @@ def test_mode_helpers() -> None:
 def test_cors_policy_forms() -> None:
     assert CorsPolicy.from_value(None) is None
     one = CorsPolicy.from_value("http://localhost:3000")
-    assert one is not None and one.allow_origins == ("http://localhost:3000",)
+    assert one is not None
+    assert one.allow_origins == ("http://localhost:3000",)
     full = CorsPolicy.from_value(
         {"allow_origins": ["https://a.test"], "allow_methods": ["post"], "max_age": 0}
     )
-    assert full is not None and full.allow_methods == ("POST",)
+    assert full is not None
+    assert full.allow_methods == ("POST",)
     assert CorsPolicy.from_dict(full.to_dict()) == full
     with pytest.raises(InvalidArgumentError, match="bad CORS method or header name"):
         CorsPolicy(("https://a.test",), allow_headers=("bad header",))
@@ -233,7 +238,8 @@ def _pid(service: Webservice) -> int:
 def test_key_auth_on_a_real_local_service(ws: Workspace) -> None:
     service = _deploy(ws, auth="key")
     assert service.record.config["auth_enabled"] is True
-    assert service.auth_enabled and not service.token_auth_enabled
+    assert service.auth_enabled
+    assert not service.token_auth_enabled
     primary, secondary = service.get_keys()
     path = auth_file_path(ws.services_dir, "dbl")
     assert path.stat().st_mode & 0o777 == 0o600
@@ -250,14 +256,17 @@ def test_key_auth_on_a_real_local_service(ws: Workspace) -> None:
     pid = _pid(service)
     service.regen_key("Primary")
     new_primary, same_secondary = service.get_keys()
-    assert new_primary != primary and same_secondary == secondary
+    assert new_primary != primary
+    assert same_secondary == secondary
     assert _post(service, {"Authorization": f"Bearer {primary}"}).status_code == 401
     assert _post(service, {"Authorization": f"Bearer {new_primary}"}).status_code == 200
     assert _pid(service) == pid  # no restart
     assert service.run([5]) == [10]
 
     logs = service.get_logs()
-    assert primary not in logs and new_primary not in logs and secondary not in logs
+    assert primary not in logs
+    assert new_primary not in logs
+    assert secondary not in logs
 
 
 @pytest.mark.integration
@@ -271,7 +280,8 @@ def test_keys_survive_an_update_and_the_card_masks_them(ws: Workspace) -> None:
     assert _post(updated).status_code == 401
     card = service_card(updated)
     for key in keys:
-        assert key not in card["text/plain"] and key not in card["text/html"]
+        assert key not in card["text/plain"]
+        assert key not in card["text/html"]
     assert keys[0][:4] in card["text/plain"]
     assert "Authorization" in card["text/html"]
     updated.delete()
