@@ -90,9 +90,12 @@ def _failure(phase: str, exc: BaseException, script: Path, started: float) -> di
 
 
 def _check(bundle_dir: Path, request_file: Path) -> dict[str, Any]:
+    from nbdeploy import compat
     from nbdeploy.core.bundle import Bundle
     from nbdeploy.core.scoring import load_script
 
+    # The check runs the script as the server would, Azure ML stand-ins included.
+    compat.install()
     started = time.perf_counter()
     bundle = Bundle.load(bundle_dir)
     os.environ.update(bundle.model_env())

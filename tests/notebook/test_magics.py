@@ -125,7 +125,7 @@ def test_dash_dash_help_prints_usage(
         pytest.param("%register nothere --name m", "no variable 'nothere'", id="unknown-var"),
         pytest.param("%deploy m --port many", "invalid int value", id="bad-port"),
         pytest.param("%deploy m --bogus", "unrecognized arguments", id="unknown-option"),
-        pytest.param("%deploy m --auth key", "cannot deploy with auth yet", id="auth-not-yet"),
+        pytest.param("%deploy m --auth basic", "invalid choice", id="bad-auth"),
         pytest.param("%deploy nosuchmodel", "ModelNotFoundError", id="unknown-model"),
         pytest.param("%logs nosuchservice", "ServiceNotFoundError", id="unknown-service"),
         pytest.param("%undeploy nosuchservice", "ServiceNotFoundError", id="undeploy-unknown"),
