@@ -23,6 +23,7 @@ from ._api import services as services
 from ._model import Model as Model
 from ._package import Package as Package
 from ._package import package as package
+from ._profile import ProfileReport as ProfileReport
 from ._profile import profile as profile
 from ._service import AciWebservice as AciWebservice
 from ._service import DockerWebservice as DockerWebservice
@@ -76,6 +77,7 @@ __all__ = [
     "ModelVersion",
     "NbdeployError",
     "Package",
+    "ProfileReport",
     "Request",
     "Resources",
     "Response",

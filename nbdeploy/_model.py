@@ -11,9 +11,9 @@ from .core.registry import ModelVersion, Resources
 
 if TYPE_CHECKING:
     from ._package import Package
+    from ._profile import ProfileReport
     from ._service import Webservice
     from .core.bundle import InferenceConfig
-    from .core.profiling import ProfileResult
     from .core.workspace import Workspace
 
 __all__ = ["Model"]
@@ -267,7 +267,7 @@ class Model:
         inference_config: InferenceConfig | None = None,
         input_dataset: Any = None,
         **options: Any,
-    ) -> ProfileResult:
+    ) -> ProfileReport:
         """Profile ``models`` (the reference's ``Model.profile``): deploy them
         temporarily, send ``input_dataset``, measure latency, CPU and memory.
 

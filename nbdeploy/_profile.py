@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import uuid
@@ -23,11 +24,56 @@ from nbdeploy.core.profiling import ProfileResult, prepare_requests, run_profile
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from nbdeploy._service import Webservice
     from nbdeploy.core.bundle import InferenceConfig
     from nbdeploy.core.workspace import Workspace
 
-__all__ = ["add_profile_command", "profile", "profile_models", "service_pids"]
+__all__ = ["ProfileReport", "add_profile_command", "profile", "profile_models", "service_pids"]
+
+
+class ProfileReport(ProfileResult):
+    """A :class:`~nbdeploy.core.profiling.ProfileResult` that renders as a report.
+
+    The core result knows its figures, ``summary()`` and a cheap ``repr``; drawing the
+    HTML report (percentiles table, latency histogram, CPU and memory charts, the
+    recommendation) is a front's job, so it lives in
+    :mod:`nbdeploy.notebook.profile_view` and is imported only when a notebook asks
+    to display the result. :func:`profile`, ``Model.profile`` and ``%profile`` return
+    this class; it is still a ``ProfileResult`` (same fields, equality, round trip).
+
+    Examples
+    --------
+    >>> from nbdeploy.core.profiling import _example_dict
+    >>> report = ProfileReport.from_dict(_example_dict())
+    >>> sorted(report._repr_mimebundle_())
+    ['text/html', 'text/plain']
+    >>> ProfileReport.from_result(ProfileResult.from_dict(_example_dict())) == report
+    True
+    """
+
+    @classmethod
+    def from_result(cls, result: ProfileResult) -> ProfileReport:
+        """The report of ``result`` (the same figures; ``result`` itself if it is one).
+
+        Examples
+        --------
+        >>> from nbdeploy.core.profiling import _example_dict
+        >>> type(ProfileReport.from_result(ProfileResult.from_dict(_example_dict()))).__name__
+        'ProfileReport'
+        """
+        if isinstance(result, cls):
+            return result
+        return cls(**{f.name: getattr(result, f.name) for f in dataclasses.fields(result)})
+
+    def _repr_mimebundle_(
+        self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+    ) -> dict[str, str]:
+        """``text/plain`` (the summary) and ``text/html`` (inline SVG charts, escaped)."""
+        from nbdeploy.notebook.profile_view import mimebundle
+
+        return mimebundle(self, include=include, exclude=exclude)
 
 
 def service_pids(service: Webservice) -> list[int]:
@@ -83,7 +129,7 @@ def _profile_service(
     count: int | None,
     target_rps: float | None,
     timeout: float,
-) -> ProfileResult:
+) -> ProfileReport:
     record = service.refresh()
     if record.state.value != "Healthy":
         raise DeploymentError(
@@ -92,7 +138,7 @@ def _profile_service(
         )
     if not service.scoring_uri:
         raise DeploymentError(f"service {service.name!r} has no scoring URI")
-    return run_profile(
+    result = run_profile(
         service.scoring_uri,
         bodies,
         concurrency=concurrency,
@@ -106,6 +152,7 @@ def _profile_service(
         service=service.name,
         models=service.models,
     )
+    return ProfileReport.from_result(result)
 
 
 def _store_tags(workspace: Workspace, models: Sequence[str], result: ProfileResult) -> None:
@@ -134,7 +181,7 @@ def profile(
     orient: str = "split",
     timeout: float = 60.0,
     name: str | None = None,
-) -> ProfileResult:
+) -> ProfileReport:
     """Measure how fast a service serves ``requests`` and what CPU and memory it needs.
 
     Sends ``requests`` over ``concurrency`` keep-alive connections (cycling through
@@ -177,9 +224,10 @@ def profile(
 
     Returns
     -------
-    ProfileResult
-        Latency percentiles, throughput, errors by status, CPU and memory series and
-        the recommendation; it renders as a report in a notebook.
+    ProfileReport
+        A :class:`~nbdeploy.core.profiling.ProfileResult`: latency percentiles,
+        throughput, errors by status, CPU and memory series and the recommendation;
+        it renders as a report in a notebook.
 
     Examples
     --------
@@ -225,7 +273,7 @@ def _profile_temporary(
     name: str | None,
     store_tags: bool,
     options: dict[str, Any],
-) -> ProfileResult:
+) -> ProfileReport:
     from nbdeploy._deploy import deploy_models, resolve_models
     from nbdeploy._service import Webservice
 
@@ -260,13 +308,13 @@ def profile_models(
     count: int | None = None,
     target_rps: float | None = None,
     store_tags: bool = False,
-) -> ProfileResult:
+) -> ProfileReport:
     """The reference's ``Model.profile(ws, name, [model], inference_config, input_dataset)``.
 
     Deploys ``models`` temporarily with ``inference_config``, sends ``input_dataset``
     (a list of request strings, a one-column DataFrame of request strings as the
     reference's dataset, a DataFrame of rows, or a file with one request per line) and
-    returns the :class:`~nbdeploy.core.profiling.ProfileResult`; its ``get_details()``
+    returns the :class:`ProfileReport`; its ``get_details()``
     has the reference's ``requestedCpu`` and ``requestedMemoryInGb``.
 
     Examples

@@ -19,11 +19,16 @@ import pytest
 
 from nbdeploy._api import deploy, register
 from nbdeploy._model import Model
-from nbdeploy._profile import add_profile_command, profile, profile_models, service_pids
+from nbdeploy._profile import (
+    ProfileReport,
+    add_profile_command,
+    profile,
+    profile_models,
+    service_pids,
+)
 from nbdeploy._service import Webservice
 from nbdeploy._workspace import get_workspace
 from nbdeploy.core.bundle import InferenceConfig
-from nbdeploy.core.profiling import ProfileResult
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError, ModelNotFoundError
 
@@ -107,6 +112,7 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
 
 def test_latency_at_concurrency_one(burn_service: Webservice) -> None:
     result = profile(burn_service, [WALL], count=60)
+    assert isinstance(result, ProfileReport)  # renders as a report in a notebook
     assert result.service == "burn"
     assert result.models == ("burner:1",)
     assert result.success_count == 60
@@ -202,7 +208,7 @@ def test_reference_form_model_profile(ws: Workspace, tmp_path: Path) -> None:
     # The reference's dataset: one string column, one request body per row.
     dataset = pd.DataFrame({"request": [WALL] * 5})
     result = Model.profile(ws, "unique_name", [model], config, input_dataset=dataset, count=10)
-    assert isinstance(result, ProfileResult)
+    assert isinstance(result, ProfileReport)
     assert result.name == "unique_name"
     assert result.wait_for_completion(False) == "Succeeded"
     details = result.get_details()
@@ -273,7 +279,7 @@ def test_profile_magic(
     shell.user_ns["reqs"] = [WALL, BAD]
     try:
         result = shell.run_line_magic("profile", "burn --data reqs --count 4 --concurrency 2")
-        assert isinstance(result, ProfileResult)
+        assert isinstance(result, ProfileReport)
         assert result.error_counts == {"500": 2}
         with pytest.raises(UsageError):
             shell.run_line_magic("profile", "burn")

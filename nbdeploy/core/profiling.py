@@ -880,9 +880,11 @@ class ProfileResult:
 
     The reference's ``ModelProfile``: :meth:`get_details` gives its keys
     (``requestedCpu``, ``requestedMemoryInGb``, ``latencyPercentile99InMs`` ...),
-    :meth:`get_results` its short ``{"cpu": ..., "memoryInGB": ...}``. In a notebook the
-    result renders as a report: percentiles table, latency histogram, CPU and memory
-    over time, the recommendation.
+    :meth:`get_results` its short ``{"cpu": ..., "memoryInGB": ...}``. The core keeps
+    to figures and text (:meth:`summary`, a cheap ``repr``); the notebook report
+    (percentiles table, latency histogram, CPU and memory over time, the
+    recommendation) is drawn by the front's ``nbdeploy.ProfileReport``, which is what
+    ``nbdeploy.profile`` returns.
 
     Parameters
     ----------
@@ -1213,21 +1215,6 @@ class ProfileResult:
             f"requestedMemoryInGb={self.recommendation.memory_gb})"
         )
 
-    def _repr_mimebundle_(
-        self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None
-    ) -> dict[str, str]:
-        """``text/plain`` and ``text/html`` (inline SVG charts, no JavaScript, escaped).
-
-        The HTML is built by :mod:`nbdeploy.notebook.profile_view` (plain string
-        building, imported only when something asks to display the result).
-        """
-        try:
-            from nbdeploy.notebook.profile_view import mimebundle
-        except ImportError:
-            bundle = {"text/plain": self.summary()}
-            return {k: v for k, v in bundle.items() if _wanted(k, include, exclude)}
-        return mimebundle(self, include=include, exclude=exclude)
-
     # -- comparison and round trip ----------------------------------------------------------
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ProfileResult):
@@ -1282,10 +1269,6 @@ class ProfileResult:
 
 def _mib(value: int | None) -> str:
     return "n/a" if value is None else f"{value / 2**20:.0f} MiB"
-
-
-def _wanted(key: str, include: Iterable[str] | None, exclude: Iterable[str] | None) -> bool:
-    return (include is None or key in set(include)) and (exclude is None or key not in set(exclude))
 
 
 def _example_dict() -> dict[str, Any]:

@@ -32,6 +32,7 @@ from nbdeploy.notebook.display import escape, select_mimetypes
 if TYPE_CHECKING:
     import numpy.typing as npt
 
+    from nbdeploy._profile import ProfileReport
     from nbdeploy.core.profiling import ProfileResult
 
 __all__ = [
@@ -414,7 +415,7 @@ def register_profile_magic(ipython: Any) -> None:
         action="store_true",
         help="store requestedCpu / requestedMemoryInGb as tags on the service's models",
     )
-    def profile(line: str) -> ProfileResult:
+    def profile(line: str) -> ProfileReport:
         """Profile a deployed service: latency, throughput, errors, CPU and memory.
 
         Sends the requests in ``--data`` to the service and shows the report with

@@ -369,39 +369,6 @@ def test_replicas_from_the_measured_latency() -> None:
     assert _result().replicas(100) == replicas_for(100, _result().latency_summary_ms["mean"] / 1000)
 
 
-def test_rendering_is_inline_svg_and_escaped() -> None:
-    result = _result(name="<script>alert(1)</script>", service="svc&co")
-    bundle = result._repr_mimebundle_()
-    html = bundle["text/html"]
-    assert "<script>" not in html
-    assert "&lt;script&gt;" in html
-    assert "svc&amp;co" in html
-    assert html.count("<svg") == 3  # latency histogram, CPU, memory
-    assert "src=" not in html  # nothing loaded from anywhere
-    assert "<link" not in html
-    assert "requestedMemoryInGb" in html
-    assert "p50" in html
-    assert "<script>alert(1)</script>" in bundle["text/plain"]
-    assert set(result._repr_mimebundle_(include=["text/plain"])) == {"text/plain"}
-    assert set(result._repr_mimebundle_(exclude=["text/html"])) == {"text/plain"}
-
-
-def test_rendering_without_process_samples() -> None:
-    result = _result(
-        sample_t_s=[],
-        sample_cpu_cores=[],
-        sample_rss_bytes=[],
-        pids=(),
-        peak_rss_bytes=None,
-        hwm_bytes=None,
-        load_cpu_cores=None,
-        recommendation=Recommendation(None, None, "no process"),
-    )
-    html = result._repr_mimebundle_()["text/html"]
-    assert "no process samples" in html
-    assert result.get_details()["requestedCpu"] is None
-
-
 # -- against real servers --------------------------------------------------------------------
 def test_count_bound_cycling_and_errors_by_status(start_server: Any) -> None:
     server = start_server()
