@@ -47,6 +47,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from nbdeploy.core.schema import json_default
 from nbdeploy.exceptions import InvalidArgumentError, TargetUnavailableError
 
 if TYPE_CHECKING:
@@ -298,16 +299,8 @@ def recommend(
 # -- requests ------------------------------------------------------------------------------
 def _default_encode(item: Any) -> bytes:
     if isinstance(item, Mapping) and "data" in item:
-        return json.dumps(item, default=_json_default).encode()
-    return json.dumps({"data": item}, default=_json_default).encode()
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot encode a {type(value).__name__} as JSON")
+        return json.dumps(item, default=json_default).encode()
+    return json.dumps({"data": item}, default=json_default).encode()
 
 
 def _looks_like_json(text: str) -> bool:

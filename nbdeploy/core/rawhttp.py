@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMappin
 from typing import Any, TypeVar, overload
 from urllib.parse import parse_qsl
 
+from nbdeploy.core.schema import json_default
 from nbdeploy.core.scoring import RAWHTTP_MARKER
 from nbdeploy.exceptions import BadRequestError, InvalidArgumentError
 
@@ -430,18 +431,6 @@ class Response:
         return f"<Response {len(self._body)} bytes [{self.status_code}] {self.content_type!r}>"
 
 
-def _json_default(value: Any) -> Any:
-    """numpy arrays and scalars, pandas objects: their plain Python form."""
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict) and hasattr(value, "columns"):  # a DataFrame
-        return to_dict(orient="records")
-    for method in ("tolist", "item"):
-        convert = getattr(value, method, None)
-        if callable(convert):
-            return convert()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def _encode_body(body: Any) -> tuple[bytes, str]:
     if body is None:
         return b"", "text/plain; charset=utf-8"
@@ -450,7 +439,7 @@ def _encode_body(body: Any) -> tuple[bytes, str]:
     if isinstance(body, str):
         return body.encode("utf-8"), "text/plain; charset=utf-8"
     try:
-        return json.dumps(body, default=_json_default).encode("utf-8"), _JSON_TYPE
+        return json.dumps(body, default=json_default).encode("utf-8"), _JSON_TYPE
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(
             f"cannot send a {type(body).__name__} as a response body: {exc}",

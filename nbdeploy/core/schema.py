@@ -41,7 +41,15 @@ import pandas as pd
 
 from nbdeploy.exceptions import InvalidArgumentError, SchemaMismatchError
 
-__all__ = ["Dialect", "Field", "FieldType", "Schema", "SchemaKind", "infer_schema"]
+__all__ = [
+    "Dialect",
+    "Field",
+    "FieldType",
+    "Schema",
+    "SchemaKind",
+    "infer_schema",
+    "json_default",
+]
 
 
 class FieldType(str, Enum):
@@ -606,6 +614,37 @@ def infer_schema(sample: Any, *, example_rows: int = 3) -> Schema:
 
 
 # -- JSON-able values ------------------------------------------------------------------
+
+
+def json_default(value: Any) -> Any:
+    """The ``default=`` of :func:`json.dumps` for numpy and pandas values.
+
+    A DataFrame becomes its records, anything with ``tolist()`` (arrays, Series) a
+    list, anything with ``item()`` (numpy scalars) its Python value. The one encoder
+    the core uses wherever it writes JSON a script or a user handed it (raw HTTP
+    response bodies, profile requests).
+
+    Raises
+    ------
+    TypeError
+        The value has no JSON form; the message names its type (as :mod:`json` does).
+
+    Examples
+    --------
+    >>> import json
+    >>> json.dumps({"x": np.arange(3), "n": np.float32(0.5)}, default=json_default)
+    '{"x": [0, 1, 2], "n": 0.5}'
+    >>> json.dumps(pd.DataFrame({"a": [1]}), default=json_default)
+    '[{"a": 1}]'
+    """
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict) and hasattr(value, "columns"):  # a DataFrame
+        return to_dict(orient="records")
+    for method in ("tolist", "item"):
+        convert = getattr(value, method, None)
+        if callable(convert):
+            return convert()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _to_json_value(value: Any) -> Any:

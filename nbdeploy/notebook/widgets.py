@@ -20,7 +20,7 @@ import ipywidgets as widgets
 
 from nbdeploy.exceptions import InvalidArgumentError, NbdeployError
 
-from .display import escape, service_card
+from .display import escape, select_mimetypes, service_card
 
 if TYPE_CHECKING:
     import requests
@@ -169,7 +169,7 @@ class _Card:
         self.service = service
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return service_card(self.service)
+        return select_mimetypes(service_card(self.service), include, exclude)
 
 
 class RegistryBrowser(widgets.VBox):  # type: ignore[misc]
