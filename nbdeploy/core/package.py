@@ -17,8 +17,8 @@ A build context is a plain folder::
 ``http://localhost:6789/score``. The Dockerfile copies ``requirements.txt`` and
 ``wheels/`` before anything else, so the dependency layer is rebuilt only when the
 dependencies change — never for a new scoring script, model version or nbdeploy
-release (the server wheel is installed in a step of its own) — and the model files
-get a layer of their own below the scoring script's.
+release — and the final image stacks the venv, the scoring server (a small layer of
+its own), the models and the scoring script, most stable first.
 
 Offline builds (``DockerfileSpec(offline=True)`` + :func:`download_wheels`) put every
 wheel into ``wheels/`` on the host, with the host's pip configuration, for the image's
@@ -272,18 +272,17 @@ class DockerfileSpec:
             f"RUN python -m venv {VENV} \\",
             f" && {VENV}/bin/pip install --no-cache-dir {index}--find-links {wheels} \\",
             f"        -r /build/{REQUIREMENTS}",
-            "# The scoring server itself (its dependencies are in requirements.txt): a new",
-            "# nbdeploy rebuilds only this step.",
-            f"COPY {SERVER_DIR}/ /build/{SERVER_DIR}/",
-            f"RUN {VENV}/bin/pip install --no-cache-dir --no-index --no-deps \\",
-            f"        /build/{SERVER_DIR}/{self.nbdeploy_wheel} \\",
-            f" && {VENV}/bin/python -m pip uninstall --yes --quiet pip",
             "",
-            "# Final stage: the venv, then the models, then the scoring script and settings",
-            "# (each in its own layer, most stable first); no compilers, no pip, not root.",
+            "# Final stage: the venv, the scoring server, the models, then the scoring script",
+            "# and settings, each in its own layer, most stable first (a new nbdeploy only",
+            "# rebuilds its small layer); no compilers, no build files, not root.",
             "FROM ${BASE_IMAGE}",
             f"ENV PATH={VENV}/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 HOME=/tmp",
             f"COPY --from=build {VENV} {VENV}",
+            f"COPY {SERVER_DIR}/ /tmp/nbdeploy-{SERVER_DIR}/",
+            "RUN pip install --no-cache-dir --disable-pip-version-check --no-index --no-deps \\",
+            f"        /tmp/nbdeploy-{SERVER_DIR}/{self.nbdeploy_wheel} \\",
+            f" && rm -rf /tmp/nbdeploy-{SERVER_DIR}",
             f"COPY {MODELS_DIR}/ {APP_BUNDLE}/{MODELS_DIR}/",
             f"COPY {BUNDLE_DIR}/ {APP_BUNDLE}/",
             f"WORKDIR {APP_BUNDLE}",
@@ -589,8 +588,9 @@ def _context_requirements(bundle_requirements: str, pin: bool) -> str:
         "# The scoring server's packages (pinned to the kernel that made this package):",
         *server,
         "#",
-        "# The model's environment (bundle/requirements.txt):",
-        *[line for line in bundle_lines if line.strip()],
+        "# The model's environment (bundle/requirements.txt, without its comments, so",
+        "# equal requirements give an equal file and Docker reuses the layer):",
+        *[line for line in bundle_lines if line.strip() and not line.lstrip().startswith("#")],
     ]
     return "\n".join(parts) + "\n"
 

@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
+from nbdeploy.core.auth import CorsPolicy
 from nbdeploy.core.bundle import Bundle
 from nbdeploy.core.package import (
     DEFAULT_PORT,
@@ -146,6 +147,9 @@ class DockerConfig:
     auth_enabled, token_auth_enabled:
         Key auth (the default, as for every remote target) or token auth; both
         ``False`` serves without auth.
+    cors:
+        The browser origins allowed to call the service (a list, or a dict of
+        :class:`~nbdeploy.core.auth.CorsPolicy` settings); ``None``: no CORS.
     timeout:
         Seconds to wait for the image build plus the service to become ``Healthy``.
 
@@ -173,6 +177,7 @@ class DockerConfig:
     auth_enabled: bool = True
     token_auth_enabled: bool = False
     timeout: float = 600.0
+    cors: Any = None
 
     target: ClassVar[str] = "docker"
 
@@ -233,6 +238,7 @@ class DockerConfig:
             )
         timeout = _number(self.timeout, "timeout", "give the seconds to wait, e.g. 600")
         object.__setattr__(self, "timeout", timeout)
+        object.__setattr__(self, "cors", CorsPolicy.from_value(self.cors))
 
     @property
     def auth_mode(self) -> str | None:
@@ -260,6 +266,7 @@ class DockerConfig:
             "auth_enabled": self.auth_enabled,
             "token_auth_enabled": self.token_auth_enabled,
             "timeout": self.timeout,
+            "cors": None if self.cors is None else self.cors.to_dict(),
         }
 
     @classmethod
@@ -368,14 +375,29 @@ def connect(engine: str | None = None, *, timeout: float = 120.0) -> Iterator[Do
     """
     docker = _docker_module()
     url = engine_url(engine)
+    if url.startswith("unix://"):
+        # The SDK leaks its socket when a unix socket refuses the connection: try first.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe_sock:
+            probe_sock.settimeout(5.0)
+            try:
+                probe_sock.connect(urlparse(url).path)
+            except OSError as exc:
+                raise _unavailable(url, exc) from None
     try:
+        # A fixed version first (no request), so a failed negotiation below can close
+        # the client instead of leaking its socket; then the engine's API version.
         client = docker.DockerClient(
             base_url=url,
-            version="auto",
+            version="1.24",
             timeout=int(timeout),
             use_ssh_client=url.startswith("ssh://"),
         )
     except docker.errors.DockerException as exc:
+        raise _unavailable(url, exc) from None
+    try:
+        client.api._version = str(client.api.version(api_version=False)["ApiVersion"])
+    except (docker.errors.DockerException, OSError) as exc:
+        client.close()
         raise _unavailable(url, exc) from None
     try:
         yield client
@@ -684,9 +706,12 @@ class DockerTarget(Target):
         return mode, path
 
     @staticmethod
-    def _server_settings(mode: str | None) -> dict[str, Any]:
-        """Settings written into the image's bundle.json: the auth file is the copy
-        inside the container."""
+    def _server_settings(
+        mode: str | None, bundle: Bundle | None = None, cfg: DockerConfig | None = None
+    ) -> dict[str, Any]:
+        """Settings written into the image's bundle.json: auth as decided, the auth file
+        being the copy inside the container; the configuration's CORS policy when the
+        bundle has none."""
         settings: dict[str, Any] = {
             "auth_enabled": mode == "key",
             "token_auth_enabled": mode == "token",
@@ -695,6 +720,9 @@ class DockerTarget(Target):
             settings["auth_file"] = AUTH_FILE_IN_CONTAINER
         else:
             settings["auth_file"] = None
+        has_cors = bundle is not None and bool(bundle.settings.get("cors"))
+        if cfg is not None and cfg.cors is not None and not has_cors:
+            settings["cors"] = cfg.cors.to_dict()
         return settings
 
     def sync_auth(self, name: str) -> None:
@@ -766,7 +794,7 @@ class DockerTarget(Target):
                 context_dir,
                 base_image=cfg.base_image,
                 offline=cfg.offline,
-                settings=self._server_settings(mode),
+                settings=self._server_settings(mode, bundle, cfg),
             )
             tag = image_tag(name, context.digest)
             found = _find_image(client, tag)

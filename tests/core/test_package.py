@@ -84,16 +84,19 @@ def test_dockerfile_installs_dependencies_before_copying_model_and_script() -> N
     assert at("ARG BASE_IMAGE=python:3.11-slim") < at("FROM ${BASE_IMAGE} AS build")
     assert at("COPY requirements.txt") < at("RUN python -m venv /opt/venv")
     assert at("COPY wheels/") < at("RUN python -m venv /opt/venv")
-    # The server wheel after the dependencies: a new nbdeploy keeps the dependency layer.
-    assert at("RUN python -m venv") < at("COPY server/") < at("RUN /opt/venv/bin/pip install")
     final = lines.index("FROM ${BASE_IMAGE}")
-    assert final > at("COPY server/")
-    assert (
-        final
-        < at("COPY --from=build /opt/venv /opt/venv")
-        < at("COPY models/")
-        < at("COPY bundle/")
-    )
+    assert at("RUN python -m venv") < final
+    # Final stage: venv, then the server (a new nbdeploy keeps the dependency layer),
+    # then the models, then the script.
+    order = [
+        final,
+        at("COPY --from=build /opt/venv /opt/venv"),
+        at("COPY server/"),
+        at("RUN pip install --no-cache-dir --disable-pip-version-check --no-index --no-deps"),
+        at("COPY models/"),
+        at("COPY bundle/"),
+    ]
+    assert order == sorted(order)
     assert at(f"USER {USER_ID}:{USER_ID}") > at("COPY bundle/")
     assert "EXPOSE 5001" in index
     assert lines[-1].startswith('CMD ["sh", "-c", "exec python -m nbdeploy.server /app/bundle')
