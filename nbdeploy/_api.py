@@ -163,12 +163,38 @@ def models(
     latest: bool = False,
     workspace: Workspace | str | os.PathLike[str] | None = None,
 ) -> list[Model]:
-    """Registered models (every version, or only the latest with ``latest=True``)."""
+    """Registered models (every version, or only the latest with ``latest=True``).
+
+    ``tags`` and ``properties`` filter like the registry's ``list``: a list of keys that
+    must be present, or ``[(key, value)]`` pairs / a dict that must match.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ws = tempfile.mkdtemp()
+    >>> _ = register({"w": 1}, "demo", tags={"stage": "dev"}, workspace=ws)
+    >>> _ = register({"w": 2}, "demo", workspace=ws)
+    >>> [m.version for m in models("demo", workspace=ws)]
+    [1, 2]
+    >>> [m.version for m in models(tags=["stage"], workspace=ws)]
+    [1]
+    """
     return Model.list(get_workspace(workspace), name, tags, properties, latest)
 
 
 def get_model(ref: str, *, workspace: Workspace | str | os.PathLike[str] | None = None) -> Model:
-    """A registered model: ``"name"`` (latest) or ``"name:3"``."""
+    """A registered model: ``"name"`` (latest) or ``"name:3"``.
+
+    Raises :class:`~nbdeploy.exceptions.ModelNotFoundError` naming what there is.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ws = tempfile.mkdtemp()
+    >>> _ = register({"w": 1}, "demo", workspace=ws)
+    >>> get_model("demo:1", workspace=ws).id
+    'demo:1'
+    """
     ws = get_workspace(workspace)
     return Model(ws, _version=ws.registry.get(ref))
 
@@ -176,7 +202,16 @@ def get_model(ref: str, *, workspace: Workspace | str | os.PathLike[str] | None 
 def services(
     *, target: str | None = None, workspace: Workspace | str | os.PathLike[str] | None = None
 ) -> list[Webservice]:
-    """The services recorded in the workspace (with their last known state)."""
+    """The services recorded in the workspace (with their last known state).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> services(workspace=tempfile.mkdtemp())
+    []
+    >>> [s.name for s in services(target="local")]   # doctest: +SKIP
+    ['diabetes-svc']
+    """
     ws = get_workspace(workspace)
     return [Webservice._from_record(ws, r) for r in ws.services.list(target=target)]
 
@@ -184,14 +219,30 @@ def services(
 def get_service(
     name: str, *, workspace: Workspace | str | os.PathLike[str] | None = None
 ) -> Webservice:
-    """The service called ``name`` — also from a new kernel after a restart."""
+    """The service called ``name`` — also from a new kernel after a restart.
+
+    Raises :class:`~nbdeploy.exceptions.ServiceNotFoundError` when there is none.
+
+    Examples
+    --------
+    >>> svc = get_service("diabetes-svc")   # doctest: +SKIP
+    >>> svc.state                           # doctest: +SKIP
+    'Healthy'
+    """
     return Webservice(get_workspace(workspace), name)
 
 
 def delete_service(
     name: str, *, workspace: Workspace | str | os.PathLike[str] | None = None
 ) -> None:
-    """Stop and forget service ``name``; nothing happens if there is none."""
+    """Stop and forget service ``name``; nothing happens if there is none.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> delete_service("no-such-service", workspace=tempfile.mkdtemp())  # a no-op
+    >>> delete_service("diabetes-svc")                                   # doctest: +SKIP
+    """
     from .exceptions import ServiceNotFoundError
 
     ws = get_workspace(workspace)

@@ -28,9 +28,13 @@ class Model:
 
     Examples
     --------
-    >>> m = Model.register(ws, model_path="model.pkl", model_name="diabetes")  # doctest: +SKIP
-    >>> m.version                                                             # doctest: +SKIP
-    1
+    >>> import tempfile
+    >>> ws = tempfile.mkdtemp()
+    >>> m = Model.register(ws, model={"w": [1, 2]}, model_name="demo", tags={"stage": "dev"})
+    >>> (m.id, m.framework, m.tags)
+    ('demo:1', 'python', {'stage': 'dev'})
+    >>> Model(ws, "demo").load()
+    {'w': [1, 2]}
     """
 
     def __init__(
@@ -54,42 +58,52 @@ class Model:
     # -- attributes of the reference ------------------------------------------------
     @property
     def name(self) -> str:
+        """The model's name."""
         return self.model_version.name
 
     @property
     def version(self) -> int:
+        """The version number (1, 2, 3 …; never reused)."""
         return self.model_version.version
 
     @property
     def id(self) -> str:
+        """``name:version``, the reference's model id."""
         return f"{self.name}:{self.version}"
 
     @property
     def framework(self) -> str:
+        """The framework it was registered as (``"sklearn"``, ``"python"`` …)."""
         return self.model_version.framework
 
     @property
     def framework_version(self) -> str | None:
+        """The framework's version at registration, if known."""
         return self.model_version.framework_version
 
     @property
     def description(self) -> str:
+        """The description given at registration."""
         return self.model_version.description
 
     @property
     def tags(self) -> dict[str, str]:
+        """A copy of the version's tags."""
         return dict(self.model_version.tags)
 
     @property
     def properties(self) -> dict[str, str]:
+        """A copy of the version's properties."""
         return dict(self.model_version.properties)
 
     @property
     def created_time(self) -> Any:
+        """When the version was registered (aware UTC ``datetime``)."""
         return self.model_version.created
 
     @property
     def resource_configuration(self) -> Resources | None:
+        """CPU, memory and GPUs the model asks for, if given."""
         return self.model_version.resources
 
     def __repr__(self) -> str:
@@ -117,7 +131,17 @@ class Model:
         model_framework: str | None = None,
         model: Any = None,
     ) -> Model:
-        """Register a file, a folder or an in-memory object (``model=``) as a new version."""
+        """Register a file, a folder or an in-memory object (``model=``) as a new version.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> ws = tempfile.mkdtemp()
+        >>> Model.register(ws, model=[1, 2], model_name="demo").version
+        1
+        >>> Model.register(ws, model_path="model.pkl", model_name="diabetes")  # doctest: +SKIP
+        Model(name='diabetes', version=1, framework='python')
+        """
         from ._workspace import get_workspace
 
         ws = get_workspace(workspace)
@@ -145,7 +169,17 @@ class Model:
         properties: Any = None,
         latest: bool = False,
     ) -> list[Model]:
-        """Registered models, filtered by name, tags and properties."""
+        """Registered models, filtered by name, tags and properties.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> ws = tempfile.mkdtemp()
+        >>> _ = Model.register(ws, model=1, model_name="a")
+        >>> _ = Model.register(ws, model=2, model_name="a")
+        >>> [m.id for m in Model.list(ws, "a", latest=True)]
+        ['a:2']
+        """
         from ._workspace import get_workspace
 
         ws = get_workspace(workspace)
@@ -153,25 +187,72 @@ class Model:
         return [Model(ws, _version=mv) for mv in found]
 
     def add_tags(self, tags: Mapping[str, str]) -> None:
+        """Add (or overwrite) tags of this version, in the registry and on this object.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> m = Model.register(tempfile.mkdtemp(), model=1, model_name="demo")
+        >>> m.add_tags({"requestedCpu": "0.5"})
+        >>> m.tags
+        {'requestedCpu': '0.5'}
+        """
         self.model_version = self.workspace.registry.add_tags(self.model_version.ref, tags)
 
     def remove_tags(self, tags: Sequence[str]) -> None:
+        """Remove tags by key (missing keys are ignored).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> m = Model.register(tempfile.mkdtemp(), model=1, model_name="demo", tags={"a": "1"})
+        >>> m.remove_tags(["a"])
+        >>> m.tags
+        {}
+        """
         self.model_version = self.workspace.registry.remove_tags(self.model_version.ref, tags)
 
     def download(self, target_dir: str | os.PathLike[str] = ".", exist_ok: bool = False) -> str:
         """Copy the model's files into ``target_dir``; return the path of the model
-        (its single file, or the folder)."""
+        (its single file, or the folder).
+
+        The copy is checked against the registered hash; existing files are an error
+        unless ``exist_ok``.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> m = Model.register(tempfile.mkdtemp(), model=1, model_name="demo")
+        >>> os.path.basename(m.download(tempfile.mkdtemp()))
+        'model.pkl'
+        """
         path = self.workspace.registry.download(
             self.model_version.ref, Path(target_dir), exist_ok=exist_ok
         )
         return str(path)
 
     def delete(self, force: bool = False) -> None:
-        """Delete this version (refused while a service uses it, unless ``force``)."""
+        """Delete this version (refused while a service uses it, unless ``force``).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> ws = tempfile.mkdtemp()
+        >>> Model.register(ws, model=1, model_name="demo").delete()
+        >>> Model.list(ws)
+        []
+        """
         self.workspace.registry.delete(self.model_version.ref, force=force)
 
     def load(self) -> Any:
-        """Load the model object (after checking its files against their hash)."""
+        """Load the model object (after checking its files against their hash).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> Model.register(tempfile.mkdtemp(), model={"w": 1}, model_name="demo").load()
+        {'w': 1}
+        """
         return self.model_version.load()
 
     # -- static helpers of the reference --------------------------------------------
@@ -183,6 +264,16 @@ class Model:
 
         Inside a scoring script (a running service) it finds the model in the service's
         bundle; elsewhere, pass ``_workspace`` to look in the artifact store.
+
+        Examples
+        --------
+        >>> path = Model.get_model_path("diabetes")   # in score.py's init()  # doctest: +SKIP
+        >>> import os, tempfile
+        >>> from nbdeploy._workspace import get_workspace
+        >>> ws = get_workspace(tempfile.mkdtemp())
+        >>> _ = Model.register(ws, model=1, model_name="demo")
+        >>> os.path.basename(Model.get_model_path("demo", _workspace=ws))
+        'model.pkl'
         """
         if _workspace is None:
             from .core.scoring import get_model_path
@@ -205,6 +296,15 @@ class Model:
         """Deploy ``models`` as web service ``name`` (the reference's ``Model.deploy``).
 
         Returns once the service is ``Healthy``; raises when it ends ``Failed``.
+
+        Examples
+        --------
+        >>> config = InferenceConfig(entry_script="score.py")                 # doctest: +SKIP
+        >>> svc = Model.deploy(ws, "diabetes-svc", [model], config,
+        ...                    LocalWebservice.deploy_configuration(port=6789))  # doctest: +SKIP
+        >>> svc.wait_for_deployment(show_output=True)                          # doctest: +SKIP
+        >>> svc.state                                                          # doctest: +SKIP
+        'Healthy'
         """
         from ._deploy import deploy_models
         from ._workspace import get_workspace
@@ -273,6 +373,13 @@ class Model:
 
         ``get_details()`` of the result has ``requestedCpu`` and ``requestedMemoryInGb``.
         See :func:`nbdeploy._profile.profile_models` for the options.
+
+        Examples
+        --------
+        >>> profile = Model.profile(ws, "diabetes-profile", [model], inference_config,
+        ...                         input_dataset=requests)          # doctest: +SKIP
+        >>> profile.get_details()["requestedCpu"]                    # doctest: +SKIP
+        1.1
         """
         from ._profile import profile_models
 

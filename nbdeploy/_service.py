@@ -56,10 +56,12 @@ class Webservice:
     # -- what the record says -------------------------------------------------------
     @property
     def name(self) -> str:
+        """The service's name."""
         return self._record.name
 
     @property
     def target(self) -> str:
+        """The target it runs on (``"local"``, ``"docker"`` …)."""
         return self._record.target
 
     @property
@@ -69,10 +71,12 @@ class Webservice:
 
     @property
     def scoring_uri(self) -> str | None:
+        """The URL of ``POST /score`` (``None`` until the target gave one)."""
         return self._record.scoring_uri
 
     @property
     def swagger_uri(self) -> str | None:
+        """The URL of the Swagger 2.0 document (``GET /swagger.json``)."""
         return self._record.swagger_uri
 
     @property
@@ -96,7 +100,13 @@ class Webservice:
         return get_target(self._record.target, self.workspace)
 
     def refresh(self) -> ServiceRecord:
-        """Ask the target for the live state and remember it."""
+        """Ask the target for the live state and remember it.
+
+        Examples
+        --------
+        >>> svc.refresh().state                   # doctest: +SKIP
+        <ServiceState.HEALTHY: 'Healthy'>
+        """
         self._record = self._target().get(self._record.name)
         return self._record
 
@@ -119,6 +129,15 @@ class Webservice:
         ``input_data`` may be a JSON string, a dict (sent whole when it has a
         ``"data"`` key), a DataFrame, an ndarray or lists (wrapped as ``{"data": ...}``).
         Error answers raise the matching nbdeploy exception with the service's message.
+        Key and token auth headers are added for the caller.
+
+        Examples
+        --------
+        >>> svc.run([[0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, -0.002, 0.02, -0.02]])
+        ... # doctest: +SKIP
+        [206.1]
+        >>> svc.run('{"data": [[1, 2, 3]], "method": "predict_proba"}')  # doctest: +SKIP
+        [[0.2, 0.8]]
         """
         import requests
 
@@ -262,13 +281,23 @@ class Webservice:
         return {"Authorization": f"Bearer {self._token[0]}"}
 
     def get_logs(self, tail: int | None = None) -> str:
-        """The service's log (server output, tracebacks of failed requests and init)."""
+        """The service's log (server output, tracebacks of failed requests and init).
+
+        Examples
+        --------
+        >>> print(svc.get_logs(tail=20))          # doctest: +SKIP
+        """
         return self._target().logs(self._record.name, tail=tail)
 
     def wait_for_deployment(self, show_output: bool = False, timeout: float | None = None) -> str:
         """Block until the service reaches a final state; return it.
 
         Raises :class:`~nbdeploy.exceptions.DeploymentError` when it ends ``Failed``.
+
+        Examples
+        --------
+        >>> svc.wait_for_deployment(show_output=True)   # doctest: +SKIP
+        'Healthy'
         """
         from . import config
 
@@ -294,6 +323,13 @@ class Webservice:
 
         The service keeps answering during the switch where the target allows it; if
         the new version fails to start, the old one keeps serving and this raises.
+
+        Examples
+        --------
+        >>> svc.update(models=["diabetes:2"]).state      # doctest: +SKIP
+        'Healthy'
+        >>> svc.update(score="score_v2.py")              # doctest: +SKIP
+        Webservice(name='diabetes-svc', target='local', state='Healthy')
         """
         from ._deploy import update_service
 
@@ -407,7 +443,14 @@ class Webservice:
         return self
 
     def delete(self) -> None:
-        """Stop the service and forget it. Deleting twice is fine."""
+        """Stop the service and forget it. Deleting twice is fine.
+
+        Examples
+        --------
+        >>> svc.delete()                          # doctest: +SKIP
+        >>> [s.name for s in nbdeploy.services()] # doctest: +SKIP
+        []
+        """
         self._target().delete(self._record.name)
         self._auth_path.unlink(missing_ok=True)  # targets that keep the folder
         self._token = None
@@ -426,12 +469,24 @@ class Webservice:
         return select_mimetypes(service_card(self), include, exclude)
 
     def serialize(self) -> dict[str, Any]:
-        """The record as a plain dict (the reference's ``serialize()``)."""
+        """The record as a plain dict (the reference's ``serialize()``).
+
+        Examples
+        --------
+        >>> svc.serialize()["state"]              # doctest: +SKIP
+        'Healthy'
+        """
         return self._record.to_dict()
 
 
 class LocalWebservice(Webservice):
-    """A service on this machine; the reference's ``LocalWebservice``."""
+    """A service on this machine; the reference's ``LocalWebservice``.
+
+    Examples
+    --------
+    >>> LocalWebservice.deploy_configuration(port=8890).port
+    8890
+    """
 
     @staticmethod
     def deploy_configuration(
@@ -501,6 +556,12 @@ class DockerWebservice(Webservice):
         ``engine`` is any Docker engine URL (``unix://``, ``tcp://``, ``ssh://``;
         default ``$DOCKER_HOST``); key auth is on by default, as for every remote
         target (``token_auth_enabled=True`` with ``auth_enabled=False`` for tokens).
+
+        Examples
+        --------
+        >>> cfg = DockerWebservice.deploy_configuration(port=6789, memory_gb=0.5)
+        >>> cfg.port, cfg.memory_gb
+        (6789, 0.5)
         """
         from .targets.docker import DockerConfig
 
@@ -544,7 +605,13 @@ class AciWebservice(DockerWebservice):
         base_image: str | None = None,
         cors: Any = None,
     ) -> Any:
-        """The reference's ACI settings mapped onto the Docker target."""
+        """The reference's ACI settings mapped onto the Docker target.
+
+        Examples
+        --------
+        >>> AciWebservice.deploy_configuration(cpu_cores=1, auth_enabled=False).auth_enabled
+        False
+        """
         return DockerWebservice.deploy_configuration(
             port=port,
             cpu_cores=cpu_cores,

@@ -38,7 +38,17 @@ __all__ = [
 
 @runtime_checkable
 class TrafficTarget(Protocol):
-    """What a target offers to run several versions of a service behind one endpoint."""
+    """What a target offers to run several versions of a service behind one endpoint.
+
+    A target supports versions when it has these methods (the local target does); the
+    functions below check with ``isinstance(target, TrafficTarget)``.
+
+    Examples
+    --------
+    >>> from nbdeploy.targets.local import LocalTarget
+    >>> issubclass(LocalTarget, TrafficTarget)
+    True
+    """
 
     def add_version(
         self,
@@ -49,15 +59,25 @@ class TrafficTarget(Protocol):
         *,
         current_name: str = "v1",
         show_output: bool = False,
-    ) -> ServiceRecord: ...
+    ) -> ServiceRecord:
+        """Serve ``bundle`` as version ``version`` of service ``name`` with ``weight`` %."""
+        ...
 
-    def set_traffic(self, name: str, weights: Mapping[str, int]) -> ServiceRecord: ...
+    def set_traffic(self, name: str, weights: Mapping[str, int]) -> ServiceRecord:
+        """New weights (percent, summing to 100) for the versions of service ``name``."""
+        ...
 
-    def remove_version(self, name: str, version: str) -> ServiceRecord: ...
+    def remove_version(self, name: str, version: str) -> ServiceRecord:
+        """Stop one version (it must have weight 0) of service ``name``."""
+        ...
 
-    def rollback(self, name: str) -> ServiceRecord: ...
+    def rollback(self, name: str) -> ServiceRecord:
+        """All traffic back to the primary version; the other versions stop."""
+        ...
 
-    def traffic(self, name: str) -> dict[str, int]: ...
+    def traffic(self, name: str) -> dict[str, int]:
+        """``{version: weight}`` of service ``name``; empty with a single version."""
+        ...
 
 
 def _target(workspace: Workspace, record: ServiceRecord) -> TrafficTarget:
@@ -136,7 +156,16 @@ def add_version(
 ) -> ServiceRecord:
     """Deploy ``models`` (default: the primary version's) with ``score`` (default: the
     primary version's script or built-in scorer) as version ``version`` of the service,
-    with ``weight`` percent of its traffic; the service's updated record."""
+    with ``weight`` percent of its traffic; the service's updated record.
+
+    Examples
+    --------
+    >>> svc = nbdeploy.get_service("churn")                                # doctest: +SKIP
+    >>> record = add_version(svc.workspace, svc.record, "v2", ["churn:2"], weight=10)
+    ... # doctest: +SKIP
+    >>> [v["name"] for v in record.config["versions"]]                     # doctest: +SKIP
+    ['v1', 'v2']
+    """
     from ._deploy import _new_bundle, resolve_models
 
     target = _target(workspace, record)
@@ -160,22 +189,45 @@ def add_version(
 def set_traffic(
     workspace: Workspace, record: ServiceRecord, weights: Mapping[str, int]
 ) -> ServiceRecord:
-    """New weights for the versions of a service."""
+    """New weights for the versions of a service.
+
+    Examples
+    --------
+    >>> set_traffic(svc.workspace, svc.record, {"v1": 50, "v2": 50})  # doctest: +SKIP
+    """
     return _target(workspace, record).set_traffic(record.name, weights)
 
 
 def remove_version(workspace: Workspace, record: ServiceRecord, version: str) -> ServiceRecord:
-    """Stop one version (with weight 0) of a service."""
+    """Stop one version (with weight 0) of a service.
+
+    Examples
+    --------
+    >>> svc.set_traffic({"v2": 100})                                   # doctest: +SKIP
+    >>> remove_version(svc.workspace, svc.record, "v1")               # doctest: +SKIP
+    """
     return _target(workspace, record).remove_version(record.name, version)
 
 
 def rollback(workspace: Workspace, record: ServiceRecord) -> ServiceRecord:
-    """All traffic back to the primary version; the other versions stop."""
+    """All traffic back to the primary version; the other versions stop.
+
+    Examples
+    --------
+    >>> rollback(svc.workspace, svc.record).config["primary"]          # doctest: +SKIP
+    'v1'
+    """
     return _target(workspace, record).rollback(record.name)
 
 
 def traffic(workspace: Workspace, record: ServiceRecord) -> dict[str, int]:
-    """``{version: weight}``; empty for a service with a single version."""
+    """``{version: weight}``; empty for a service with a single version.
+
+    Examples
+    --------
+    >>> traffic(svc.workspace, svc.record)                             # doctest: +SKIP
+    {'v1': 90, 'v2': 10}
+    """
     from .targets import get_target
 
     target = get_target(record.target, workspace)
