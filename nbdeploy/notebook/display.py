@@ -25,6 +25,7 @@ import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from nbdeploy.core.auth import mask_secret
 from nbdeploy.exceptions import NbdeployError
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ __all__ = [
     "STATE_COLOURS",
     "client_snippets",
     "escape",
-    "mask_key",
     "model_card",
     "models_table",
     "request_example",
@@ -278,21 +278,6 @@ def models_table(models: Sequence[Model]) -> dict[str, str]:
 # -- services --------------------------------------------------------------------------
 
 
-def mask_key(key: str) -> str:
-    """Show the first 4 characters of a key and hide the rest.
-
-    Examples
-    --------
-    >>> mask_key("abcdef0123456789")
-    'abcd************'
-    >>> mask_key("abc")
-    '***'
-    """
-    if len(key) <= 8:
-        return "*" * len(key)
-    return key[:4] + "*" * (len(key) - 4)
-
-
 def service_base_uri(service: Webservice) -> str | None:
     """The service's root URL (``scoring_uri`` without its ``/score``), or None."""
     uri = service.scoring_uri
@@ -402,7 +387,7 @@ def service_card(service: Webservice) -> dict[str, str]:
     record = service.record
     state = record.state.value
     keys = _service_keys(service)
-    masked = [mask_key(k) for k in keys]
+    masked = [mask_secret(k) for k in keys]
     base = service_base_uri(service)
     docs = f"{base}/docs" if base else None
 

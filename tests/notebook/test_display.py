@@ -11,6 +11,7 @@ import pytest
 
 from nbdeploy._api import register
 from nbdeploy._service import Webservice
+from nbdeploy.core.auth import mask_secret
 from nbdeploy.core.openapi import openapi31, swagger2
 from nbdeploy.core.schema import infer_schema
 from nbdeploy.core.services import ServiceRecord
@@ -169,7 +170,7 @@ def test_service_card_masks_keys_when_the_service_has_them(home: Workspace) -> N
     for text in bundle.values():
         assert "primarysecret0123456789" not in text
         assert "secondarysecret987654" not in text
-    assert "prim*******************" in bundle["text/plain"]
+    assert "keys:        prim…, seco…" in bundle["text/plain"]
     assert "Authorization: Bearer prim" in bundle["text/plain"]
     assert "&quot;Authorization&quot;: &quot;Bearer prim" in bundle["text/html"]
 
@@ -181,9 +182,12 @@ def test_client_snippets_quote_the_body_for_the_shell() -> None:
     assert "requests.post('http://h:1/score', json=payload, headers=headers)" in py
 
 
-def test_mask_key() -> None:
-    assert display.mask_key("abcdefghijkl") == "abcd********"
-    assert display.mask_key("short") == "*****"
+def test_keys_are_masked_by_the_cores_mask_secret() -> None:
+    # One masking rule for every front: the core's (what ServiceAuth's repr shows too).
+    assert display.mask_secret is mask_secret
+    assert not hasattr(display, "mask_key")
+    assert mask_secret("abcdefghijkl") == "abcd…"
+    assert mask_secret("short") == "…"
 
 
 # -- lists -----------------------------------------------------------------------------
