@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -26,22 +25,12 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, free_port
+
 pytestmark = [pytest.mark.ui, pytest.mark.integration]
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 #: Seconds for JupyterLab to start, a kernel to deploy, the panel to update.
 TIMEOUT = 90.0
 
@@ -69,12 +58,6 @@ display({views.SERVICE_MIMETYPE: card, "text/plain": repr(svc)}, raw=True)
 doc = views.swagger_payload(spec, name=svc.name, docs=card["docs_uri"])
 display({views.SWAGGER_MIMETYPE: doc, "text/plain": "swagger"}, raw=True)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _get(url: str, token: str | None = None) -> Any:
@@ -148,7 +131,7 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
     (notification / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
-    port = _free_port()
+    port = free_port()
     token = secrets.token_hex(16)
     env = {**os.environ, "NBDEPLOY_HOME": str(home)}
     cmd = [

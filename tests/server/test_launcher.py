@@ -22,6 +22,7 @@ from sklearn.linear_model import Ridge
 
 from nbdeploy.server import EXIT_BIND_FAILED, EXIT_INIT_FAILED
 from nbdeploy.server.launcher import bind_socket
+from tests.helpers import free_port
 
 from .bundles import DIABETES_SCORE
 
@@ -226,12 +227,6 @@ def test_serve_on_an_already_bound_socket(make_bundle: Callable[..., Path], tmp_
         process.stdout.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _refused(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
@@ -262,7 +257,7 @@ def test_init_before_listen_takes_no_connection_until_ready(
     fifo = tmp_path / "gate"
     os.mkfifo(fifo)
     monkeypatch.setenv("NBDEPLOY_TEST_FIFO", str(fifo))
-    port = _free_port()
+    port = free_port()
     server = start_server(
         make_bundle(FIFO_GATED_SCORE), "--init-before-listen", "--reuse-port", port=port
     )
@@ -291,7 +286,7 @@ def test_init_before_listen_failure_exits_3(
 def test_reuse_port_lets_two_generations_share_a_port(
     make_bundle: Callable[..., Path], start_server: Callable[..., ServerProcess]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     old = start_server(
         make_bundle("def init():\n    pass\n\ndef run(data):\n    return 'old'\n"),
         "--reuse-port",
