@@ -109,9 +109,13 @@ def lab_url(lab_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium through Playwright."""
+    """Headless Debian Chromium through Playwright.
+
+    Module-scoped: Playwright's sync API runs its own event loop in this thread, so it
+    must be closed before another test module starts its own.
+    """
     _require_browser()
     from playwright.sync_api import sync_playwright
 
