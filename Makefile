@@ -43,8 +43,14 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
+# A private Docker engine (no bridge, no iptables, its own socket; see
+# scripts/docker-env.sh) runs for the Docker tests and is stopped by its pidfile after.
+# Browser tests (Playwright's own event loop) run in their own pytest process, apart
+# from the Jupyter server fixtures' loop.
 unit: setup
-	$(VENV)/bin/pytest tests
+	eval "$$(bash scripts/docker-env.sh up)" && $(VENV)/bin/pytest tests -m "not ui"; \
+		rc=$$?; bash scripts/docker-env.sh down; exit $$rc
+	$(VENV)/bin/pytest tests -m ui
 
 notebooks: setup
 	$(VENV)/bin/pytest --nbval notebooks/ --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider

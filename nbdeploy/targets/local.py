@@ -982,8 +982,9 @@ class LocalTarget(Target):
                 if status is not None
                 else f"GET / did not answer within {PROBE_TIMEOUT:g} s (pid {proc.pid} alive)"
             )
-        if state is ServiceState.HEALTHY and record.config.get("versions"):
-            # Behind a router, GET / reached one version; every version must run.
+        if record.config.get("versions"):
+            # Behind a router, GET / reached one version (or got the router's 502 for a
+            # dead one); every version must run, and a dead one is named.
             from .traffic import versions_of
 
             dead = [v for v in versions_of(record) if not v.process.alive()]
