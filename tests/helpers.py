@@ -7,7 +7,7 @@ import socket
 
 __all__ = ["CHROMIUM", "CHROMIUM_ARGS", "free_port"]
 
-#: The system Chromium the browser tests drive (never ``playwright install``).
+#: The system Chromium the browser tests drive (never a Playwright browser download).
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 #: Headless, offline-quiet flags for it.
 CHROMIUM_ARGS = [

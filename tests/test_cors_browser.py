@@ -101,7 +101,7 @@ def browser() -> Iterator[Any]:
     except ImportError:
         pytest.fail(
             "Python Playwright is missing: `.venv/bin/pip install playwright` (the system "
-            "Chromium is used; do not run `playwright install`)",
+            "Chromium is used; no Playwright browser download)",
             pytrace=False,
         )
     with sync_playwright() as playwright:

@@ -495,7 +495,8 @@ def build_image(
     if _find_image(client, base) is None:
         raise DeploymentError(
             f"the base image {base!r} is not in the Docker engine, and nbdeploy never pulls",
-            hint=f"run `docker pull {base}` once, or pass base_image= an image the engine has",
+            hint=f"load or build {base} into the engine once (docker load / docker build), "
+            "or pass base_image= an image the engine has",
         )
     offline = context.spec.offline if offline is None else offline
     lines: list[str] = []

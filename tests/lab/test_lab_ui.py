@@ -5,7 +5,7 @@ A notebook cell registers and deploys a model into a temporary workspace
 and its logs, copy a ``%deploy`` line, and delete it after the confirm dialog.
 
 Needs ``/usr/bin/chromium`` (Debian: ``apt-get install -y chromium``; elsewhere set
-``CHROMIUM_PATH``) and the Python ``playwright`` package. Never ``playwright install``:
+``CHROMIUM_PATH``) and the Python ``playwright`` package. Never a Playwright browser download:
 the system Chromium is used. Screenshots go to ``test-artifacts/``.
 """
 
@@ -84,7 +84,7 @@ def chromium() -> str:
         pytest.fail(
             f"Chromium not found at {CHROMIUM}. Install it with "
             "`apt-get update && apt-get install -y chromium` (Debian/Ubuntu), or set "
-            "CHROMIUM_PATH to a Chromium/Chrome binary. Do not run `playwright install`."
+            "CHROMIUM_PATH to a Chromium/Chrome binary. Do not download a Playwright browser."
         )
     return CHROMIUM
 

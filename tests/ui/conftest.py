@@ -3,7 +3,7 @@
 JupyterLab is started with ``subprocess.Popen([sys.executable, "-m", "jupyterlab",
 ...])`` on 127.0.0.1 (so its PID is the server's own) and stopped by that PID.
 Chromium is the system one (``/usr/bin/chromium``, or ``$CHROMIUM_PATH``), driven by
-Python Playwright; ``playwright install`` is never needed.
+Python Playwright; no Playwright browser download is needed.
 
 A missing Chromium or Playwright FAILS these tests with the command that fixes it:
 they are part of ``make test``, so silently skipping them would hide a broken page.
@@ -42,7 +42,7 @@ def _require_browser() -> None:
     except ImportError:
         pytest.fail(
             "Python Playwright is missing: `.venv/bin/pip install playwright` "
-            "(the system Chromium is used; do not run `playwright install`)",
+            "(the system Chromium is used; no Playwright browser download)",
             pytrace=False,
         )
 
