@@ -44,28 +44,39 @@ Access control
     preflights (``OPTIONS``) before routing and auth, and marks answers to allowed
     origins.
 
-Speed: the request body is read as bytes and decoded by orjson on the scoring thread
-(no pydantic models per request), routes are plain Starlette routes, there is no
-middleware unless CORS is configured (and that one only scans the header list of a
-request without ``Origin``), auth costs one ``stat`` and one constant-time comparison,
-and the access log is off (``--log-level debug`` logs one line per scored request;
-Authorization headers are never logged).
+Speed: ``POST /score`` of an ordinary script and ``GET /`` skip FastAPI and Starlette
+altogether. The app's ``__call__`` recognises them by path and method and answers
+with a plain ASGI function (:func:`_fast_score`): one pass over the header list (body
+size, credentials, request id), the body read straight from ``receive``, orjson
+decoding, the schema conversion, ``run()`` — called right on the event loop by
+servers the launcher started (see :mod:`nbdeploy.server.runtime` for why and the
+trade-off) — and two ``send`` calls. Auth is one ``stat`` and one constant-time
+comparison, CORS (only when configured) wraps that function as it wraps the app,
+request ids are a per-process random prefix and a counter, and the access log is off
+(``--log-level debug`` logs one line per scored request; Authorization headers are
+never logged). Everything else — ``GET /score``, other methods, ``@rawhttp`` scripts,
+the documents, ``/docs``, unknown routes — goes through FastAPI as before, and every
+answer has the same shape either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nbdeploy.exceptions import (
     AuthenticationError,
@@ -90,6 +101,12 @@ logger = logging.getLogger("nbdeploy.server")
 
 _REQUEST_ID_HEADERS = ("x-request-id", "x-ms-request-id")
 _REQUEST_ID_OK = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+_REQUEST_ID_OK_BYTES = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
+
+_JSON = (b"content-type", b"application/json")
+_TEXT = (b"content-type", b"text/plain; charset=utf-8")
+_HEALTHY = b"Healthy"
+_HEALTHY_LENGTH = (b"content-length", str(len(_HEALTHY)).encode())
 
 
 def _load_bundle(bundle: Bundle | str | Path) -> Bundle:
@@ -111,13 +128,36 @@ def _service_title(bundle: Bundle, settings: ServerSettings) -> str:
     return bundle.path.name
 
 
-def _request_id(request: Request) -> str:
+class _RequestIds:
+    """New request ids: 32 hex digits, a random per-process prefix and a counter.
+
+    Unique within the process and, by the random prefix, across processes (a forked
+    warm-start child draws its own prefix: the generator is made per app). Cheaper
+    than ``uuid4()`` (no system call per request).
+
+    Examples
+    --------
+    >>> ids = _RequestIds()
+    >>> a, b = ids.new(), ids.new()
+    >>> len(a) == 32 and a != b and a[:16] == b[:16]
+    True
+    """
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count(1)
+
+    def new(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+def _request_id(request: Request, ids: _RequestIds) -> str:
     headers = request.headers
     for key in _REQUEST_ID_HEADERS:
         value = headers.get(key)
         if value is not None and _REQUEST_ID_OK.fullmatch(value):
             return value
-    return uuid.uuid4().hex
+    return ids.new()
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -154,6 +194,39 @@ def _too_large(size: int, limit: int, *, at_least: bool = False) -> PayloadTooLa
         f"request body of {amount} bytes is over this service's limit of {limit} bytes",
         hint="send fewer rows per request, or raise the service's max_request_bytes",
     )
+
+
+async def _receive_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
+    """:func:`_read_body` on the raw ASGI ``receive`` (the hot path's version)."""
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            text = declared.decode("latin-1")
+            raise BadRequestError(f"Content-Length header {text!r} is not a number") from None
+        if size > limit:
+            raise _too_large(size, limit)
+    message = await receive()
+    if message["type"] != "http.request":
+        raise BadRequestError("the client disconnected before sending the whole body")
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        if len(body) > limit:
+            raise _too_large(len(body), limit, at_least=True)
+        return body
+    chunks = [body]
+    received = len(body)
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise BadRequestError("the client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > limit:
+            raise _too_large(received, limit, at_least=True)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _not_ready_message(runtime: ScoringRuntime) -> str:
@@ -227,8 +300,6 @@ def create_app(bundle: Bundle | str | Path, settings: ServerSettings | None = No
     ...     client.post("/score", json={"data": [[1, 2, 3]]}).json()
     [42.0]
     """
-    from fastapi import FastAPI
-
     loaded = _load_bundle(bundle)
     if settings is None:
         settings = ServerSettings.from_bundle_settings(loaded.settings)
@@ -236,7 +307,7 @@ def create_app(bundle: Bundle | str | Path, settings: ServerSettings | None = No
     title = _service_title(loaded, settings)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Any) -> AsyncIterator[None]:
         # The launcher may already have run init() before listening (hand-over).
         init_task = None
         if not runtime.init_started:
@@ -250,7 +321,22 @@ def create_app(bundle: Bundle | str | Path, settings: ServerSettings | None = No
                     await init_task
             runtime.close()
 
-    app = FastAPI(
+    checker = _auth_checker(loaded, settings)
+    challenge = unauthorized_headers(title)
+    ids = _RequestIds()
+
+    limit = settings.max_request_bytes
+    fast_score: ASGIApp = functools.partial(
+        _fast_score, runtime=runtime, checker=checker, challenge=challenge, ids=ids, limit=limit
+    )
+    fast_health: ASGIApp = functools.partial(_fast_health, runtime=runtime)
+    if settings.cors is not None:
+        from nbdeploy.server.cors import CorsMiddleware
+
+        fast_score = CorsMiddleware(fast_score, settings.cors)
+        fast_health = CorsMiddleware(fast_health, settings.cors)
+    app = _new_scoring_app(
+        (runtime, fast_score, fast_health),
         title=title,
         docs_url=None,
         redoc_url=None,
@@ -261,10 +347,6 @@ def create_app(bundle: Bundle | str | Path, settings: ServerSettings | None = No
     app.state.nbdeploy_runtime = runtime
     install_error_handlers(app)
     _install_middleware(app, settings)
-    checker = _auth_checker(loaded, settings)
-    challenge = unauthorized_headers(title)
-
-    limit = settings.max_request_bytes
 
     async def health(request: Request) -> Response:
         if runtime.state == "ready":
@@ -272,7 +354,7 @@ def create_app(bundle: Bundle | str | Path, settings: ServerSettings | None = No
         return error_response(503, _not_ready_message(runtime))
 
     async def score(request: Request) -> Response:
-        request_id = _request_id(request)
+        request_id = _request_id(request, ids)
         headers = {"x-request-id": request_id}
         started = time.perf_counter()
         try:
@@ -297,7 +379,7 @@ def create_app(bundle: Bundle | str | Path, settings: ServerSettings | None = No
         except AuthenticationError as exc:
             response = error_response(exc.status_code, str(exc), {**headers, **challenge})
         except NbdeployError as exc:
-            response = _error_for(exc, request_id, headers)
+            response = error_response(exc.status_code, _error_message(exc, request_id), headers)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s /score %s -> %d in %.2f ms",
@@ -406,13 +488,157 @@ def _build_document(
     return orjson.dumps(document, default=json_default, option=options)
 
 
-def _error_for(exc: NbdeployError, request_id: str, headers: Mapping[str, str]) -> Response:
-    status = exc.status_code
-    if status >= 500:
+def _error_message(exc: NbdeployError, request_id: str) -> str:
+    """The message of an error answer; a 5xx is logged with its cause and traceback and
+    its message names the request id instead of carrying the traceback."""
+    if exc.status_code >= 500:
         cause = exc.__cause__ or exc
         logger.error("request %s failed: %s", request_id, exc.message, exc_info=cause)
         message = f"{exc.message} (request id {request_id}; the traceback is in the service logs)"
         if exc.hint:
             message += f"\nHint: {exc.hint}"
-        return error_response(status, message, headers)
-    return error_response(status, str(exc), headers)
+        return message
+    return str(exc)
+
+
+#: The runtime, the ``POST /score`` and the ``GET /`` handlers of the hot path.
+_FastRoutes = tuple[ScoringRuntime, ASGIApp, ASGIApp]
+
+
+@functools.cache
+def _scoring_app_class() -> type[Any]:
+    """FastAPI with the hot routes answered before its middleware and router.
+
+    Made on first use, so importing this module does not import FastAPI.
+    """
+    from fastapi import FastAPI
+
+    class ScoringAPI(FastAPI):
+        """The scoring app: ``POST /score`` (ordinary scripts) and ``GET /`` go to
+        plain ASGI functions, everything else to FastAPI."""
+
+        nbdeploy_fast_routes: _FastRoutes | None = None
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            fast = self.nbdeploy_fast_routes
+            if fast is not None and scope["type"] == "http":
+                path = scope["path"]
+                if path == "/score":
+                    if scope["method"] == "POST" and not fast[0].raw:
+                        await fast[1](scope, receive, send)
+                        return
+                elif path == "/" and scope["method"] == "GET":
+                    await fast[2](scope, receive, send)
+                    return
+            await super().__call__(scope, receive, send)
+
+    return ScoringAPI
+
+
+def _new_scoring_app(fast_routes: _FastRoutes, **options: Any) -> FastAPI:
+    """A :func:`_scoring_app_class` instance answering ``fast_routes`` itself."""
+    app = _scoring_app_class()(**options)
+    app.nbdeploy_fast_routes = fast_routes
+    return cast("FastAPI", app)
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers.append((b"content-length", b"%d" % len(body)))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_error(
+    send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    body = orjson.dumps({"status_code": status, "message": message})
+    await _send(send, status, [_JSON, *headers], body)
+
+
+async def _fast_health(
+    scope: Scope, receive: Receive, send: Send, *, runtime: ScoringRuntime
+) -> None:
+    """``GET /``: what the FastAPI route answers, without FastAPI."""
+    if runtime.state == "ready":
+        await _send(send, 200, [_TEXT], _HEALTHY)
+    else:
+        await _send_error(send, 503, _not_ready_message(runtime), [])
+
+
+async def _fast_score(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    runtime: ScoringRuntime,
+    checker: AuthChecker | None,
+    challenge: Mapping[str, str],
+    ids: _RequestIds,
+    limit: int,
+) -> None:
+    """``POST /score`` of an ordinary script, as plain ASGI (the hot path).
+
+    Answers exactly what the FastAPI route does (statuses, bodies, headers): one pass
+    over the headers, the body from ``receive``, then :meth:`ScoringRuntime.score_here`
+    right here on the loop when the runtime is inline, else the worker thread.
+    """
+    declared = authorization = given_id = given_ms_id = None
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            if declared is None:
+                declared = value
+        elif key == b"authorization":
+            if authorization is None:
+                authorization = value
+        elif key == b"x-request-id":
+            if given_id is None:
+                given_id = value
+        elif key == b"x-ms-request-id" and given_ms_id is None:
+            given_ms_id = value
+    if given_id is not None and _REQUEST_ID_OK_BYTES.fullmatch(given_id):
+        request_id = given_id
+    elif given_ms_id is not None and _REQUEST_ID_OK_BYTES.fullmatch(given_ms_id):
+        request_id = given_ms_id
+    else:
+        request_id = ids.new().encode()
+    id_header = (b"x-request-id", request_id)
+    debug = logger.isEnabledFor(logging.DEBUG)
+    started = time.perf_counter() if debug else 0.0
+    status = 200
+    try:
+        if runtime.state != "ready":
+            status = 503
+            await _send_error(send, 503, _not_ready_message(runtime), [id_header])
+        else:
+            if checker is not None:
+                checker.check(None if authorization is None else authorization.decode("latin-1"))
+            body = await _receive_body(receive, declared, limit)
+            if runtime.inline:
+                result = runtime.score_here(body)
+            else:
+                result = await runtime.score(body)
+            await _send(send, 200, [_JSON, id_header], result)
+    except AuthenticationError as exc:
+        status = exc.status_code
+        extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in challenge.items()]
+        await _send_error(send, status, str(exc), [id_header, *extra])
+    except NbdeployError as exc:
+        status = exc.status_code
+        message = _error_message(exc, request_id.decode("latin-1"))
+        await _send_error(send, status, message, [id_header])
+    except Exception as exc:  # a bug of the server's: still a JSON 500, and logged
+        status = 500
+        logger.error("POST /score %s failed", request_id.decode("latin-1"), exc_info=exc)
+        await _send_error(
+            send,
+            500,
+            f"internal server error ({type(exc).__name__}); the details are in the service logs",
+            [id_header],
+        )
+    if debug:
+        logger.debug(
+            "POST /score %s -> %d in %.2f ms",
+            request_id.decode("latin-1"),
+            status,
+            (time.perf_counter() - started) * 1000,
+        )

@@ -22,7 +22,20 @@ Logs (the server's, uvicorn's and the scoring script's ``logging`` calls) go to
 **stderr** in a compact one-line format; the access log is off. A target that sends
 stdout and stderr to one file gets the machine lines in order with the logs, the
 ``NBDEPLOY-INIT-FAILED`` line last. SIGTERM and SIGINT stop the server gracefully
-(uvicorn finishes the requests in flight).
+(uvicorn finishes the requests in flight, and this server also answers requests on
+connections it had accepted but not yet read; see ``_Server.shutdown``).
+
+Start-up order: the bundle's manifest is read, the socket bound (listening at once,
+or — ``--init-before-listen`` / ``--take-over`` — only after ``init()``), then the
+scoring script's ``init()`` runs on the main thread while a stand-in answers ``503
+Initializing`` on a listening socket (:mod:`nbdeploy.server.standby`), and finally
+uvicorn serves on the same thread, so ``run()`` shares ``init()``'s thread and is
+called right on the event loop (:mod:`nbdeploy.server.runtime` has the measurements
+and the trade-off). SIGTERM while ``init()`` runs stops the process at once.
+
+Updates without a dropped request: ``--handover-socket PATH`` makes the server offer
+its listening socket at ``PATH`` once it serves, and ``--take-over PATH`` makes the
+next generation serve on that same socket (:mod:`nbdeploy.server.handover`).
 
 The event loop is uvloop when it is installed, and the HTTP parser httptools.
 """
@@ -36,14 +49,18 @@ import ipaddress
 import logging
 import socket
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from nbdeploy.exceptions import NbdeployError
+from nbdeploy.server.handover import ListenerHandover, receive_listener
 from nbdeploy.server.runtime import describe_exception
 from nbdeploy.server.settings import LOG_LEVELS, ServerSettings
+from nbdeploy.server.standby import Standby
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -143,60 +160,79 @@ def _http_name() -> str:
     return "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
 
 
+#: Longest wait, at shutdown, for requests on connections accepted just before it.
+ANSWER_ACCEPTED_SECONDS = 2.0
+
+
+def _waits_for_request(connection: Any) -> bool:
+    """True for a connection accepted (or kept alive and now receiving) whose request
+    has not fully arrived: closing it would lose a request its client already sent.
+
+    Reads uvicorn's protocol state: ``cycle`` (the request in progress, ``None``
+    before the first one) and ``timeout_keep_alive_task`` (set while a kept-alive
+    connection idles after an answer, cleared as soon as bytes arrive).
+    """
+    if getattr(connection, "timeout_keep_alive_task", None) is not None:
+        return False  # idle after an answer: closing it is the usual keep-alive race
+    cycle = getattr(connection, "cycle", None)
+    return cycle is None or bool(getattr(cycle, "response_complete", False))
+
+
 class _Server(uvicorn.Server):
-    """uvicorn's server, announcing LISTENING/READY and stopping when init fails."""
+    """uvicorn's server: announces LISTENING/READY, offers its socket to the next
+    generation, and answers every connection it accepted before it stops."""
 
     def __init__(
         self,
         config: uvicorn.Config,
-        runtime: ScoringRuntime,
         host: str,
         port: int,
         *,
-        init_before_listen: bool = False,
+        announce_listening: bool,
+        handover_socket: str | None = None,
     ) -> None:
         super().__init__(config)
         self.exit_code = EXIT_OK
-        self._runtime = runtime
         self._address = (host, port)
-        self._init_before_listen = init_before_listen
-        self._listening = False
-        self._ready_pending = False
-        runtime.add_init_listener(self.init_done)
+        self._announce_listening = announce_listening
+        self._handover_path = handover_socket
+        self._handover: ListenerHandover | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        if self._init_before_listen:
-            # init() first, on this loop; the app's start-up then finds it done. A
-            # failed init() returns before anything listens: no connection is taken
-            # (init_done asked to exit, and nothing started means nothing to stop).
-            init = asyncio.ensure_future(self._runtime.initialize())
-            while not init.done():
-                await asyncio.wait({init}, timeout=0.1)
-                if self.should_exit and not init.done():  # SIGTERM while init() runs
-                    init.cancel()
-                    return
-            if self._runtime.state != "ready":
-                return
         await super().startup(sockets=sockets)
-        if self.started:
-            host, port = self._address
-            self._listening = True
+        if not self.started:
+            return
+        host, port = self._address
+        if self._announce_listening:
             logger.info("listening on http://%s:%d", host, port)
             _announce(f"{LISTENING} {host} {port}")
-            if self._ready_pending:
-                _announce(READY)
+        if self._handover_path and sockets:
+            try:
+                handover = ListenerHandover(self._handover_path, sockets[0])
+                handover.start(asyncio.get_running_loop())
+            except (OSError, NbdeployError) as exc:
+                logger.warning("cannot offer the listening socket for updates: %s", exc)
+            else:
+                self._handover = handover
+        _announce(READY)
 
-    def init_done(self, error: BaseException | None) -> None:
-        """Runs on the event loop once ``init()`` returned or raised."""
-        if error is None:
-            if self._listening:
-                _announce(READY)
-            else:  # init() beat the socket set-up: keep LISTENING first
-                self._ready_pending = True
-            return
-        _announce(f"{INIT_FAILED}: {describe_exception(error)}")
-        self.exit_code = EXIT_INIT_FAILED
-        self.should_exit = True
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._handover is not None:
+            self._handover.close()
+            self._handover = None
+        # Stop accepting (the listening socket lives on in a next generation that
+        # took it over), then give connections accepted just before this moment the
+        # time to deliver their request: uvicorn's shutdown closes every connection
+        # without a request in progress, which would drop a request already on its
+        # way (the client sees "Remote end closed connection without response").
+        for server in getattr(self, "servers", []):
+            server.close()
+        deadline = time.monotonic() + ANSWER_ACCEPTED_SECONDS
+        while time.monotonic() < deadline and not self.force_exit:
+            if not any(_waits_for_request(c) for c in self.server_state.connections):
+                break
+            await asyncio.sleep(0.005)
+        await super().shutdown(sockets=sockets)
 
 
 def _make_server(
@@ -205,10 +241,9 @@ def _make_server(
     host: str,
     port: int,
     *,
-    init_before_listen: bool = False,
+    announce_listening: bool,
+    handover_socket: str | None = None,
 ) -> _Server:
-    from nbdeploy.server.app import get_runtime
-
     config = uvicorn.Config(
         app,
         host=host,
@@ -223,7 +258,37 @@ def _make_server(
         proxy_headers=False,
         timeout_graceful_shutdown=30,
     )
-    return _Server(config, get_runtime(app), host, port, init_before_listen=init_before_listen)
+    return _Server(
+        config,
+        host,
+        port,
+        announce_listening=announce_listening,
+        handover_socket=handover_socket,
+    )
+
+
+def _take_over(path: str, host: str, port: int) -> socket.socket | None:
+    """The listening socket offered at ``path`` if it is bound to ``host:port`` (any
+    port when ``port`` is 0); None (logged) when there is none to take."""
+    try:
+        sock = receive_listener(path)
+    except OSError as exc:
+        logger.warning("no listening socket to take over at %s (%s); binding the port", path, exc)
+        return None
+    bound_host, bound_port = sock.getsockname()[:2]
+    if port and (bound_port != port or bound_host != host):
+        logger.warning(
+            "the socket offered at %s listens on %s:%d, not %s:%d; binding the port",
+            path,
+            bound_host,
+            bound_port,
+            host,
+            port,
+        )
+        sock.close()
+        return None
+    logger.info("took over the listening socket of the previous generation")
+    return sock
 
 
 def serve(
@@ -236,12 +301,20 @@ def serve(
     settings: ServerSettings | None = None,
     reuse_port: bool = False,
     init_before_listen: bool = False,
+    handover_socket: str | None = None,
+    take_over: str | None = None,
 ) -> int:
     """Run the scoring server for a bundle until it is stopped; the exit code.
 
     The local target's warm-start process calls this in a forked child, with a socket
     it already bound (``sock``), so the child starts serving without re-importing
-    anything. Without ``sock``, ``host:port`` is bound here (``port=0``: a free port).
+    anything. Without ``sock``, ``host:port`` is bound here (``port=0``: a free port),
+    or taken over from the running generation (``take_over``).
+
+    ``init()`` runs on this (the main) thread before the event loop starts, and the
+    loop then runs ``run()`` on the same thread (see :mod:`nbdeploy.server.runtime`).
+    On a socket that already listens, a :class:`~nbdeploy.server.standby.Standby`
+    answers ``503 Initializing`` meanwhile.
 
     Parameters
     ----------
@@ -261,9 +334,16 @@ def serve(
         Bind with ``SO_REUSEPORT`` (when ``sock`` is None), so the next generation of
         the service can bind the same port while this one still serves.
     init_before_listen:
-        Run ``init()`` before the socket listens (the socket should be bound, not
-        listening): a new generation joins the port only once it can answer, and
-        one whose ``init()`` fails never takes a connection.
+        Take no connection before ``init()`` succeeded: the socket listens (or, if it
+        already does, is accepted from) only afterwards, and one whose ``init()``
+        fails never takes a connection. For a new generation next to a running one.
+    handover_socket:
+        A unix socket path where this server, once serving, offers its listening
+        socket to the next generation (:mod:`nbdeploy.server.handover`).
+    take_over:
+        The previous generation's ``handover_socket``: serve on its listening socket
+        (implies ``init_before_listen``). If none can be taken, the port is bound
+        (with ``reuse_port`` as given).
 
     Returns
     -------
@@ -281,7 +361,7 @@ def serve(
     """
     configure_logging(settings.log_level if settings is not None else log_level)
     try:
-        from nbdeploy.server.app import _load_bundle, create_app
+        from nbdeploy.server.app import _load_bundle, create_app, get_runtime
 
         loaded = _load_bundle(bundle_path)
         if settings is None:
@@ -297,6 +377,9 @@ def serve(
         _announce(f"{INIT_FAILED}: {describe_exception(exc)}")
         return EXIT_INIT_FAILED
 
+    if sock is None and take_over:
+        sock = _take_over(take_over, settings.host, settings.port)
+        init_before_listen = True
     if sock is None:
         try:
             sock = bind_socket(
@@ -310,17 +393,61 @@ def serve(
             logger.error("cannot bind %s:%d: %s", settings.host, settings.port, reason)
             _announce(f"{BIND_FAILED}: {settings.host} {settings.port}: {reason}")
             return EXIT_BIND_FAILED
-    bound_host, bound_port = sock.getsockname()[:2]
+    try:
+        bound_host, bound_port = (str(v) for v in sock.getsockname()[:2])
+        return _serve_on(
+            app,
+            get_runtime(app),
+            settings,
+            sock,
+            bound_host,
+            int(bound_port),
+            init_before_listen=init_before_listen,
+            handover_socket=handover_socket,
+        )
+    finally:
+        sock.close()
+
+
+def _serve_on(
+    app: FastAPI,
+    runtime: ScoringRuntime,
+    settings: ServerSettings,
+    sock: socket.socket,
+    host: str,
+    port: int,
+    *,
+    init_before_listen: bool,
+    handover_socket: str | None,
+) -> int:
+    """``init()`` here (with the stand-in on a listening socket), then uvicorn."""
+    standby = None
+    if not init_before_listen and sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        logger.info("listening on http://%s:%d", host, port)
+        _announce(f"{LISTENING} {host} {port}")
+        standby = Standby(sock)
+        standby.start()
+    try:
+        ready = runtime.initialize_here()
+    finally:
+        if standby is not None:
+            standby.stop()
+    if not ready:
+        _announce(f"{INIT_FAILED}: {runtime.failure_reason}")
+        return EXIT_INIT_FAILED
     server = _make_server(
-        app, settings, str(bound_host), int(bound_port), init_before_listen=init_before_listen
+        app,
+        settings,
+        host,
+        port,
+        announce_listening=standby is None,
+        handover_socket=handover_socket,
     )
     try:
         server.run(sockets=[sock])
     except SystemExit as exc:  # uvicorn exits this way when its start-up fails
         code = exc.code if isinstance(exc.code, int) else 1
         return code or EXIT_INIT_FAILED
-    finally:
-        sock.close()
     return int(server.exit_code)
 
 
@@ -355,6 +482,20 @@ def _parser() -> argparse.ArgumentParser:
         "--init-before-listen",
         action="store_true",
         help="run init() before listening (zero-downtime hand-over on updates)",
+    )
+    parser.add_argument(
+        "--handover-socket",
+        default=None,
+        metavar="PATH",
+        help="unix socket where this server offers its listening socket to the next "
+        "generation (see --take-over)",
+    )
+    parser.add_argument(
+        "--take-over",
+        default=None,
+        metavar="PATH",
+        help="serve on the listening socket the running generation offers at PATH "
+        "(its --handover-socket); init() runs first. Binds the port if none is offered",
     )
     return parser
 
@@ -408,4 +549,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings=settings,
         reuse_port=args.reuse_port,
         init_before_listen=args.init_before_listen,
+        handover_socket=args.handover_socket,
+        take_over=args.take_over,
     )
