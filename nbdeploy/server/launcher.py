@@ -162,6 +162,9 @@ def _http_name() -> str:
 
 #: Longest wait, at shutdown, for requests on connections accepted just before it.
 ANSWER_ACCEPTED_SECONDS = 2.0
+#: Longest wait for the running generation to hand its socket over (its event loop
+#: answers between two requests, so this bounds the ``run()`` it may be busy with).
+TAKE_OVER_SECONDS = 30.0
 
 
 def _waits_for_request(connection: Any) -> bool:
@@ -199,13 +202,8 @@ class _Server(uvicorn.Server):
         self._handover: ListenerHandover | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if not self.started:
-            return
-        host, port = self._address
-        if self._announce_listening:
-            logger.info("listening on http://%s:%d", host, port)
-            _announce(f"{LISTENING} {host} {port}")
+        # Offered before the first answer, so whoever sees this server answer finds
+        # the offer in place.
         if self._handover_path and sockets:
             try:
                 handover = ListenerHandover(self._handover_path, sockets[0])
@@ -214,6 +212,18 @@ class _Server(uvicorn.Server):
                 logger.warning("cannot offer the listening socket for updates: %s", exc)
             else:
                 self._handover = handover
+        try:
+            await super().startup(sockets=sockets)
+        except BaseException:
+            if self._handover is not None:
+                self._handover.close()
+            raise
+        if not self.started:
+            return
+        host, port = self._address
+        if self._announce_listening:
+            logger.info("listening on http://%s:%d", host, port)
+            _announce(f"{LISTENING} {host} {port}")
         _announce(READY)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
@@ -227,6 +237,7 @@ class _Server(uvicorn.Server):
         # way (the client sees "Remote end closed connection without response").
         for server in getattr(self, "servers", []):
             server.close()
+        logger.info("stopping: no new connections; answering the ones accepted")
         deadline = time.monotonic() + ANSWER_ACCEPTED_SECONDS
         while time.monotonic() < deadline and not self.force_exit:
             if not any(_waits_for_request(c) for c in self.server_state.connections):
@@ -271,7 +282,7 @@ def _take_over(path: str, host: str, port: int) -> socket.socket | None:
     """The listening socket offered at ``path`` if it is bound to ``host:port`` (any
     port when ``port`` is 0); None (logged) when there is none to take."""
     try:
-        sock = receive_listener(path)
+        sock = receive_listener(path, timeout=TAKE_OVER_SECONDS)
     except OSError as exc:
         logger.warning("no listening socket to take over at %s (%s); binding the port", path, exc)
         return None

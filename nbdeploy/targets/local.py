@@ -17,10 +17,18 @@ PID *and start time* are recorded in the service record, so any later Python pro
 finds the service, checks it is still that process (PIDs are reused) and probes
 ``GET /`` for its live state.
 
-Updates keep the scoring URI answering: the new generation binds the same port with
-``SO_REUSEPORT``, runs ``init()`` *before* it listens, and only once it reports
-``NBDEPLOY-READY`` does the old one get SIGTERM (uvicorn finishes requests in flight).
-If the new generation fails, the old one keeps serving.
+Updates keep the scoring URI answering, without dropping a request: every server
+offers its listening socket on a unix socket (``--handover-socket``, the path is
+recorded as ``config["handover"]``), and the new generation serves on that very
+socket (``--take-over``; :mod:`nbdeploy.server.handover`). It runs ``init()`` first
+and takes no connection before; once it reports ``NBDEPLOY-READY`` both generations
+accept from the one accept queue, and the old one gets SIGTERM: it stops accepting,
+answers every connection it already accepted and finishes its requests in flight.
+No connection is ever queued on a socket that closes — the race of two sockets
+bound with ``SO_REUSEPORT``, whose closing one resets the connections still queued
+on it. (A service started before hand-over sockets existed, or one whose socket
+cannot be taken, is updated the old way: the new generation binds the port with
+``SO_REUSEPORT``.) If the new generation fails, the old one keeps serving.
 """
 
 from __future__ import annotations
@@ -28,12 +36,15 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
+import hashlib
 import http.client
 import ipaddress
 import json
 import os
+import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -75,6 +86,7 @@ PROBE_TIMEOUT = 1.0
 #: Seconds a stopped server gets to finish its requests before SIGKILL.
 STOP_TIMEOUT = 10.0
 _POLL_MAX = 0.02  # longest sleep while waiting for a state change
+_SOCKET_PATH_LIMIT = 100  # AF_UNIX paths are limited to 108 bytes including the NUL.
 
 
 @dataclass(frozen=True)
@@ -315,6 +327,19 @@ class LocalTarget(Target):
     def _log_file(self, name: str) -> Path:
         return self._service_dir(name) / "server.log"
 
+    def _handover_path(self, name: str) -> str:
+        """A fresh path for a new server's hand-over socket (one per process).
+
+        In the service folder; under ``/tmp`` (named by a hash) when that path would
+        be too long for a unix socket.
+        """
+        token = secrets.token_hex(6)
+        path = str(self._service_dir(name).absolute() / f"listener-{token}.sock")
+        if len(os.fsencode(path)) > _SOCKET_PATH_LIMIT:
+            key = hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
+            path = f"/tmp/nbdeploy-{os.getuid()}-{key}.sock"
+        return path
+
     def _owned_bundle(self, path: str | None) -> Path | None:
         """``path`` if it lies under the workspace's bundles folder (ours to delete)."""
         if not path:
@@ -347,8 +372,16 @@ class LocalTarget(Target):
         port: int,
         *,
         handover: bool,
+        handover_socket: str | None = None,
+        take_over: str | None = None,
     ) -> tuple[ProcessId, int, str]:
-        """Start one server process; (process, bound port, mode ``warm``/``plain``)."""
+        """Start one server process; (process, bound port, mode ``warm``/``plain``).
+
+        ``handover``: a next generation (``init()`` before taking connections);
+        ``handover_socket``: where the server offers its listening socket once it
+        serves; ``take_over``: the running generation's ``handover_socket``, whose
+        socket the new server serves on (with ``port`` fixed).
+        """
         service_dir = self._service_dir(name)
         service_dir.mkdir(parents=True, exist_ok=True)
         log_file = self._log_file(name)
@@ -367,6 +400,8 @@ class LocalTarget(Target):
                 "log_level": _bundle_log_level(bundle),
                 "reuse_port": True,
                 "init_before_listen": handover,
+                "handover_socket": handover_socket,
+                "take_over": take_over,
             }
             try:
                 reply = warm.spawn(self.workspace, request, timeout=config.timeout)
@@ -376,7 +411,16 @@ class LocalTarget(Target):
             else:
                 proc = ProcessId(int(reply["pid"]), reply.get("start_time"))
                 return proc, int(reply["port"]), "warm"
-        return self._spawn_plain(bundle, host, port, log_file, service_dir, handover=handover)
+        return self._spawn_plain(
+            bundle,
+            host,
+            port,
+            log_file,
+            service_dir,
+            handover=handover,
+            handover_socket=handover_socket,
+            take_over=take_over,
+        )
 
     def _spawn_plain(
         self,
@@ -387,6 +431,8 @@ class LocalTarget(Target):
         service_dir: Path,
         *,
         handover: bool,
+        handover_socket: str | None = None,
+        take_over: str | None = None,
     ) -> tuple[ProcessId, int, str]:
         if port == 0:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -396,6 +442,10 @@ class LocalTarget(Target):
         server_args = [str(bundle), "--host", host, "--port", str(port), "--reuse-port"]
         if handover:
             server_args.append("--init-before-listen")
+        if handover_socket:
+            server_args += ["--handover-socket", handover_socket]
+        if take_over and port:
+            server_args += ["--take-over", take_over]
         command = [
             sys.executable,
             "-m",
@@ -437,8 +487,15 @@ class LocalTarget(Target):
         port: int,
         deadline: float,
         show_output: bool,
+        *,
+        shared_port: bool = False,
     ) -> _Outcome:
-        """Poll log and process until the server is ready, failed or out of time."""
+        """Poll log and process until the server is ready, failed or out of time.
+
+        ``shared_port``: the running generation answers on the same port, so only
+        the new server's ``NBDEPLOY-READY`` line counts — a ``GET /`` answered 200
+        may come from the old one.
+        """
         failure: str | None = None
         ready = False
         delay = 0.002
@@ -454,7 +511,12 @@ class LocalTarget(Target):
             if ready and probe(host, port, timeout=PROBE_TIMEOUT) == 200:
                 return _Outcome(True)
             polls += 1
-            if not ready and polls % 10 == 0 and probe(host, port, timeout=0.2) == 200:
+            if (
+                not ready
+                and not shared_port
+                and polls % 10 == 0
+                and probe(host, port, timeout=0.2) == 200
+            ):
                 # A server that did not print READY (or whose line we missed).
                 return _Outcome(True)
             if not proc.alive():
@@ -562,8 +624,11 @@ class LocalTarget(Target):
             print(f"{name}: {record.state.value}", flush=True)
         # The record is written once the process exists (one database write fewer on
         # the cold-start path); a failure to start is recorded as Failed.
+        handover_socket = self._handover_path(name)
         try:
-            proc, port, mode = self._spawn(name, path, cfg, cfg.port, handover=False)
+            proc, port, mode = self._spawn(
+                name, path, cfg, cfg.port, handover=False, handover_socket=handover_socket
+            )
         except InvalidArgumentError as exc:
             store.put(record.with_state(ServiceState.FAILED, error=exc.message))
             raise
@@ -580,6 +645,7 @@ class LocalTarget(Target):
                     "bound_port": port,
                     "mode": mode,
                     "process": proc.to_dict(),
+                    "handover": handover_socket,
                     "log_offset": follower.offset,
                     "log_inode": follower.inode,
                 },
@@ -710,6 +776,8 @@ class LocalTarget(Target):
         if old is None or not old.alive() or record.state is ServiceState.FAILED:
             # Nothing to hand over from: start the new generation like a deploy.
             self._stop_processes(record)
+            if record.config.get("handover"):
+                _remove_socket_file(str(record.config["handover"]))
             store.delete(name)
             fresh = self.deploy(name, path, cfg, wait=True, show_output=show_output)
             fresh = store.put(
@@ -726,7 +794,19 @@ class LocalTarget(Target):
         follower = LogFollower.at_end(self._log_file(name))
         if show_output:
             print(f"{name}: updating to generation {record.generation + 1}", flush=True)
-        new, port, mode = self._spawn(name, path, cfg, cfg.port, handover=same_address)
+        # Same address: serve on the running generation's own listening socket.
+        previous = record.config.get("handover")
+        take_over = str(previous) if same_address and previous else None
+        handover_socket = self._handover_path(name)
+        new, port, mode = self._spawn(
+            name,
+            path,
+            cfg,
+            cfg.port,
+            handover=same_address,
+            handover_socket=handover_socket,
+            take_over=take_over,
+        )
         record = store.put(record.replace(config={**record.config, "next": new.to_dict()}))
         outcome = self._await(
             name,
@@ -736,9 +816,11 @@ class LocalTarget(Target):
             port,
             time.monotonic() + cfg.timeout,
             show_output,
+            shared_port=same_address,
         )
         if not outcome.ready:
             terminate(new, STOP_TIMEOUT)
+            _remove_socket_file(handover_socket)
             config_back = {k: v for k, v in record.config.items() if k != "next"}
             store.put(record.replace(config=config_back))
             reason = outcome.reason or f"not ready within {cfg.timeout:g} s"
@@ -748,8 +830,10 @@ class LocalTarget(Target):
                 f"update of service {name!r} failed: {reason}; the previous version keeps serving",
                 hint=f"see the full output with logs({name!r})",
             )
-        # The new generation listens: retire the old one (it finishes its requests).
+        # The new generation accepts: retire the old one (it answers what it accepted).
         terminate(old, STOP_TIMEOUT)
+        if previous:
+            _remove_socket_file(str(previous))  # the old server removes it; if killed
         with contextlib.suppress(OSError):
             (self._service_dir(name) / f"exit-{old.pid}.json").unlink()
         host = cfg.bind_host
@@ -768,6 +852,7 @@ class LocalTarget(Target):
                     "bound_port": port,
                     "mode": mode,
                     "process": new.to_dict(),
+                    "handover": handover_socket,
                     "log_offset": follower.offset,
                     "log_inode": follower.inode,
                 },
@@ -828,6 +913,9 @@ class LocalTarget(Target):
             return
         self._check_mine(record)
         self._stop_processes(record)
+        handover = record.config.get("handover")
+        if handover:
+            _remove_socket_file(str(handover))
         self.workspace.services.delete(name)
         self._remove_bundle(record.bundle_path)
         from .traffic import version_bundles
@@ -998,6 +1086,13 @@ class LocalTarget(Target):
         if state is record.state and error == record.error:
             return record
         return self.workspace.services.put(record.with_state(state, error))
+
+
+def _remove_socket_file(path: str) -> None:
+    """Remove a hand-over socket left behind by a killed server (only a socket)."""
+    with contextlib.suppress(OSError):
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
 
 
 def _bundle_log_level(bundle: Path) -> str:

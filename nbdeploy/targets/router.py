@@ -30,6 +30,12 @@ any byte of the answer came back, the request is sent once more on a new connect
 (the server did not start on it). ``SIGTERM`` stops accepting, lets requests in
 flight finish (idle client connections are closed) and exits.
 
+Taking the port: with ``--take-over PATH`` (the single server's hand-over socket,
+see :mod:`nbdeploy.server.handover`) the router serves on the single server's own
+listening socket, so no connection is left queued on a socket that closes when that
+server stops; without it (or when nothing is offered) it binds the port with
+``SO_REUSEPORT`` next to the server.
+
 This file imports only the standard library (and uvloop if present): the kernel runs
 it by path (``python -I router.py ...``) so the router starts in a few tens of
 milliseconds and does not load nbdeploy, numpy or pandas. ``--detach`` forks it into
@@ -620,6 +626,44 @@ def _log(message: str) -> None:
     print(f"{stamp} INFO    nbdeploy.router: {message}", flush=True)
 
 
+_HANDOVER_MAGIC = b"NBDEPLOY-LISTENER-1"
+
+
+def _take_over(path: str, host: str, port: int, timeout: float = 30.0) -> socket.socket | None:
+    """The listening socket the single server offers at ``path`` (its
+    ``--handover-socket``; the protocol of :mod:`nbdeploy.server.handover`, copied
+    here because the router imports no nbdeploy), or None when there is none for
+    ``host:port``.
+
+    Serving on that very socket — not a second one bound with ``SO_REUSEPORT`` —
+    means no connection is ever queued on a socket about to close when the single
+    server stops.
+    """
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout)
+            conn.connect(path)
+            message, fds, _, _ = socket.recv_fds(conn, len(_HANDOVER_MAGIC), 1)
+    except OSError as exc:
+        _log(f"no listening socket to take over at {path} ({exc}); binding the port")
+        return None
+    if message != _HANDOVER_MAGIC or not fds:
+        for fd in fds:
+            os.close(fd)
+        _log(f"no listening socket came from {path}; binding the port")
+        return None
+    sock = socket.socket(fileno=fds[0])
+    if sock.getsockname()[1] != port or not sock.getsockopt(
+        socket.SOL_SOCKET, socket.SO_ACCEPTCONN
+    ):
+        _log(f"the socket offered at {path} is not listening on {host}:{port}; binding the port")
+        sock.close()
+        return None
+    sock.setblocking(False)
+    _log("took over the listening socket of the single server")
+    return sock
+
+
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -633,15 +677,26 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve(routes_file: Path, applied_file: Path, host: str, port: int) -> int:
-    """Run the router on ``host:port`` until SIGTERM/SIGINT; the exit code."""
+async def serve(
+    routes_file: Path, applied_file: Path, host: str, port: int, take_over: str | None = None
+) -> int:
+    """Run the router on ``host:port`` until SIGTERM/SIGINT; the exit code.
+
+    With ``take_over`` (the single server's hand-over socket), the router serves on
+    that server's listening socket; otherwise, or if none is offered, it binds the
+    port with ``SO_REUSEPORT``.
+    """
     router = Router(routes_file, applied_file)
-    try:
-        sock = _listen(host, port)
-    except OSError as exc:
-        _log(f"NBDEPLOY-BIND-FAILED: {host} {port}: {exc}")
-        return 4
     loop = asyncio.get_running_loop()
+    # Blocking, before anything else runs on this loop: the single server answers
+    # as soon as its own loop is free.
+    sock = _take_over(take_over, host, port) if take_over else None
+    if sock is None:
+        try:
+            sock = _listen(host, port)
+        except OSError as exc:
+            _log(f"NBDEPLOY-BIND-FAILED: {host} {port}: {exc}")
+            return 4
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGHUP, router.reload)
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -665,7 +720,9 @@ async def serve(routes_file: Path, applied_file: Path, host: str, port: int) -> 
 
 
 def _run(args: argparse.Namespace) -> int:
-    coroutine = serve(Path(args.routes), Path(args.applied), args.host, args.port)
+    coroutine = serve(
+        Path(args.routes), Path(args.applied), args.host, args.port, take_over=args.take_over
+    )
     try:
         import uvloop
     except ImportError:
@@ -725,6 +782,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--detach", action="store_true", help="fork into a new session")
     parser.add_argument("--log", help="log file of the detached router")
     parser.add_argument("--exit-dir", help="folder for exit-<pid>.json")
+    parser.add_argument(
+        "--take-over",
+        metavar="PATH",
+        help="serve on the listening socket the single server offers at PATH (its "
+        "--handover-socket) instead of binding the port next to it",
+    )
     return parser
 
 

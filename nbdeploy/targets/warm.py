@@ -18,9 +18,16 @@ Protocol: one JSON object per connection, one JSON reply::
 
     {"op": "ping"}                    -> {"ok": true, "pid", "fingerprint", "children"}
     {"op": "spawn", "bundle", "host", "port", "log_file", "exit_dir", "env", "cwd",
-     "log_level", "reuse_port", "init_before_listen", "fingerprint"}
+     "log_level", "reuse_port", "init_before_listen", "handover_socket", "take_over",
+     "fingerprint"}
                                       -> {"ok": true, "pid", "port", "start_time"}
                                        | {"ok": false, "error", "kind"}
+
+A spawn binds the TCP socket here, before the fork — except with ``take_over`` (the
+running generation's hand-over socket, see :mod:`nbdeploy.server.handover`) and a
+fixed port: the child then receives the running generation's listening socket
+itself, so this single-threaded server never waits on another process (whose event
+loop may be busy in a long ``run()``).
     {"op": "shutdown"}                -> {"ok": true}
 
 The server stays single-threaded (``fork`` from a threaded process can deadlock the
@@ -597,6 +604,9 @@ class _WarmServer:
     def spawn(self, request: dict[str, Any], conn: socket.socket) -> dict[str, Any]:
         host = str(request["host"])
         port = int(request["port"])
+        if request.get("take_over") and port:
+            # The child takes the running generation's socket (or binds the port).
+            return self._fork(request, None, port, conn)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -614,15 +624,25 @@ class _WarmServer:
                 "kind": "bind",
                 "error": f"cannot bind {host}:{port}: {exc.strerror or exc}",
             }
-        bound_port = sock.getsockname()[1]
+        return self._fork(request, sock, sock.getsockname()[1], conn)
+
+    def _fork(
+        self,
+        request: dict[str, Any],
+        sock: socket.socket | None,
+        bound_port: int,
+        conn: socket.socket,
+    ) -> dict[str, Any]:
         try:
             pid = os.fork()
         except OSError as exc:
-            sock.close()
+            if sock is not None:
+                sock.close()
             return {"ok": False, "kind": "fork", "error": f"fork failed: {exc}"}
         if pid == 0:  # pragma: no cover - runs in the child, measured by the tests
-            self._child(request, sock, conn)
-        sock.close()
+            self._child(request, sock, bound_port, conn)
+        if sock is not None:
+            sock.close()
         self.children[pid] = request.get("exit_dir")
         return {
             "ok": True,
@@ -631,7 +651,13 @@ class _WarmServer:
             "start_time": ProcessId.of(pid).start_time,
         }
 
-    def _child(self, request: dict[str, Any], sock: socket.socket, conn: socket.socket) -> None:
+    def _child(
+        self,
+        request: dict[str, Any],
+        sock: socket.socket | None,
+        port: int,
+        conn: socket.socket,
+    ) -> None:
         code = 1
         try:
             os.setsid()
@@ -667,10 +693,13 @@ class _WarmServer:
                 options["reuse_port"] = True
             if request.get("init_before_listen"):
                 options["init_before_listen"] = True
+            for key in ("handover_socket", "take_over"):
+                if request.get(key):
+                    options[key] = str(request[key])
             code = serve(
                 request["bundle"],
                 str(request["host"]),
-                sock.getsockname()[1],
+                port,
                 sock=sock,
                 log_level=str(request.get("log_level") or "info"),
                 **options,

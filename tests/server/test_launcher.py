@@ -318,3 +318,125 @@ def test_sigterm_while_init_runs_before_listening_stops_the_server(
     server.wait_for_line("INIT-STARTED")
     assert server.stop() in (0, -signal.SIGTERM)
     assert not any(line.startswith("NBDEPLOY-") for line in server.seen)
+
+
+def test_a_listening_server_answers_503_while_init_runs(
+    make_bundle: Callable[..., Path],
+    start_server: Callable[..., ServerProcess],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fifo = tmp_path / "gate"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("NBDEPLOY_TEST_FIFO", str(fifo))
+    server = start_server(make_bundle(FIFO_GATED_SCORE))
+    _, host, port = server.wait_for_line("NBDEPLOY-LISTENING").split()
+    server.wait_for_line("INIT-STARTED")
+    base = f"http://{host}:{port}"
+    health = requests.get(base + "/", timeout=10)
+    assert health.status_code == 503
+    assert health.json()["message"].startswith("Initializing")
+    early = requests.post(base + "/score", json={"data": [1] * 1000}, timeout=10)
+    assert early.status_code == 503
+    assert early.json()["status_code"] == 503
+    assert early.headers["x-request-id"]
+    with fifo.open("w") as gate:
+        gate.write("go")
+    server.wait_for_line("NBDEPLOY-READY")
+    assert requests.get(base + "/", timeout=10).text == "Healthy"
+    assert requests.post(base + "/score", json={"data": 5}, timeout=10).json() == 5
+    assert server.stop() in (0, -signal.SIGTERM)
+
+
+THREAD_SCORE = """
+import threading
+
+init_thread = None
+
+def init():
+    global init_thread
+    init_thread = threading.get_ident()
+
+def run(data):
+    return {
+        "same_thread": threading.get_ident() == init_thread,
+        "main_thread": threading.current_thread() is threading.main_thread(),
+    }
+"""
+
+
+def test_init_and_run_share_the_main_thread(
+    make_bundle: Callable[..., Path], start_server: Callable[..., ServerProcess]
+) -> None:
+    server = start_server(make_bundle(THREAD_SCORE))
+    _, host, port = server.wait_for_line("NBDEPLOY-LISTENING").split()
+    server.wait_for_line("NBDEPLOY-READY")
+    for _ in range(3):
+        r = requests.post(f"http://{host}:{port}/score", json={"data": 1}, timeout=10)
+        assert r.json() == {"same_thread": True, "main_thread": True}
+    assert server.stop() in (0, -signal.SIGTERM)
+
+
+def test_the_next_generation_takes_over_the_listening_socket(
+    make_bundle: Callable[..., Path], start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    port = free_port()
+    handover = str(tmp_path / "old.sock")
+    # No --reuse-port: binding the port a second time would fail, so only taking the
+    # old server's socket lets the new one serve.
+    old = start_server(
+        make_bundle("def init():\n    pass\n\ndef run(data):\n    return 'old'\n"),
+        "--handover-socket",
+        handover,
+        port=port,
+    )
+    old.wait_for_line("NBDEPLOY-READY")
+    new = start_server(
+        make_bundle("def init():\n    pass\n\ndef run(data):\n    return 'new'\n"),
+        "--take-over",
+        handover,
+        "--handover-socket",
+        str(tmp_path / "new.sock"),
+        port=port,
+    )
+    assert new.wait_for_line("NBDEPLOY-LISTENING") == f"NBDEPLOY-LISTENING 127.0.0.1 {port}"
+    new.wait_for_line("NBDEPLOY-READY")
+    assert "took over the listening socket" in (tmp_path / "stderr-1.log").read_text()
+    assert old.stop() in (0, -signal.SIGTERM)
+    assert not os.path.exists(handover)
+    for _ in range(5):
+        r = requests.post(f"http://127.0.0.1:{port}/score", json={"data": 1}, timeout=10)
+        assert r.json() == "new"
+    assert new.stop() in (0, -signal.SIGTERM)
+
+
+def test_a_stopping_server_answers_connections_it_accepted(
+    make_bundle: Callable[..., Path], start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server(make_bundle("def init():\n    pass\n\ndef run(data):\n    return 'ok'\n"))
+    _, host, port = server.wait_for_line("NBDEPLOY-LISTENING").split()
+    server.wait_for_line("NBDEPLOY-READY")
+    early = socket.create_connection((host, int(port)), timeout=10)
+    try:
+        # Connections are accepted in order: once a later one is answered, the
+        # server holds the early one, with no request on it yet.
+        assert requests.get(f"http://{host}:{port}/", timeout=10).text == "Healthy"
+        os.kill(server.process.pid, signal.SIGTERM)
+        log = tmp_path / "stderr-0.log"
+        deadline = time.monotonic() + DEADLINE
+        while "stopping: no new connections" not in log.read_text():
+            assert time.monotonic() < deadline, "the server did not start shutting down"
+            time.sleep(0.01)
+        body = b'{"data": 1}'
+        early.sendall(
+            b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        answer = b""
+        while chunk := early.recv(65536):
+            answer += chunk
+    finally:
+        early.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert answer.endswith(b'"ok"')
+    assert server.process.wait(timeout=DEADLINE) in (0, -signal.SIGTERM)

@@ -204,6 +204,24 @@ def test_update_drops_no_request(
     assert _score(uri, rows)["tag"] == "v2"
 
 
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "plain"])
+def test_update_serves_on_the_same_listening_socket(
+    target: LocalTarget, make_bundle: BundleFactory, warm: bool
+) -> None:
+    record = target.deploy("svc", make_bundle(tag="v1"), LocalConfig(warm_start=warm))
+    first = str(record.config["handover"])
+    assert os.path.exists(first)  # offered once the server serves
+    updated = target.update("svc", make_bundle(tag="v2"))
+    assert "took over the listening socket" in target.logs("svc")
+    assert updated.config["mode"] == ("warm" if warm else "plain")
+    second = str(updated.config["handover"])
+    assert second != first
+    assert not os.path.exists(first)  # the old generation withdrew its offer
+    assert os.path.exists(second)
+    target.delete("svc")
+    assert not os.path.exists(second)
+
+
 def test_failed_update_keeps_the_old_generation(
     target: LocalTarget, make_bundle: BundleFactory, diabetes: tuple[Any, np.ndarray]
 ) -> None:

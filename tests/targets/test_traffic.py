@@ -7,7 +7,10 @@ shift at runtime while a stream of requests runs, and nothing may fail.
 from __future__ import annotations
 
 import math
+import signal
 import socket
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -24,12 +27,13 @@ import nbdeploy
 from nbdeploy._service import Webservice
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError
+from nbdeploy.targets import router as router_module
 from nbdeploy.targets._process import ProcessId
 from nbdeploy.targets.local import LocalConfig, LocalTarget
-from nbdeploy.targets.router import Route, Routes
+from nbdeploy.targets.router import Route, Routes, read_applied
 from nbdeploy.targets.traffic import _rescale, versions_of
 
-from .conftest import SCORE
+from .conftest import SCORE, BundleFactory
 
 pytestmark = pytest.mark.integration
 
@@ -393,3 +397,50 @@ def test_every_version_answers_under_the_endpoints_auth(
         )
         assert allowed.status_code == 200, (version, allowed.text)
         assert allowed.json()["tag"] == version
+
+
+def test_router_takes_over_the_single_servers_socket(
+    target: LocalTarget, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """The router can serve on the single server's own listening socket (no second
+    socket bound next to it), so nothing is left queued when that server stops."""
+    single = target.deploy("single", make_bundle(tag="v1", service="single"))
+    backend = target.deploy("backend", make_bundle(tag="v2", service="backend"))
+    port = int(single.config["port"])
+    routes = tmp_path / "routes.json"
+    applied = tmp_path / "applied.json"
+    Routes(1, (Route("v2", "127.0.0.1", int(backend.config["port"]), 100),)).write(routes)
+    log = (tmp_path / "router.log").open("w")
+    router = subprocess.Popen(
+        [
+            sys.executable,
+            "-I",
+            str(Path(router_module.__file__)),
+            "--routes",
+            str(routes),
+            "--applied",
+            str(applied),
+            "--port",
+            str(port),
+            "--take-over",
+            str(single.config["handover"]),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    try:
+        deadline = time.monotonic() + 60
+        while read_applied(applied) is None:
+            assert router.poll() is None, (tmp_path / "router.log").read_text()
+            assert time.monotonic() < deadline, "the router did not start"
+            time.sleep(0.01)
+        assert "took over the listening socket" in (tmp_path / "router.log").read_text()
+        target.delete("single")  # closes its descriptor; the socket stays the router's
+        for _ in range(5):
+            r = requests.post(f"http://127.0.0.1:{port}/score", json={"data": [[0.0] * 10]})
+            assert r.status_code == 200, r.text
+            assert r.headers["x-nbdeploy-version"] == "v2"
+    finally:
+        router.send_signal(signal.SIGTERM)
+        router.wait(30)
