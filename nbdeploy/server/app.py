@@ -278,8 +278,11 @@ def create_app(bundle: Bundle | str | Path, settings: ServerSettings | None = No
     """Build the scoring server for a bundle.
 
     The bundle's manifest is read now; the scoring script is imported and its
-    ``init()`` run once when the app starts (its lifespan), on the scoring thread, so
-    the server answers health checks (503 ``Initializing``) meanwhile. Before the
+    ``init()`` run once when the app starts (its lifespan), on a worker thread, so
+    the app answers health checks (503 ``Initializing``) meanwhile — unless the
+    launcher already ran ``init()`` on the loop's thread before serving
+    (:meth:`~nbdeploy.server.runtime.ScoringRuntime.initialize_here`, what
+    ``python -m nbdeploy.server`` does; ``run()`` is then called on the loop). Before the
     import, ``NBDEPLOY_MODEL_DIR`` and ``AZUREML_MODEL_DIR`` are set to the bundle's
     model folder, ``NBDEPLOY_BUNDLE_DIR`` to the bundle, and the bundle's source
     folder goes first on ``sys.path``.
