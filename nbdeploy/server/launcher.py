@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nbdeploy.exceptions import NbdeployError
 from nbdeploy.server.handover import ListenerHandover, receive_listener
@@ -162,9 +163,41 @@ def _http_name() -> str:
 
 #: Longest wait, at shutdown, for requests on connections accepted just before it.
 ANSWER_ACCEPTED_SECONDS = 2.0
+#: How long, at shutdown, kept-alive idle connections stay open for a next request
+#: (answered with ``Connection: close``) before they are closed.
+KEEP_ALIVE_GRACE_SECONDS = 0.5
 #: Longest wait for the running generation to hand its socket over (its event loop
 #: answers between two requests, so this bounds the ``run()`` it may be busy with).
 TAKE_OVER_SECONDS = 30.0
+
+
+class _CloseWhenDraining:
+    """ASGI wrapper: once :attr:`draining`, every answer says ``Connection: close``
+    (uvicorn then closes the connection after it), so a kept-alive client moves to
+    the next generation after one more answer instead of racing a close."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.draining = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.draining or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, send_closing)
+
+
+def _idle_kept_alive(connection: Any) -> bool:
+    """True for a kept-alive connection idling after an answer (uvicorn's keep-alive
+    timer runs)."""
+    return getattr(connection, "timeout_keep_alive_task", None) is not None
 
 
 def _waits_for_request(connection: Any) -> bool:
@@ -195,6 +228,8 @@ class _Server(uvicorn.Server):
         handover_socket: str | None = None,
     ) -> None:
         super().__init__(config)
+        assert isinstance(config.app, _CloseWhenDraining)
+        self._draining = config.app
         self.exit_code = EXIT_OK
         self._address = (host, port)
         self._announce_listening = announce_listening
@@ -235,12 +270,23 @@ class _Server(uvicorn.Server):
         # time to deliver their request: uvicorn's shutdown closes every connection
         # without a request in progress, which would drop a request already on its
         # way (the client sees "Remote end closed connection without response").
+        # Kept-alive idle connections get a short grace too, and every answer from
+        # now on closes its connection, so busy clients reconnect (to the next
+        # generation) after one more answer.
         for server in getattr(self, "servers", []):
             server.close()
+        self._draining.draining = True
         logger.info("stopping: no new connections; answering the ones accepted")
-        deadline = time.monotonic() + ANSWER_ACCEPTED_SECONDS
-        while time.monotonic() < deadline and not self.force_exit:
-            if not any(_waits_for_request(c) for c in self.server_state.connections):
+        started = time.monotonic()
+        while not self.force_exit:
+            waited = time.monotonic() - started
+            connections = self.server_state.connections
+            if waited >= ANSWER_ACCEPTED_SECONDS:
+                break
+            if not any(_waits_for_request(c) for c in connections) and (
+                waited >= KEEP_ALIVE_GRACE_SECONDS
+                or not any(_idle_kept_alive(c) for c in connections)
+            ):
                 break
             await asyncio.sleep(0.005)
         await super().shutdown(sockets=sockets)
@@ -256,7 +302,7 @@ def _make_server(
     handover_socket: str | None = None,
 ) -> _Server:
     config = uvicorn.Config(
-        app,
+        _CloseWhenDraining(app),
         host=host,
         port=port,
         loop=_loop_name(),
