@@ -81,9 +81,11 @@ class ListenerHandover:
     ...     loop = asyncio.get_running_loop()
     ...     taken = await loop.run_in_executor(None, receive_listener, path)
     ...     handover.close()
-    ...     return taken.getsockname() == tcp.getsockname()
+    ...     with taken:
+    ...         return taken.getsockname() == tcp.getsockname()
     >>> asyncio.run(main())
     True
+    >>> tcp.close()
     """
 
     def __init__(self, path: str, listener: socket.socket) -> None:
