@@ -291,7 +291,19 @@ def _apply(target: LocalTarget, record: ServiceRecord, routes: Routes) -> None:
     _wait_applied(target, record.name, router, routes.generation, ACK_TIMEOUT)
 
 
-def _start_router(target: LocalTarget, name: str, cfg: LocalConfig, routes: Routes) -> ProcessId:
+def _start_router(
+    target: LocalTarget,
+    name: str,
+    cfg: LocalConfig,
+    routes: Routes,
+    *,
+    take_over: str | None = None,
+) -> ProcessId:
+    """Start the router on the endpoint's port.
+
+    With ``take_over`` (the single server's hand-over socket) the router serves on that
+    server's own listening socket, so no connection queued for it is lost in the switch.
+    """
     service_dir = _service_dir(target, name)
     routes.write(_routes_file(target, name))
     with contextlib.suppress(OSError):
@@ -313,6 +325,7 @@ def _start_router(target: LocalTarget, name: str, cfg: LocalConfig, routes: Rout
         str(target._log_file(name)),
         "--exit-dir",
         str(service_dir),
+        *(["--take-over", take_over] if take_over else []),
     ]
     result = subprocess.run(
         command,
@@ -503,7 +516,14 @@ def _split(
         ),
     ]
     try:
-        router = _start_router(target, name, cfg, _routes(versions, cfg.bind_host, 1))
+        handover = record.config.get("handover")
+        router = _start_router(
+            target,
+            name,
+            cfg,
+            _routes(versions, cfg.bind_host, 1),
+            take_over=str(handover) if handover else None,
+        )
     except BaseException:
         terminate(first[0], 10.0)
         terminate(second[0], 10.0)
