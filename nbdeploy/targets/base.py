@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from nbdeploy.exceptions import InvalidArgumentError
@@ -56,6 +58,43 @@ class Target(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.workspace!r})"
+
+    # -- shared helpers (workspace bookkeeping every target does the same way) ---------
+
+    def _service_dir(self, name: str) -> Path:
+        """The folder of service ``name``'s runtime files in the workspace."""
+        return Path(self.workspace.services_dir) / name
+
+    def _check_mine(self, record: ServiceRecord) -> None:
+        """Refuse a record of another target (with the target to use instead)."""
+        if record.target != self.name:
+            raise InvalidArgumentError(
+                f"service {record.name!r} runs on target {record.target!r}, not {self.name!r}",
+                hint=f"use get_target({record.target!r}, workspace)",
+            )
+
+    def _owned_bundle(self, path: str | None) -> Path | None:
+        """``path`` if it lies under the workspace's bundles folder (ours to delete)."""
+        if not path:
+            return None
+        bundles = Path(self.workspace.bundles_dir).absolute()
+        candidate = Path(path).absolute()
+        return candidate if candidate.is_relative_to(bundles) and candidate != bundles else None
+
+    def _remove_bundle(self, path: str | None) -> None:
+        """Delete a bundle folder the workspace owns, and its parents once empty."""
+        owned = self._owned_bundle(path)
+        if owned is None:
+            return
+        shutil.rmtree(owned, ignore_errors=True)
+        bundles = Path(self.workspace.bundles_dir).absolute()
+        parent = owned.parent
+        while parent != bundles and parent.is_relative_to(bundles):
+            try:
+                parent.rmdir()  # only when empty
+            except OSError:
+                break
+            parent = parent.parent
 
     @abstractmethod
     def deploy(

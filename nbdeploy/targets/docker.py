@@ -70,11 +70,11 @@ from nbdeploy.exceptions import (
     DeploymentError,
     InvalidArgumentError,
     NbdeployError,
-    ServiceExistsError,
     ServiceNotFoundError,
     TargetUnavailableError,
 )
 
+from ._common import Outcome, conclude_wait, existing_for_redeploy, settled, uri
 from ._process import check_port_free
 from .base import Target
 from .local import BIND_FAILED, INIT_FAILED, READY, probe
@@ -562,11 +562,6 @@ def _free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-def _uri(host: str, port: int, path: str) -> str:
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}{path}"
-
-
 def _auth_tar(data: bytes) -> bytes:
     """A tar of ``nbdeploy/auth.json`` owned by the server's user, mode 0600."""
     buffer = io.BytesIO()
@@ -609,12 +604,6 @@ def _exit_reason(container: Container, memory_gb: float | None) -> str:
     return reason
 
 
-@dataclass
-class _Outcome:
-    ready: bool
-    reason: str | None = None
-
-
 # --------------------------------------------------------------------------- target
 
 
@@ -635,9 +624,6 @@ class DockerTarget(Target):
 
     # -- paths ------------------------------------------------------------------------
 
-    def _service_dir(self, name: str) -> Path:
-        return Path(self.workspace.services_dir) / name
-
     def _build_log(self, name: str) -> Path:
         return self._service_dir(name) / "build.log"
 
@@ -646,22 +632,6 @@ class DockerTarget(Target):
 
         workspace_id = sha256_bytes(str(Path(self.workspace.path).absolute()).encode()).hex()
         return f"nbdeploy-{name}-{workspace_id[:8]}-g{generation}-{uuid.uuid4().hex[:6]}"
-
-    def _remove_bundle(self, path: str | None) -> None:
-        if not path:
-            return
-        bundles = Path(self.workspace.bundles_dir).absolute()
-        owned = Path(path).absolute()
-        if not owned.is_relative_to(bundles) or owned == bundles:
-            return
-        shutil.rmtree(owned, ignore_errors=True)
-        parent = owned.parent
-        while parent != bundles and parent.is_relative_to(bundles):
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-            parent = parent.parent
 
     # -- auth -------------------------------------------------------------------------
 
@@ -887,7 +857,7 @@ class DockerTarget(Target):
         cfg: DockerConfig,
         *,
         ready_line: bool,
-    ) -> _Outcome:
+    ) -> Outcome:
         """Poll the container until it is ready (``GET /`` 200, or its READY line when
         another generation shares the port), exits, or runs out of time."""
         docker = _docker_module()
@@ -897,7 +867,7 @@ class DockerTarget(Target):
             try:
                 container.reload()
             except docker.errors.NotFound:
-                return _Outcome(False, "the container was removed while it started")
+                return Outcome(False, "the container was removed while it started")
             status = container.attrs.get("State", {}).get("Status")
             logs: builtins.list[str] | None = None
             if show_output or ready_line:
@@ -907,15 +877,15 @@ class DockerTarget(Target):
                         print(line, flush=True)
                     printed = len(logs)
             if status in {"exited", "dead"}:
-                return _Outcome(False, _exit_reason(container, cfg.memory_gb))
+                return Outcome(False, _exit_reason(container, cfg.memory_gb))
             if status == "running":
                 if ready_line:
                     if logs is not None and any(line.startswith(READY) for line in logs):
-                        return _Outcome(True)
+                        return Outcome(True)
                 elif probe(host, port, timeout=PROBE_TIMEOUT) == 200:
-                    return _Outcome(True)
+                    return Outcome(True)
             if time.monotonic() >= deadline:
-                return _Outcome(False, None)
+                return Outcome(False, None)
             time.sleep(delay)
             delay = min(delay * 2, _POLL_MAX)
 
@@ -959,21 +929,7 @@ class DockerTarget(Target):
         loaded = Bundle.load(path)
         models = tuple(m.ref for m in loaded.models)
         store = self.workspace.services
-        try:
-            existing: ServiceRecord | None = store.get(name)
-        except ServiceNotFoundError:
-            existing = None
-        if existing is not None:
-            if existing.target != self.name:
-                raise ServiceExistsError(
-                    f"service {name!r} already runs on target {existing.target!r}",
-                    hint="delete it first, or pick another name",
-                )
-            if self._refresh(existing).state is not ServiceState.FAILED:
-                raise ServiceExistsError(
-                    f"Docker service {name!r} already exists and is running",
-                    hint="update it with update(), or delete it first",
-                )
+        existing = existing_for_redeploy(self, name, self._refresh, "Docker")
         url = engine_url(cfg.engine)
         record = ServiceRecord(
             name,
@@ -1036,8 +992,8 @@ class DockerTarget(Target):
             uri_host = self._probe_host(cfg, url)
             record = store.put(
                 record.replace(
-                    scoring_uri=_uri(uri_host, port, "/score"),
-                    swagger_uri=_uri(uri_host, port, "/swagger.json"),
+                    scoring_uri=uri(uri_host, port, "/score"),
+                    swagger_uri=uri(uri_host, port, "/swagger.json"),
                     config={
                         **record.config,
                         "port": port,
@@ -1084,14 +1040,9 @@ class DockerTarget(Target):
         show_output: bool,
     ) -> ServiceRecord:
         name = record.name
-        if record.state is not ServiceState.TRANSITIONING:
-            record = self._refresh_with(client, record)
-            if record.state is not ServiceState.TRANSITIONING:
-                if show_output:
-                    print(f"{name}: {record.state.value}", flush=True)
-                if record.state is ServiceState.FAILED:
-                    raise DeploymentError(f"service {name!r} failed: {record.error}")
-                return record
+        done = settled(record, lambda r: self._refresh_with(client, r), show_output)
+        if done is not None:
+            return done
         cfg = DockerConfig._from_record(record)
         limit = float(timeout if timeout is not None else cfg.timeout)
         container = self._container(client, record.config.get("container"))
@@ -1110,24 +1061,13 @@ class DockerTarget(Target):
             cfg,
             ready_line=False,
         )
-        if outcome.ready:
-            record = self.workspace.services.put(record.with_state(ServiceState.HEALTHY))
-            if show_output:
-                print(f"{name}: {record.state.value} at {record.scoring_uri}", flush=True)
-            return record
-        reason = outcome.reason or (
-            f"the service did not become healthy within {limit:g} s (see its logs)"
-        )
-        if outcome.reason is None:
-            with contextlib.suppress(Exception):
-                container.stop(timeout=STOP_TIMEOUT)
-        record = self.workspace.services.put(record.with_state(ServiceState.FAILED, reason))
-        if show_output:
-            print(f"{name}: {record.state.value}: {reason}", flush=True)
-        raise DeploymentError(
-            f"service {name!r} failed to start: {reason}",
-            hint=f"see the full output with logs({name!r})",
-        )
+
+        def stop() -> None:
+            if outcome.reason is None:  # timed out while running: stop it
+                with contextlib.suppress(Exception):
+                    container.stop(timeout=STOP_TIMEOUT)
+
+        return conclude_wait(self, record, outcome, limit, show_output, stop)
 
     def update(
         self,
@@ -1250,8 +1190,8 @@ class DockerTarget(Target):
                     error=None,
                     models=models,
                     bundle_path=str(path),
-                    scoring_uri=_uri(uri_host, port, "/score"),
-                    swagger_uri=_uri(uri_host, port, "/swagger.json"),
+                    scoring_uri=uri(uri_host, port, "/score"),
+                    swagger_uri=uri(uri_host, port, "/swagger.json"),
                     generation=generation,
                     config={
                         **cfg.to_dict(),
@@ -1349,13 +1289,6 @@ class DockerTarget(Target):
         shutil.rmtree(self._service_dir(name), ignore_errors=True)
 
     # -- helpers ------------------------------------------------------------------------
-
-    def _check_mine(self, record: ServiceRecord) -> None:
-        if record.target != self.name:
-            raise InvalidArgumentError(
-                f"service {record.name!r} runs on target {record.target!r}, not {self.name!r}",
-                hint=f"use get_target({record.target!r}, workspace)",
-            )
 
     def _remove_containers(self, client: DockerClient, record: ServiceRecord) -> None:
         for key in ("next_container", "container"):

@@ -59,11 +59,11 @@ from nbdeploy.core.services import ServiceRecord, ServiceState
 from nbdeploy.exceptions import (
     DeploymentError,
     InvalidArgumentError,
-    ServiceExistsError,
     ServiceNotFoundError,
     TargetUnavailableError,
 )
 
+from ._common import Outcome, conclude_wait, existing_for_redeploy, settled, uri
 from ._process import (
     LogFollower,
     ProcessId,
@@ -246,11 +246,6 @@ class LocalConfig:
         )
 
 
-def _uri(host: str, port: int, path: str) -> str:
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}{path}"
-
-
 def probe(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> int | None:
     """Status of ``GET /`` on ``host:port``, or ``None`` when nothing answers in time.
 
@@ -298,12 +293,6 @@ def _bundle_models(path: Path) -> tuple[str, ...]:
         ) from None
 
 
-@dataclass
-class _Outcome:
-    ready: bool
-    reason: str | None = None
-
-
 class LocalTarget(Target):
     """Services as processes on this machine (see the module docstring).
 
@@ -321,9 +310,6 @@ class LocalTarget(Target):
 
     # -- paths ----------------------------------------------------------------------
 
-    def _service_dir(self, name: str) -> Path:
-        return Path(self.workspace.services_dir) / name
-
     def _log_file(self, name: str) -> Path:
         return self._service_dir(name) / "server.log"
 
@@ -339,28 +325,6 @@ class LocalTarget(Target):
             key = hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
             path = f"/tmp/nbdeploy-{os.getuid()}-{key}.sock"
         return path
-
-    def _owned_bundle(self, path: str | None) -> Path | None:
-        """``path`` if it lies under the workspace's bundles folder (ours to delete)."""
-        if not path:
-            return None
-        bundles = Path(self.workspace.bundles_dir).absolute()
-        candidate = Path(path).absolute()
-        return candidate if candidate.is_relative_to(bundles) and candidate != bundles else None
-
-    def _remove_bundle(self, path: str | None) -> None:
-        owned = self._owned_bundle(path)
-        if owned is None:
-            return
-        shutil.rmtree(owned, ignore_errors=True)
-        bundles = Path(self.workspace.bundles_dir).absolute()
-        parent = owned.parent
-        while parent != bundles and parent.is_relative_to(bundles):
-            try:
-                parent.rmdir()  # only when empty
-            except OSError:
-                break
-            parent = parent.parent
 
     # -- starting processes -----------------------------------------------------------
 
@@ -489,7 +453,7 @@ class LocalTarget(Target):
         show_output: bool,
         *,
         shared_port: bool = False,
-    ) -> _Outcome:
+    ) -> Outcome:
         """Poll log and process until the server is ready, failed or out of time.
 
         ``shared_port``: the running generation answers on the same port, so only
@@ -509,7 +473,7 @@ class LocalTarget(Target):
                 elif line.startswith((INIT_FAILED, BIND_FAILED)):
                     failure = line.split(":", 1)[1].strip() if ":" in line else line
             if ready and probe(host, port, timeout=PROBE_TIMEOUT) == 200:
-                return _Outcome(True)
+                return Outcome(True)
             polls += 1
             if (
                 not ready
@@ -518,20 +482,20 @@ class LocalTarget(Target):
                 and probe(host, port, timeout=0.2) == 200
             ):
                 # A server that did not print READY (or whose line we missed).
-                return _Outcome(True)
+                return Outcome(True)
             if not proc.alive():
                 for line in follower.read_lines():
                     if show_output:
                         print(line, flush=True)
                     if line.startswith((INIT_FAILED, BIND_FAILED)):
                         failure = line.split(":", 1)[1].strip()
-                return _Outcome(False, failure or self._death_reason(name, proc))
+                return Outcome(False, failure or self._death_reason(name, proc))
             if failure is not None:
                 # Printed the failure, about to exit: wait for that.
                 proc.wait_gone(5.0)
-                return _Outcome(False, failure)
+                return Outcome(False, failure)
             if time.monotonic() >= deadline:
-                return _Outcome(False, None)
+                return Outcome(False, None)
             time.sleep(delay)
             delay = min(delay * 2, _POLL_MAX)
 
@@ -586,21 +550,8 @@ class LocalTarget(Target):
         path = _bundle_path(bundle)
         models = _bundle_models(path)
         store = self.workspace.services
-        try:
-            existing: ServiceRecord | None = store.get(name)
-        except ServiceNotFoundError:
-            existing = None
+        existing = existing_for_redeploy(self, name, self._refresh, "local")
         if existing is not None:
-            if existing.target != self.name:
-                raise ServiceExistsError(
-                    f"service {name!r} already runs on target {existing.target!r}",
-                    hint="delete it first, or pick another name",
-                )
-            if self._refresh(existing).state is not ServiceState.FAILED:
-                raise ServiceExistsError(
-                    f"local service {name!r} already exists and is running",
-                    hint="update it with update(), or delete it first",
-                )
             self._stop_processes(existing)
         host = cfg.bind_host
         if cfg.port and not check_port_free(host, cfg.port):
@@ -637,8 +588,8 @@ class LocalTarget(Target):
             raise
         record = store.put(
             record.replace(
-                scoring_uri=_uri(host, port, "/score"),
-                swagger_uri=_uri(host, port, "/swagger.json"),
+                scoring_uri=uri(host, port, "/score"),
+                swagger_uri=uri(host, port, "/swagger.json"),
                 config={
                     **cfg.to_dict(),
                     "port": port,
@@ -681,14 +632,9 @@ class LocalTarget(Target):
         self, record: ServiceRecord, timeout: float | None, show_output: bool
     ) -> ServiceRecord:
         name = record.name
-        if record.state is not ServiceState.TRANSITIONING:
-            record = self._refresh(record)
-            if record.state is not ServiceState.TRANSITIONING:
-                if show_output:
-                    print(f"{name}: {record.state.value}", flush=True)
-                if record.state is ServiceState.FAILED:
-                    raise DeploymentError(f"service {name!r} failed: {record.error}")
-                return record
+        done = settled(record, self._refresh, show_output)
+        if done is not None:
+            return done
         limit = float(timeout if timeout is not None else record.config.get("timeout", 120.0))
         process = record.config.get("process")
         if not isinstance(process, Mapping):
@@ -703,21 +649,8 @@ class LocalTarget(Target):
         outcome = self._await(
             name, proc, follower, host, port, time.monotonic() + limit, show_output
         )
-        if outcome.ready:
-            record = self.workspace.services.put(record.with_state(ServiceState.HEALTHY))
-            if show_output:
-                print(f"{name}: {record.state.value} at {record.scoring_uri}", flush=True)
-            return record
-        reason = outcome.reason or (
-            f"the service did not become healthy within {limit:g} s (see its logs)"
-        )
-        terminate(proc, STOP_TIMEOUT)
-        record = self.workspace.services.put(record.with_state(ServiceState.FAILED, reason))
-        if show_output:
-            print(f"{name}: {record.state.value}: {reason}", flush=True)
-        raise DeploymentError(
-            f"service {name!r} failed to start: {reason}",
-            hint=f"see the full output with logs({name!r})",
+        return conclude_wait(
+            self, record, outcome, limit, show_output, lambda: terminate(proc, STOP_TIMEOUT)
         )
 
     def update(
@@ -843,8 +776,8 @@ class LocalTarget(Target):
                 error=None,
                 models=models,
                 bundle_path=str(path),
-                scoring_uri=_uri(host, port, "/score"),
-                swagger_uri=_uri(host, port, "/swagger.json"),
+                scoring_uri=uri(host, port, "/score"),
+                swagger_uri=uri(host, port, "/swagger.json"),
                 generation=record.generation + 1,
                 config={
                     **cfg.to_dict(),
@@ -1028,13 +961,6 @@ class LocalTarget(Target):
         return traffic.update_version(self, record.name, None, bundle, show_output=show_output)
 
     # -- helpers ------------------------------------------------------------------------
-
-    def _check_mine(self, record: ServiceRecord) -> None:
-        if record.target != self.name:
-            raise InvalidArgumentError(
-                f"service {record.name!r} runs on target {record.target!r}, not {self.name!r}",
-                hint=f"use get_target({record.target!r}, workspace)",
-            )
 
     def _stop_processes(self, record: ServiceRecord) -> None:
         for key in ("next", "process"):
