@@ -102,6 +102,27 @@ _BUSY_TIMEOUT_MS = 30_000
 STAGING_GRACE_SECONDS = 600.0
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch the database to WAL journaling (a no-op once it is).
+
+    The first switch of a new database needs an exclusive lock, and SQLite answers
+    "database is locked" at once — without its busy handler — when another connection
+    (a thread or a process opening the same new workspace) holds one. Retry within the
+    busy timeout, as the busy handler would.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 class Workspace:
     """A workspace folder: model registry, service records and artifact store.
 
@@ -221,7 +242,7 @@ class Workspace:
         try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn)
             conn.execute("PRAGMA foreign_keys = ON")
             self._migrate(conn)
         except BaseException:
