@@ -74,7 +74,14 @@ from nbdeploy.exceptions import (
     TargetUnavailableError,
 )
 
-from ._common import Outcome, conclude_wait, existing_for_redeploy, settled, uri
+from ._common import (
+    Outcome,
+    TargetConfig,
+    conclude_wait,
+    existing_for_redeploy,
+    settled,
+    uri,
+)
 from ._process import check_port_free
 from .base import Target
 from .local import BIND_FAILED, INIT_FAILED, READY, probe
@@ -118,7 +125,7 @@ def _number(value: Any, what: str, hint: str) -> float | None:
 
 
 @dataclass(frozen=True)
-class DockerConfig:
+class DockerConfig(TargetConfig):
     """Deployment configuration of the Docker target.
 
     Parameters
@@ -180,6 +187,10 @@ class DockerConfig:
     cors: Any = None
 
     target: ClassVar[str] = "docker"
+    label: ClassVar[str] = "Docker"
+    coerce_hint: ClassVar[str] = (
+        "use DockerWebservice.deploy_configuration(...) or DockerConfig(...)"
+    )
 
     def __post_init__(self) -> None:
         if (
@@ -268,38 +279,6 @@ class DockerConfig:
             "timeout": self.timeout,
             "cors": None if self.cors is None else self.cors.to_dict(),
         }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DockerConfig:
-        """Build a config from :meth:`to_dict` output (unknown keys are an error)."""
-        values = dict(data)
-        target = values.pop("target", cls.target)
-        if target != cls.target:
-            raise InvalidArgumentError(
-                f"configuration for target {target!r} given to the docker target"
-            )
-        known = set(cls().to_dict()) - {"target"}
-        unknown = set(values) - known
-        if unknown:
-            raise InvalidArgumentError(
-                f"unknown Docker deployment setting(s): {', '.join(sorted(unknown))}",
-                hint=f"known settings: {', '.join(sorted(known))}",
-            )
-        return cls(**values)
-
-    @classmethod
-    def coerce(cls, config: Any) -> DockerConfig:
-        """``config`` as a :class:`DockerConfig` (from ``None``, a mapping or itself)."""
-        if config is None:
-            return cls()
-        if isinstance(config, DockerConfig):
-            return config
-        if isinstance(config, Mapping):
-            return cls.from_dict(config)
-        raise InvalidArgumentError(
-            f"expected a DockerConfig for the docker target, got {type(config).__name__}",
-            hint="use DockerWebservice.deploy_configuration(...) or DockerConfig(...)",
-        )
 
     @classmethod
     def _from_record(cls, record: ServiceRecord) -> DockerConfig:

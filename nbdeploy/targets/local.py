@@ -63,7 +63,14 @@ from nbdeploy.exceptions import (
     TargetUnavailableError,
 )
 
-from ._common import Outcome, conclude_wait, existing_for_redeploy, settled, uri
+from ._common import (
+    Outcome,
+    TargetConfig,
+    conclude_wait,
+    existing_for_redeploy,
+    settled,
+    uri,
+)
 from ._process import (
     LogFollower,
     ProcessId,
@@ -90,7 +97,7 @@ _SOCKET_PATH_LIMIT = 100  # AF_UNIX paths are limited to 108 bytes including the
 
 
 @dataclass(frozen=True)
-class LocalConfig:
+class LocalConfig(TargetConfig):
     """Deployment configuration of the local target.
 
     Parameters
@@ -136,6 +143,8 @@ class LocalConfig:
     cors: CorsPolicy | None = field(default=None, repr=False)
 
     target: ClassVar[str] = "local"
+    label: ClassVar[str] = "local"
+    coerce_hint: ClassVar[str] = "use LocalConfig(port=..., host=...)"
 
     def __post_init__(self) -> None:
         if (
@@ -198,52 +207,6 @@ class LocalConfig:
             "token_auth_enabled": self.token_auth_enabled,
             "cors": None if self.cors is None else self.cors.to_dict(),
         }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LocalConfig:
-        """Build a config from :meth:`to_dict` output (unknown keys are an error).
-
-        Examples
-        --------
-        >>> LocalConfig.from_dict({"target": "local", "port": 0}).port
-        0
-        """
-        values = dict(data)
-        target = values.pop("target", cls.target)
-        if target != cls.target:
-            raise InvalidArgumentError(
-                f"configuration for target {target!r} given to the local target"
-            )
-        known = {
-            "port",
-            "host",
-            "warm_start",
-            "timeout",
-            "auth_enabled",
-            "token_auth_enabled",
-            "cors",
-        }
-        unknown = set(values) - known
-        if unknown:
-            raise InvalidArgumentError(
-                f"unknown local deployment setting(s): {', '.join(sorted(unknown))}",
-                hint=f"known settings: {', '.join(sorted(known))}",
-            )
-        return cls(**values)
-
-    @classmethod
-    def coerce(cls, config: Any) -> LocalConfig:
-        """``config`` as a :class:`LocalConfig` (from ``None``, a mapping or itself)."""
-        if config is None:
-            return cls()
-        if isinstance(config, LocalConfig):
-            return config
-        if isinstance(config, Mapping):
-            return cls.from_dict(config)
-        raise InvalidArgumentError(
-            f"expected a LocalConfig for the local target, got {type(config).__name__}",
-            hint="use LocalConfig(port=..., host=...)",
-        )
 
 
 def probe(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> int | None:

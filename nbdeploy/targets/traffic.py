@@ -142,7 +142,7 @@ def traffic_of(record: ServiceRecord) -> dict[str, int]:
 
 
 def _service_dir(target: LocalTarget, name: str) -> Path:
-    return Path(target.workspace.services_dir) / name
+    return target._service_dir(name)
 
 
 def _routes_file(target: LocalTarget, name: str) -> Path:
