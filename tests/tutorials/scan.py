@@ -84,6 +84,11 @@ def _host_path_literals() -> list[str]:
 # same everywhere and are not listed.
 _HOST_ROOTS = r"(?:tmp|var/tmp|var/folders|private|home|root|Users|work|mnt|media)"
 
+_PACKAGES = (
+    r"python|sklearn|scikit-learn|numpy|pandas|scipy|onnx|onnxruntime|skl2onnx|torch"
+    r"|xgboost|lightgbm|fastapi|uvicorn|jupyterlab|ipykernel|docker"
+)
+
 #: (kind, pattern) pairs; each match in sanitized, compared text is a finding.
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
@@ -116,12 +121,18 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     ("long integer", re.compile(r"(?<![\w.])\d{9,}(?![\w.])")),
     # The version of an installed package (Python, scikit-learn ...) follows the day of
-    # installation; nbdeploy's own is fixed by this repository and allowed.
+    # installation: a pin (``name==1.2.3``) or a known package's name and version.
+    # Versions this repository fixes (nbdeploy's own, OpenAPI's 3.1.0) are allowed.
     (
         "package version",
-        re.compile(rf"(?<![\w.])(?!{re.escape(NBDEPLOY_VERSION)}(?![\w.]))\d+\.\d+\.\d+(?![\w.])"),
+        re.compile(
+            rf"(?:\b(?:{_PACKAGES})[ v]?|==)"
+            rf"(?!{re.escape(NBDEPLOY_VERSION)}(?![\w.]))\d+\.\d+\.\d+(?![\w.])",
+            re.IGNORECASE,
+        ),
     ),
 )
+
 
 # A number as printed: digits with at most one decimal point, an optional exponent.
 # Dotted runs (versions, IP addresses) are matched whole and then left alone.

@@ -70,8 +70,9 @@ FLOAT = "float with more than 6 significant digits"
         ("id 9f0e1d2c3b4a5968776655443322110f", "random id", "9f0e1d2c3b4a5968776655443322110f"),
         ("profile-808686934849", "long integer", "808686934849"),
         ("started at 1763704540", "long integer", "1763704540"),
-        ("sklearn 1.9.1", "package version", "1.9.1"),
-        ("Python 3.11.7", "package version", "3.11.7"),
+        ("sklearn 1.9.1", "package version", "sklearn 1.9.1"),
+        ("Python 3.11.7", "package version", "Python 3.11.7"),
+        ("scikit-learn==1.9.1\nnumpy==2.3.4", "package version", "==2.3.4"),
     ],
 )
 def test_finds_each_kind(tmp_path: Path, text: str, kind: str, value: str) -> None:
@@ -87,7 +88,8 @@ def test_finds_each_kind(tmp_path: Path, text: str, kind: str, value: str) -> No
         "shape (442, 10), dtype float64",
         "1e-05, 2.5e+03, 0.000123",
         "host 127.0.0.1, bound to 0.0.0.0 inside",
-        "nbdeploy 0.1.0 (this repository's own version)",
+        "nbdeploy 0.1.0 (this repository's own version), nbdeploy==0.1.0",
+        "('3.1.0', ['/', '/score']) (the OpenAPI version), widgets 2.0.0",
         "FROM ${BASE_IMAGE}\nWORKDIR /app\nCMD /opt/venv/bin/python -m nbdeploy.server",
         "POST /score, GET /swagger.json, /nbdeploy/ping",
         "http://127.0.0.1:PORT/score",
