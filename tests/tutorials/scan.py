@@ -100,7 +100,8 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         "loopback port",
-        re.compile(r"(?:\b127\.\d+\.\d+\.\d+|\blocalhost|\b0\.0\.0\.0|\[::1\]):\d+"),
+        # "127.0.0.1:41234", or a server's "listening 127.0.0.1 41234"
+        re.compile(r"(?:\b127\.\d+\.\d+\.\d+|\blocalhost|\[::1\])(?::|\s+)\d{2,5}\b"),
     ),
     ("port number", re.compile(r"\bport\b\W{0,3}\d{4,5}\b", re.IGNORECASE)),
     ("pid", re.compile(r"\bpids?\b\W{0,3}\d+", re.IGNORECASE)),
