@@ -43,22 +43,39 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-# A private Docker engine (no bridge, no iptables, its own socket; see
-# scripts/docker-env.sh) runs for the Docker tests and is stopped by its pidfile after.
+# The tutorials run under nbval: each notebook is executed and its outputs compared
+# with the stored ones, after tests/nbval_sanitize.cfg (tests/tutorials/ checks that
+# no stored output depends on the machine).
+NBVAL := $(VENV)/bin/pytest --nbval notebooks/ --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+# $(call with-docker,COMMANDS): run COMMANDS with a private Docker engine up (no
+# bridge, no iptables, its own socket; see scripts/docker-env.sh), for the Docker tests
+# and the Docker tutorial; DOCKER_HOST is exported to them. The engine is stopped after
+# by its pidfile if this call started it; one that was already running is left alone.
+# The exit status is that of COMMANDS.
+with-docker = started=no; bash scripts/docker-env.sh status 2>/dev/null || started=yes; \
+	eval "$$(bash scripts/docker-env.sh up)" && { $(1); }; rc=$$?; \
+	if [ $$started = yes ]; then bash scripts/docker-env.sh down; fi; exit $$rc
+
 # Browser tests (Playwright's own event loop) run in their own pytest process, apart
 # from the Jupyter server fixtures' loop.
 unit: setup
-	eval "$$(bash scripts/docker-env.sh up)" && $(VENV)/bin/pytest tests -m "not ui"; \
-		rc=$$?; bash scripts/docker-env.sh down; exit $$rc
+	$(call with-docker,$(VENV)/bin/pytest tests -m "not ui")
 	$(VENV)/bin/pytest tests -m ui
 
 notebooks: setup
-	$(VENV)/bin/pytest --nbval notebooks/ --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	$(call with-docker,$(NBVAL))
 
-test: lint typecheck unit notebooks
+# One engine for the non-browser tests and the tutorials.
+test: lint typecheck setup
+	$(call with-docker,$(VENV)/bin/pytest tests -m "not ui" && $(NBVAL))
+	$(VENV)/bin/pytest tests -m ui
 
+# After changing what a tutorial shows: execute them all again in place, then check
+# that what they store is the same on any machine.
 notebooks-refresh: setup
-	$(PY) scripts/execute_notebooks.py
+	$(call with-docker,$(PY) scripts/execute_notebooks.py)
+	$(VENV)/bin/pytest tests/tutorials/test_stored_outputs.py -q -p no:cacheprovider
 
 lab: setup
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --allow-root

@@ -1,31 +1,85 @@
-"""Re-execute tutorial notebooks in place so their stored outputs match the code.
+"""Execute the tutorial notebooks so that their stored outputs match the code.
 
-Run after changing what a tutorial shows: `make notebooks-refresh`. nbval
-(`make test`) then compares every later run against these outputs.
+``make notebooks-refresh`` runs this on every tutorial in ``notebooks/``, in place
+(with the private Docker engine up for the tutorials that need it); nbval
+(``make test``) then compares every later run with these outputs, and
+``tests/tutorials/test_stored_outputs.py`` checks that none of them depends on the
+machine. The Binder test runs it in an environment built from ``binder/`` alone, on
+copies, leaving out the tutorials that need Docker.
+
+A tutorial declares what it needs beyond the Python packages in its metadata::
+
+    "metadata": {"nbdeploy": {"requires": ["docker"]}}
+
+Usage::
+
+    python scripts/execute_notebooks.py [NOTEBOOK ...] [--skip-requiring docker]
+                                        [--output-dir DIR] [--timeout SECONDS]
+
+It needs only ``nbformat`` and ``nbclient`` (both come with JupyterLab).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
-def main(paths: list[str]) -> None:
-    for path in paths or sorted(str(p) for p in Path("notebooks").glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(
-            nb,
-            timeout=600,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(Path(path).parent)}},
-        )
-        client.execute()
-        nbformat.write(nb, path)
-        print(f"executed {path}")
+
+def requirements(nb: nbformat.NotebookNode) -> set[str]:
+    """What a tutorial needs besides Python packages (``metadata.nbdeploy.requires``)."""
+    return set(nb.metadata.get("nbdeploy", {}).get("requires", []))
+
+
+def execute(path: Path, dest: Path, timeout: int) -> float:
+    """Run every cell of ``path`` in a fresh ``python3`` kernel started in the
+    notebook's folder, write the result to ``dest``; the seconds it took."""
+    nb = nbformat.read(path, as_version=4)
+    started = time.monotonic()
+    NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        # Timestamps per cell would only add noise to the diff of a refresh.
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
+    nbformat.write(nb, dest)
+    return time.monotonic() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
+    parser.add_argument(
+        "--skip-requiring",
+        action="append",
+        default=[],
+        metavar="NEED",
+        help="leave out tutorials whose metadata requires NEED (e.g. docker)",
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, help="write executed copies here instead of in place"
+    )
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    args = parser.parse_args(argv)
+    paths = args.notebooks or sorted(NOTEBOOKS.glob("*.ipynb"))
+    for path in paths:
+        needs = requirements(nbformat.read(path, as_version=4)) & set(args.skip_requiring)
+        if needs:
+            print(f"skipped  {path.name} (requires {', '.join(sorted(needs))})", flush=True)
+            continue
+        dest = args.output_dir / path.name if args.output_dir else path
+        seconds = execute(path, dest, args.timeout)
+        print(f"executed {path.name} in {seconds:.0f} s", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main())
