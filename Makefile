@@ -51,11 +51,13 @@ NBVAL := $(VENV)/bin/pytest --nbval notebooks/ --nbval-sanitize-with tests/nbval
 # $(call with-docker,COMMANDS): run COMMANDS with a private Docker engine up (no
 # bridge, no iptables, its own socket; see scripts/docker-env.sh), for the Docker tests
 # and the Docker tutorial; DOCKER_HOST is exported to them. The engine is stopped after
-# by its pidfile if this call started it; one that was already running is left alone.
-# The exit status is that of COMMANDS.
-with-docker = started=no; bash scripts/docker-env.sh status 2>/dev/null || started=yes; \
+# by its pidfile if this call started it (the pidfile names another dockerd than
+# before); one that was already running is left alone. The exit status is COMMANDS'.
+DOCKER_PIDFILE = $${NBDEPLOY_DOCKER_PIDFILE:-/var/run/$${NBDEPLOY_DOCKER_NAME:-nbdeploy-docker}.pid}
+with-docker = before=$$(cat $(DOCKER_PIDFILE) 2>/dev/null); \
 	eval "$$(bash scripts/docker-env.sh up)" && { $(1); }; rc=$$?; \
-	if [ $$started = yes ]; then bash scripts/docker-env.sh down; fi; exit $$rc
+	if [ "$$(cat $(DOCKER_PIDFILE) 2>/dev/null)" != "$$before" ]; then bash scripts/docker-env.sh down; fi; \
+	exit $$rc
 
 # Browser tests (Playwright's own event loop) run in their own pytest process, apart
 # from the Jupyter server fixtures' loop.
