@@ -41,12 +41,13 @@ def execute(path: Path, dest: Path, timeout: int) -> float:
     """Run every cell of ``path`` in a fresh ``python3`` kernel started in the
     notebook's folder, write the result to ``dest``; the seconds it took."""
     nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:  # per-cell timestamps of earlier runs: noise in a diff
+        cell.metadata.pop("execution", None)
     started = time.monotonic()
     NotebookClient(
         nb,
         timeout=timeout,
         kernel_name="python3",
-        # Timestamps per cell would only add noise to the diff of a refresh.
         record_timing=False,
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()
