@@ -21,7 +21,9 @@ packages always win. It is never installed in a notebook kernel: only the server
 process (and tools that run a script the way the server does) call :func:`install`.
 
 What the modules do (implemented in :mod:`nbdeploy.compat._schema` and
-:mod:`nbdeploy.compat._aml`):
+:mod:`nbdeploy.compat._aml`; :func:`decorations` reads the schema decorators of either
+the stand-ins or the real ``inference_schema`` package, see
+:mod:`nbdeploy.compat._decorations`):
 
 - ``Model.get_model_path(model_name, version=None)`` is
   :func:`nbdeploy.get_model_path`;
@@ -57,7 +59,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["SHIMMED_PACKAGES", "ShimFinder", "install", "installed", "uninstall"]
+from ._decorations import decorations
+
+__all__ = ["SHIMMED_PACKAGES", "ShimFinder", "decorations", "install", "installed", "uninstall"]
 
 #: The top-level packages this folder can stand in for.
 SHIMMED_PACKAGES = ("azureml", "inference_schema")
