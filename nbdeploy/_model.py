@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .core.registry import ModelVersion, Resources
+from .exceptions import CloudOnlyError
 
 if TYPE_CHECKING:
     from ._package import Package
@@ -290,12 +291,18 @@ class Model:
         models: Sequence[Any],
         inference_config: InferenceConfig | None = None,
         deployment_config: Any = None,
+        deployment_target: Any = None,
         overwrite: bool = False,
         show_output: bool = False,
     ) -> Webservice:
         """Deploy ``models`` as web service ``name`` (the reference's ``Model.deploy``).
 
-        Returns once the service is ``Healthy``; raises when it ends ``Failed``.
+        Returns once the service is ``Healthy``; raises when it ends ``Failed``. As in
+        Azure ML, an undecorated ``run(raw_data)`` of the entry script receives the
+        request body as ``str`` unless the inference config says
+        ``input_mode="decoded"`` (see :class:`~nbdeploy.core.scoring.RunCall`).
+        ``deployment_target`` (an AKS compute target) has no local meaning: pass a
+        deployment configuration instead.
 
         Examples
         --------
@@ -309,11 +316,17 @@ class Model:
         from ._deploy import deploy_models
         from ._workspace import get_workspace
 
+        if deployment_target is not None:
+            raise CloudOnlyError(
+                "Model.deploy(deployment_target=...) names an Azure compute target",
+                hint="pass deployment_config= instead: LocalWebservice.deploy_configuration(), "
+                "AciWebservice/DockerWebservice.deploy_configuration() (a Docker engine)",
+            )
         return deploy_models(
             get_workspace(workspace),
             name,
             list(models),
-            inference_config,
+            _azure_style(inference_config),
             deployment_config,
             overwrite=overwrite,
             show_output=show_output,
@@ -350,7 +363,7 @@ class Model:
         return package_models(
             get_workspace(workspace),
             list(models),
-            inference_config,
+            _azure_style(inference_config),
             generate_dockerfile=generate_dockerfile,
             image_name=image_name,
             image_label=image_label,
@@ -383,9 +396,14 @@ class Model:
         """
         from ._profile import profile_models
 
-        return profile_models(
-            workspace, profile_name, models, inference_config, input_dataset, **options
-        )
+        config = _azure_style(inference_config)
+        return profile_models(workspace, profile_name, models, config, input_dataset, **options)
+
+
+def _azure_style(config: InferenceConfig | None) -> InferenceConfig | None:
+    """The reference's rule for the object-model API: an undecorated ``run`` gets the
+    raw body unless the config says otherwise."""
+    return None if config is None else config.with_default_input_mode("raw")
 
 
 def _resources(value: Resources | Mapping[str, float] | None) -> Resources | None:

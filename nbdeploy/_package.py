@@ -27,6 +27,7 @@ from .core.package import (
     write_build_context,
 )
 from .core.refs import check_name
+from .core.scoring import InputMode
 from .exceptions import DeploymentError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -366,12 +367,13 @@ def package(
     image_label: str | None = None,
     engine: str | None = None,
     show_output: bool = False,
+    input_mode: InputMode | None = None,
     workspace: Workspace | str | os.PathLike[str] | None = None,
 ) -> Package:
     """Package a registered model (``"name"``, ``"name:3"``, a ``Model`` or a list) as
     a Docker build context — or, with ``generate_dockerfile=False``, an image.
 
-    ``score``, ``environment`` and ``source_directory`` are those of
+    ``score``, ``environment``, ``source_directory`` and ``input_mode`` are those of
     :func:`nbdeploy.deploy`. ``offline=True`` puts every wheel into the context
     (``docker build --network none`` works); ``base_image`` is the default of the
     Dockerfile's ``BASE_IMAGE`` argument.
@@ -390,6 +392,7 @@ def package(
         entry_script=None if score is None else Path(score),
         environment=_environment(environment),
         source_directory=None if source_directory is None else Path(source_directory),
+        input_mode=input_mode or "decoded",
     )
     return package_models(
         get_workspace(workspace),
