@@ -283,8 +283,28 @@ class StandardPythonParameterType(AbstractParameterType):
         return _plain_sample(self.sample_input)
 
     def deserialize_input(self, input_data: Any) -> Any:
-        value = self.schema.convert(input_data)
+        value = self._converter.convert(input_data)
         return _convert_nested(self.sample_input, value)
+
+    def is_converted(self, value: Any) -> bool:
+        """True when the nested typed values are converted already (the server did it
+        before calling ``run``); plain values are checked again, which changes nothing."""
+        return _nested_converted(self.sample_input, value) is True
+
+
+def _nested_converted(sample: Any, value: Any) -> bool | None:
+    """Whether every nested typed value in ``value`` is converted; None: none nested."""
+    if isinstance(sample, AbstractParameterType):
+        return sample.is_converted(value)
+    if isinstance(sample, dict) and isinstance(value, dict):
+        found = [_nested_converted(sub, value[key]) for key, sub in sample.items() if key in value]
+        nested = [f for f in found if f is not None]
+        return all(nested) if nested else None
+    if isinstance(sample, (list, tuple)) and isinstance(value, list) and value:
+        first = next(iter(sample), None)
+        if isinstance(first, AbstractParameterType):
+            return all(first.is_converted(item) for item in value)
+    return None
 
 
 def _convert_nested(sample: Any, value: Any) -> Any:

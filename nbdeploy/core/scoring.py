@@ -49,7 +49,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import CodeType, ModuleType, TracebackType
 from typing import Any, Literal, Protocol, cast
 
 from nbdeploy.core.schema import Schema
@@ -708,9 +708,23 @@ def keyword_parameters(run: Callable[..., Any]) -> tuple[bool, frozenset[str], s
     return takes_any, names, first
 
 
-def _convert(convert: Callable[[Any], Any], value: Any, what: str) -> Any:
+def _convert(
+    convert: Callable[[Any], Any], value: Any, what: str, *, name: str | None = None
+) -> Any:
+    """``convert(value)``; a failure is a :class:`SchemaMismatchError` (naming the
+    parameter ``name`` when the value is not the request's data)."""
     try:
         return convert(value)
+    except SchemaMismatchError as exc:
+        if name is None:
+            raise
+        raise SchemaMismatchError(
+            f"parameter {name!r}: {exc.message}",
+            field=name if exc.field is None else f"{name}.{exc.field}",
+            row=exc.row,
+            expected=exc.expected,
+            hint=exc.hint,
+        ) from exc
     except NbdeployError:
         raise
     except Exception as exc:  # a decorator's own check, or a conversion gap: the request's
@@ -730,13 +744,23 @@ def _is_empty_batch(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and not value
 
 
-def _frames(exc: BaseException) -> list[str]:
-    files: list[str] = []
+def _frames(exc: BaseException) -> list[CodeType]:
+    codes: list[CodeType] = []
     tb: TracebackType | None = exc.__traceback__
     while tb is not None:
-        files.append(os.path.realpath(tb.tb_frame.f_code.co_filename))
+        codes.append(tb.tb_frame.f_code)
         tb = tb.tb_next
-    return files
+    return codes
+
+
+def _body_code(run: Callable[..., Any]) -> CodeType | None:
+    """The code of ``run``'s own body, under its decorators (``__wrapped__`` chain)."""
+    try:
+        inner = inspect.unwrap(run)
+    except ValueError:  # a cycle of __wrapped__
+        return None
+    code = getattr(inner, "__code__", None)
+    return code if isinstance(code, CodeType) else None
 
 
 @dataclass(frozen=True)
@@ -779,7 +803,7 @@ class RunCall:
     output_schema: Schema | None = None
     input_example: Any = None
     output_example: Any = None
-    script_file: str = ""
+    body_code: CodeType | None = None
     package_dirs: tuple[str, ...] = ()
 
     @classmethod
@@ -800,7 +824,7 @@ class RunCall:
         """
         run = script.run
         deco = decorations if decorations is not None else Decorations.from_attributes(run)
-        base: dict[str, Any] = {"run": run, "script_file": os.path.realpath(script.path)}
+        base: dict[str, Any] = {"run": run, "body_code": _body_code(run)}
         if script.raw:
             return cls(style="rawhttp", **base)
         takes_any, names, first = keyword_parameters(run)
@@ -899,7 +923,7 @@ class RunCall:
             param = self.parameters.get(name)
             # An optional parameter sent empty is passed as it is (as the reference does).
             if param is not None and (value or not param.optional):
-                extras[name] = _convert(param.convert, value, f"parameter {name!r}")
+                extras[name] = _convert(param.convert, value, f"parameter {name!r}", name=name)
             else:
                 extras[name] = value
         return extras
@@ -907,16 +931,17 @@ class RunCall:
     def request_error(self, exc: BaseException, data: Any) -> NbdeployError | None:
         """The request's fault hidden in an exception ``run`` raised, if it is one.
 
-        Two cases are: a decorator's validation failed before ``run``'s own code ran
-        (the exception passed through the decorator package and never through the
-        script), and ``run`` failed on an empty batch. Anything else is ``run``'s own
-        failure (``None``; the server answers 500).
+        Two cases are: a decorator's validation failed before the body of ``run`` ran
+        (the exception passed through the decorator package's code and never through
+        ``run``'s own body), and ``run`` failed on an empty batch. Anything else is
+        ``run``'s own failure (``None``; the server answers 500).
         """
         if isinstance(exc, NbdeployError):
             return None
         text = str(exc).strip() or type(exc).__name__
-        files = _frames(exc)
-        if self.package_dirs and self.script_file not in files:
+        codes = _frames(exc)
+        if self.package_dirs and self.body_code not in codes:
+            files = [os.path.realpath(code.co_filename) for code in codes]
             in_decorator = any(f.startswith(d + os.sep) for f in files for d in self.package_dirs)
             if in_decorator:
                 error = SchemaMismatchError(

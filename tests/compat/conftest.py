@@ -25,6 +25,7 @@ __all__ = [
     "diabetes",
     "hide_real_package_env",
     "make_bundle",
+    "real_inference_schema",
     "schema_package",
     "serve_app",
 ]
@@ -48,6 +49,25 @@ def _real_package_present() -> bool:
     return spec is not None and spec.origin is not None and "nbdeploy" not in spec.origin
 
 
+_MISSING = (
+    "the real inference-schema package is not installed: "
+    "`.venv/bin/pip install 'inference-schema[numpy-support,pandas-support]'` "
+    "(make setup installs it with the test extras)"
+)
+
+
+@pytest.fixture
+def real_inference_schema() -> Iterator[None]:
+    """The installed inference-schema package serves the decorators (fails when it is
+    missing)."""
+    compat.uninstall()
+    _forget_inference_schema()
+    assert _real_package_present(), _MISSING
+    yield
+    compat.uninstall()
+    _forget_inference_schema()
+
+
 @pytest.fixture(params=["real", "standin"])
 def schema_package(request: pytest.FixtureRequest) -> Iterator[str]:
     """``"real"``: the installed inference-schema package serves the decorators (fails
@@ -55,11 +75,7 @@ def schema_package(request: pytest.FixtureRequest) -> Iterator[str]:
     compat.uninstall()
     _forget_inference_schema()
     if request.param == "real":
-        assert _real_package_present(), (
-            "the real inference-schema package is not installed: "
-            "`.venv/bin/pip install 'inference-schema[numpy-support,pandas-support]'` "
-            "(make setup installs it with the test extras)"
-        )
+        assert _real_package_present(), _MISSING
         yield "real"
     else:
         sys.meta_path.insert(0, compat.ShimFinder())  # found before the real package
