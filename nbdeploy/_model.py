@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .core.registry import ModelVersion, Resources
-from .exceptions import CloudOnlyError
+from .exceptions import CloudOnlyError, InvalidArgumentError
 
 if TYPE_CHECKING:
     from ._package import Package
@@ -20,12 +20,37 @@ if TYPE_CHECKING:
 __all__ = ["Model"]
 
 
+class _Framework:
+    """The reference's ``Model.Framework`` names, for ``model_framework=``."""
+
+    SCIKITLEARN = "ScikitLearn"
+    ONNX = "Onnx"
+    TENSORFLOW = "TensorFlow"
+    PYTORCH = "PyTorch"
+    CUSTOM = "Custom"
+    MULTI = "Multi"
+
+
+#: ``Model.Framework`` value -> the framework name nbdeploy records.
+_FRAMEWORKS = {
+    "ScikitLearn": "sklearn",
+    "Onnx": "onnx",
+    "TensorFlow": "tensorflow",
+    "PyTorch": "torch",
+    "Custom": "custom",
+    "Multi": "custom",
+}
+
+
 class Model:
     """A registered model version, as Azure ML's ``Model``.
 
     ``Model(workspace, name)`` gets the latest version, ``Model(workspace, name,
-    version=3)`` a given one; ``Model.register(...)`` registers, ``Model.deploy(...)``
-    deploys, ``Model.get_model_path(name)`` finds the files inside a scoring script.
+    version=3)`` or ``Model(workspace, id="name:3")`` a given one;
+    ``Model.register(...)`` registers, ``Model.deploy(...)`` deploys,
+    ``Model.get_model_path(name)`` finds the files inside a scoring script.
+    ``Model.Framework.SCIKITLEARN`` (``ONNX``, ``PYTORCH``, ``TENSORFLOW``,
+    ``CUSTOM``) names a framework for ``Model.register(model_framework=...)``.
 
     Examples
     --------
@@ -38,22 +63,28 @@ class Model:
     {'w': [1, 2]}
     """
 
+    Framework = _Framework
+
     def __init__(
         self,
         workspace: Workspace | None = None,
         name: str | None = None,
         version: int | None = None,
         *,
+        id: str | None = None,
         _version: ModelVersion | None = None,
     ) -> None:
         from ._workspace import get_workspace
 
         self.workspace = get_workspace(workspace)
         if _version is None:
-            if name is None:
-                raise TypeError("Model() needs a name")
-            ref = name if version is None else f"{name}:{version}"
-            _version = self.workspace.registry.get(ref)
+            if name is None and id is None:
+                raise InvalidArgumentError(
+                    "Model() needs a name (or an id 'name:version')",
+                    hint="Model(ws, name='diabetes', version=1) or Model(ws, id='diabetes:1')",
+                )
+            ref = id if id is not None else name if version is None else f"{name}:{version}"
+            _version = self.workspace.registry.get(str(ref))
         self.model_version = _version
 
     # -- attributes of the reference ------------------------------------------------
@@ -130,9 +161,14 @@ class Model:
         sample_output: Any = None,
         resource_configuration: Resources | Mapping[str, float] | None = None,
         model_framework: str | None = None,
+        model_framework_version: str | None = None,
         model: Any = None,
     ) -> Model:
         """Register a file, a folder or an in-memory object (``model=``) as a new version.
+
+        ``model_framework`` is a ``Model.Framework`` value or an nbdeploy framework
+        name (``"sklearn"``, ``"onnx"`` ...); ``model_framework_version`` is recorded as
+        given (else the installed version is).
 
         Examples
         --------
@@ -158,7 +194,8 @@ class Model:
             sample_input=sample_input,
             sample_output=sample_output,
             resources=_resources(resource_configuration),
-            framework=model_framework,
+            framework=_FRAMEWORKS.get(model_framework or "", model_framework),
+            framework_version=model_framework_version,
         )
         return Model(ws, _version=mv)
 
@@ -410,3 +447,23 @@ def _resources(value: Resources | Mapping[str, float] | None) -> Resources | Non
     if value is None or isinstance(value, Resources):
         return value
     return Resources(cpu=value.get("cpu"), memory_gb=value.get("memory_gb"))
+
+
+def ResourceConfiguration(
+    cpu: float | None = None, memory_in_gb: float | None = None, gpu: int | None = None
+) -> Resources:
+    """The reference's ``ResourceConfiguration(cpu=1, memory_in_gb=0.5)``: a model's
+    CPU and memory needs (:class:`~nbdeploy.core.registry.Resources`). GPUs are not
+    scheduled by nbdeploy's targets; asking for some is an error.
+
+    Examples
+    --------
+    >>> ResourceConfiguration(cpu=1, memory_in_gb=0.5)
+    Resources(cpu=1.0, memory_gb=0.5)
+    """
+    if gpu:
+        raise InvalidArgumentError(
+            f"ResourceConfiguration(gpu={gpu!r}): nbdeploy's targets do not schedule GPUs",
+            hint="leave gpu out; a container sees the host's GPUs only if its engine gives them",
+        )
+    return Resources(cpu=cpu, memory_gb=memory_in_gb)

@@ -15,10 +15,12 @@ import argparse
 import os
 import shutil
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .core.bundle import Bundle, InferenceConfig, build_bundle
+from .core.cloud import CloudAttributes
 from .core.package import (
     DEFAULT_PORT,
     BuildContext,
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["Package", "add_package_command", "package", "package_models"]
 
 
-class Package:
+class Package(CloudAttributes):
     """A packaged model service: its bundle, and once built, its Docker image.
 
     The reference's ``ModelPackage``: ``wait_for_creation(show_output=True)``,
@@ -66,6 +68,14 @@ class Package:
     >>> pkg.save("diabetes-image")                            # doctest: +SKIP
     PosixPath('diabetes-image')
     """
+
+    _CLOUD_ONLY: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "get_container_registry": (
+            "returns the credentials of an Azure Container Registry",
+            "the image is on your Docker engine (package.location); push it with "
+            "`docker tag` + `docker push` to any registry you log in to",
+        ),
+    }
 
     def __init__(
         self,

@@ -687,8 +687,9 @@ def keyword_parameters(run: Callable[..., Any]) -> tuple[bool, frozenset[str], s
     Examples
     --------
     >>> def run(data, method="predict", *, top=3): ...
-    >>> keyword_parameters(run)
-    (False, frozenset({'method', 'top'}), 'data')
+    >>> takes_any, names, first = keyword_parameters(run)
+    >>> takes_any, sorted(names), first
+    (False, ['method', 'top'], 'data')
     >>> keyword_parameters(lambda data, **kw: None)
     (True, frozenset(), 'data')
     """
