@@ -379,7 +379,7 @@ class Model:
         image_name: str | None = None,
         image_label: str | None = None,
         base_image: str | None = None,
-        offline: bool = False,
+        offline: bool | None = None,
         show_output: bool = False,
     ) -> Package:
         """Package ``models`` as a Docker image (the reference's ``Model.package``).

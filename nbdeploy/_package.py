@@ -317,14 +317,15 @@ def package_models(
     name: str | None = None,
     generate_dockerfile: bool = True,
     base_image: str | None = None,
-    offline: bool = False,
+    offline: bool | None = None,
     image_name: str | None = None,
     image_label: str | None = None,
     engine: str | None = None,
     show_output: bool = False,
 ) -> Package:
     """Bundle ``models`` with ``inference_config`` into a :class:`Package`; with
-    ``generate_dockerfile=False`` also build its image (blocking).
+    ``generate_dockerfile=False`` also build its image (blocking). ``base_image`` and
+    ``offline`` default to the ``base_image`` / ``offline_builds`` settings.
 
     Examples
     --------
@@ -348,12 +349,14 @@ def package_models(
         dest,
         settings={"service_name": package_name},
     )
+    from . import config
+
     pkg = Package(
         workspace,
         package_name,
         bundle,
-        base_image=base_image,
-        offline=offline,
+        base_image=config.resolve("base_image", base_image) or None,
+        offline=bool(config.resolve("offline_builds", offline)),
         image_name=image_name,
         image_label=image_label,
         engine=engine,
@@ -372,7 +375,7 @@ def package(
     source_directory: str | os.PathLike[str] | None = None,
     generate_dockerfile: bool = True,
     base_image: str | None = None,
-    offline: bool = False,
+    offline: bool | None = None,
     image_name: str | None = None,
     image_label: str | None = None,
     engine: str | None = None,

@@ -618,8 +618,10 @@ class DockerWebservice(Webservice):
         >>> cfg.port, cfg.memory_gb
         (6789, 0.5)
         """
+        from . import config
         from .targets.docker import DockerConfig
 
+        base_image = config.resolve("base_image", base_image) or None
         return DockerConfig(
             port=0 if port is None else port,
             host=host,

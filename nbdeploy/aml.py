@@ -64,6 +64,7 @@ __all__ = [
     "ServicePrincipalAuthentication",
     "Webservice",
     "Workspace",
+    "dataset_type_definitions",
 ]
 
 _CONTAINERS = (
@@ -133,3 +134,8 @@ class Experiment(CloudOnly):
         "train in the notebook and register the result: Model.register(ws, model_path=..., "
         "model_name=...) or nbdeploy.register(model, name)"
     )
+
+
+class dataset_type_definitions(CloudOnly):
+    what = "describes data sets kept in Azure storage"
+    instead = _FILES

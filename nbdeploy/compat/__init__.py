@@ -61,7 +61,15 @@ from types import ModuleType
 
 from ._decorations import decorations
 
-__all__ = ["SHIMMED_PACKAGES", "ShimFinder", "decorations", "install", "installed", "uninstall"]
+__all__ = [
+    "SHIMMED_PACKAGES",
+    "ShimFinder",
+    "decorations",
+    "install",
+    "installed",
+    "schema_package",
+    "uninstall",
+]
 
 #: The top-level packages this folder can stand in for.
 SHIMMED_PACKAGES = ("azureml", "inference_schema")
@@ -127,6 +135,23 @@ def _is_shim(module: ModuleType) -> bool:
         return Path(origin).resolve().is_relative_to(_ROOT)
     except (OSError, ValueError):
         return False
+
+
+def schema_package() -> str | None:
+    """Which ``inference_schema`` this process imported: ``"nbdeploy's stand-in"``,
+    ``"inference-schema <version> (<folder>)"``, or ``None`` (not imported)."""
+    module = sys.modules.get("inference_schema")
+    if module is None:
+        return None
+    if _is_shim(module):
+        return "nbdeploy's stand-in"
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("inference-schema")
+    except PackageNotFoundError:
+        release = "?"
+    return f"inference-schema {release} ({Path(module.__file__ or '').parent})"
 
 
 def uninstall() -> None:

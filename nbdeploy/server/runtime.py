@@ -312,6 +312,8 @@ class ScoringRuntime:
             decorations=compat.decorations(script.run),
         )
         logger.info("run() is called with %s", _STYLE_TEXT[call.style])
+        if call.style == "schema" and compat.schema_package() is not None:
+            logger.info("schema decorators from %s", compat.schema_package())
         self.call = call
         self.raw = call.style == "rawhttp"
         self.input_schema, self.output_schema = call.input_schema, call.output_schema

@@ -28,6 +28,7 @@ __all__ = [
     "real_inference_schema",
     "schema_package",
     "serve_app",
+    "server_schema_package",
 ]
 
 #: A ``sitecustomize`` for child processes that puts nbdeploy's stand-ins *first* on
@@ -91,3 +92,18 @@ def hide_real_package_env(folder: Path) -> dict[str, str]:
     (folder / "sitecustomize.py").write_text(_HIDE, encoding="utf-8")
     path = os.environ.get("PYTHONPATH")
     return {"PYTHONPATH": str(folder) if not path else f"{folder}{os.pathsep}{path}"}
+
+
+@pytest.fixture(params=["real", "standin"])
+def server_schema_package(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Like ``schema_package``, for services in their own processes: with ``"standin"``
+    every Python process started from here on (server, warm server) hides the real
+    package. The service's log names the one it used ("schema decorators from ...")."""
+    if request.param == "real":
+        assert _real_package_present(), _MISSING
+        return "inference-schema "
+    for key, value in hide_real_package_env(tmp_path / "hide-inference-schema").items():
+        monkeypatch.setenv(key, value)
+    return "nbdeploy's stand-in"
