@@ -56,7 +56,6 @@ NOT_RUN: dict[str, str] = {
     "003:419": "@input_schema('data') on run(raw_data): broken in Azure ML too",
     "000:354": "uses os without importing it (NameError in Azure ML too); 001:289 runs",
     "002:309": "uses os without importing it (NameError in Azure ML too); 001:289 runs",
-    "001:250": "the numpy entry script with get_model_path: test_azure_docker.py runs it",
     "000:249": "lines of an entry script (one model's paths); 000:278's run in a service",
     "002:229": "lines of an entry script (several models' paths); 000:278's run in a service",
     "001:209": "a line of an entry script; 003:128 runs it in a service",
