@@ -327,3 +327,51 @@ def test_run_errors_stay_500_for_nonempty_batches(
     assert empty.status_code == 422
     assert "empty batch" in empty.json()["message"]
     assert ScoringError.status_code == 500
+
+
+# --------------------------------------------------------------------------- dry run
+
+
+@pytest.mark.integration
+def test_writefile_score_dry_run_calls_run_as_the_server_will(
+    ws: Workspace, registered: tuple[Model, Path], mnist_like: tuple[Any, np.ndarray]
+) -> None:
+    from nbdeploy.notebook.scriptcheck import write_score
+
+    _, folder = registered
+    model, rows = mnist_like
+    plain = textwrap.dedent(PLAIN_SCRIPT)
+    raw = write_score(
+        folder / "dry.py", plain, model="sklearn_mnist", workspace=ws, input_mode="raw",
+        show_progress=False,
+    )  # fmt: skip
+    assert raw.ok, raw.lines()
+    assert raw.run is not None
+    assert raw.run.result == json.dumps(model.predict(rows).tolist())
+    # The same script checked for a decoded deployment fails as that service would.
+    decoded = write_score(
+        folder / "dry.py", plain, model="sklearn_mnist", workspace=ws, show_progress=False
+    )
+    assert decoded.run is not None
+    assert not decoded.run.ok
+    assert decoded.run.phase == "run"
+    assert "the JSON object must be str" in (decoded.run.error or "")
+
+    rawhttp = """
+    from nbdeploy import Response, rawhttp
+
+    def init():
+        pass
+
+    @rawhttp
+    def run(request):
+        return Response(request.get_data()[::-1], status=201)
+    """
+    check = write_score(
+        folder / "raw.py", textwrap.dedent(rawhttp), model="sklearn_mnist", workspace=ws,
+        show_progress=False,
+    )  # fmt: skip
+    assert check.run is not None
+    assert check.run.ok, check.lines()
+    assert check.run.result["status"] == 201
+    assert check.run.result["body"][::-1].startswith('{"data"')
