@@ -37,7 +37,13 @@ if TYPE_CHECKING:
     from ._service import Webservice
     from .core.workspace import Workspace
 
-__all__ = ["access_settings", "deploy_models", "resolve_models", "update_service"]
+__all__ = [
+    "access_settings",
+    "deploy_models",
+    "keep_input_mode",
+    "resolve_models",
+    "update_service",
+]
 
 
 def resolve_models(workspace: Workspace, models: Any) -> list[ModelVersion]:
@@ -176,6 +182,14 @@ def access_settings(
     return config, settings
 
 
+def keep_input_mode(config: InferenceConfig, current: Bundle) -> InferenceConfig:
+    """``config`` with the running bundle's input mode when it names none (a built-in
+    scorer's bundle says nothing about how a new script wants its requests)."""
+    if current.manifest.builtin_scorer is not None:
+        return config
+    return config.with_default_input_mode(current.input_mode)
+
+
 def _keep_access(record: ServiceRecord, auth: Any, cors: Any) -> tuple[Any, Any]:
     """``auth`` / ``cors`` as given, else what the running bundle of ``record`` has."""
     try:
@@ -270,7 +284,8 @@ def update_service(
 ) -> ServiceRecord:
     """Build a new bundle from what changed (the rest is taken from the running one)
     and switch the service to it. Auth and CORS stay as they are unless ``auth``,
-    ``cors`` or the deployment configuration change them (:func:`access_settings`)."""
+    ``cors`` or the deployment configuration change them (:func:`access_settings`);
+    so does the input mode, unless the new inference config names one."""
     from .targets import get_target
 
     current = Bundle.load(record.bundle_path) if record.bundle_path else None
@@ -292,6 +307,8 @@ def update_service(
             )
         else:
             inference_config = InferenceConfig()
+    if current is not None:
+        inference_config = keep_input_mode(inference_config, current)
     deployment_config, settings = access_settings(
         workspace,
         record.name,

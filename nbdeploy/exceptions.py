@@ -21,7 +21,8 @@ server, the CLI and the notebook all report the same thing in the same words.
     │   ├── SchemaMismatchError (422)   request data does not match the schema
     │   ├── ScoringScriptError (400)    a scoring script that does not parse or lacks init/run
     │   ├── EnvironmentSpecError (400)  an unreadable requirements / conda file
-    │   └── TargetUnavailableError (503) Docker / Ray / Kubernetes cannot be reached
+    │   ├── TargetUnavailableError (503) Docker / Ray / Kubernetes cannot be reached
+    │   └── CloudOnlyError (501)        an Azure ML call that only makes sense in the cloud
     ├── IntegrityError (500)            stored files do not match their recorded hash
     ├── DeploymentError (500)           a service could not be started (state Failed)
     └── ScoringError (500)              the scoring script's run() raised
@@ -36,6 +37,7 @@ from typing import Any
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
+    "CloudOnlyError",
     "ConflictError",
     "DeploymentError",
     "EnvironmentSpecError",
@@ -191,6 +193,14 @@ class TargetUnavailableError(UserError):
     """The deployment target (a Docker engine, a Ray cluster ...) cannot be reached."""
 
     status_code = 503
+
+
+class CloudOnlyError(UserError):
+    """An Azure ML SDK v1 call that only makes sense with an Azure account (creating
+    AKS compute, logging in to Azure, the workspace's container registry, datastores
+    ...). The message names the call, the hint what to use instead with nbdeploy."""
+
+    status_code = 501
 
 
 class IntegrityError(NbdeployError):

@@ -533,6 +533,7 @@ class Registry:
         sample_output: Any = None,
         resources: Resources | Mapping[str, Any] | None = None,
         framework: str | None = None,
+        framework_version: str | None = None,
     ) -> ModelVersion:
         """Register an object, file or folder as the next version of model ``name``.
 
@@ -555,6 +556,8 @@ class Registry:
         framework:
             Override the detected framework (``"sklearn"``, ``"onnx"``, ``"torch"``,
             ``"python"``, ``"custom"`` or any name to record).
+        framework_version:
+            Record this framework version instead of the installed one.
 
         Returns
         -------
@@ -612,6 +615,8 @@ class Registry:
                 version = known.version() if known is not None else None
                 if version is None and framework is not None:
                     version = frameworks.dist_version(framework)
+            if framework_version is not None:
+                version = str(framework_version)
             files = tuple(sorted(digests))
             _make_read_only(model_dir, files)
             content_hash = combine_digests(digests)

@@ -481,8 +481,8 @@ def _build_document(
         input_schema=inputs,
         output_schema=outputs,
         auth=settings.auth_mode is not None,
-        input_example=None if inputs is None else inputs.example,
-        output_example=None if outputs is None else outputs.example,
+        input_example=runtime.input_example,
+        output_example=runtime.output_example,
     )
     if runtime.raw:
         document = raw_document(document)

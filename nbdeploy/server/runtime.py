@@ -32,15 +32,15 @@ lifespan, e.g. under FastAPI's ``TestClient``)
 
 How ``run`` is called
 ---------------------
-- ordinary scripts: ``run(data)`` with the request's ``"data"`` converted by the input
-  schema (the script's ``@input_schema`` decorator schema wins over the model's
-  registered one). **Extra top-level keys** of the body (``{"data": ..., "method":
-  "predict"}``) are passed as keyword arguments when ``run``'s signature accepts them:
-  all of them when it has ``**kwargs``, otherwise those named like one of its keyword
-  parameters (``def run(data, method="predict_proba")``); others are ignored. The
-  signature is inspected once, at load. Built-in scorers use this for ``"method"``.
-- ``@rawhttp`` scripts: ``run(request)`` with a :class:`nbdeploy.core.rawhttp.Request`;
-  see :meth:`ScoringRuntime.score_raw` for what may come back.
+The rule lives in :class:`nbdeploy.core.scoring.RunCall` (shared with
+``%%writefile-score``'s dry run): ``@rawhttp`` scripts get the request
+(:meth:`ScoringRuntime.score_raw`); scripts with schema decorators (nbdeploy's or the
+real ``inference_schema`` package's) get their typed parameters, each request key
+named like a parameter converted by its decorator; undecorated scripts get the body as
+``str`` when the bundle's ``input_mode`` is ``"raw"`` (Azure ML's rule), else
+``"data"`` converted by the model's schema, with the body's other top-level keys as
+keyword arguments when ``run``'s signature takes them. The signature is inspected
+once, at load.
 
 Azure ML entry scripts import ``azureml.*`` and ``inference_schema.*``; before a script
 is imported, :func:`nbdeploy.compat.install` lets this process (and only this one)
@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import os
 import queue
@@ -62,10 +61,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import orjson
 
+from nbdeploy.core.scoring import RunCall, keyword_parameters
 from nbdeploy.exceptions import (
     BadRequestError,
     NbdeployError,
-    SchemaMismatchError,
     ScoringError,
 )
 from nbdeploy.server.serialization import dumps
@@ -92,37 +91,6 @@ RawAnswer = tuple[int, list[tuple[str, str]], bytes]
 # Headers the server sets itself; a raw script's values for them are dropped.
 _SERVER_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "date"})
 _NO_JSON_HINT = "return a str, a number, a list, a dict, an array or a DataFrame"
-
-
-def keyword_parameters(run: Callable[..., Any]) -> tuple[bool, frozenset[str], str | None]:
-    """What extra request keys ``run`` takes: ``(takes_any, names, data_parameter)``.
-
-    ``takes_any`` when it has ``**kwargs``; ``names`` are its parameters that can be
-    passed by keyword, except the first positional one, ``data_parameter`` (which
-    receives the data). Decorators made with ``functools.wraps`` are seen through.
-
-    Examples
-    --------
-    >>> def run(data, method="predict", *, top=3): ...
-    >>> keyword_parameters(run)
-    (False, frozenset({'method', 'top'}), 'data')
-    >>> keyword_parameters(lambda data, **kw: None)
-    (True, frozenset(), 'data')
-    """
-    try:
-        parameters = list(inspect.signature(run).parameters.values())
-    except (TypeError, ValueError):
-        return False, frozenset(), None
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
-    positional_kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    first = next((p.name for p in parameters if p.kind in positional_kinds), None)
-    names = frozenset(
-        p.name
-        for p in parameters
-        if p.name != first
-        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    )
-    return takes_any, names, first
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
@@ -238,12 +206,13 @@ class ScoringRuntime:
         self.script: ScoringScript | None = None
         self.input_schema: Schema | None = bundle.input_schema
         self.output_schema: Schema | None = bundle.output_schema
+        self.input_example: Any = None if self.input_schema is None else self.input_schema.example
+        self.output_example: Any = (
+            None if self.output_schema is None else self.output_schema.example
+        )
         self.raw = False
+        self.call: RunCall | None = None
         self._run: Callable[..., Any] | None = None
-        self._data_keys: tuple[str, ...] = ("data",)
-        self._takes_any_key = False
-        self._keyword_names: frozenset[str] = frozenset()
-        self._reserved_keys: frozenset[str] = frozenset({"data"})
         self._listeners: list[Callable[[BaseException | None], None]] = []
         self._settled = threading.Event()
         self._worker = SerialWorker("nbdeploy-score")
@@ -324,7 +293,6 @@ class ScoringRuntime:
 
     def _load_and_init(self) -> None:
         from nbdeploy import compat
-        from nbdeploy.compat._schema import DATA_PARAM_ATTR
         from nbdeploy.core.scoring import load_script
 
         bundle = self.bundle
@@ -336,21 +304,20 @@ class ScoringRuntime:
         compat.install()
         script = load_script(bundle.entry_script, source_dir=bundle.source_dir)
         self.script = script
-        self.raw = script.raw
-        if script.raw:
-            # The body is not JSON data: there is nothing to validate or document.
-            self.input_schema = self.output_schema = None
-        if script.input_schema is not None:
-            self.input_schema = script.input_schema
-        if script.output_schema is not None:
-            self.output_schema = script.output_schema
-        data_param = getattr(script.run, DATA_PARAM_ATTR, None)
-        if isinstance(data_param, str) and data_param != "data":
-            self._data_keys = ("data", data_param)
-        if not script.raw:
-            self._takes_any_key, self._keyword_names, first = keyword_parameters(script.run)
-            if first is not None:
-                self._reserved_keys = frozenset({first, *self._data_keys})
+        call = RunCall.plan(
+            script,
+            input_mode=bundle.input_mode,
+            model_input_schema=bundle.input_schema,
+            model_output_schema=bundle.output_schema,
+            decorations=compat.decorations(script.run),
+        )
+        logger.info("run() is called with %s", _STYLE_TEXT[call.style])
+        if call.style == "schema" and compat.schema_package() is not None:
+            logger.info("schema decorators from %s", compat.schema_package())
+        self.call = call
+        self.raw = call.style == "rawhttp"
+        self.input_schema, self.output_schema = call.input_schema, call.output_schema
+        self.input_example, self.output_example = call.input_example, call.output_example
         script.init()
         self._run = script.run
 
@@ -386,41 +353,20 @@ class ScoringRuntime:
         return self._score(body)
 
     def _score(self, body: bytes) -> bytes:
-        run = self._run
-        assert run is not None, "score() before init() finished"
-        payload = decode_request(body, self._data_keys)
-        key = "data" if "data" in payload else self._data_keys[-1]
-        data = payload[key]
-        extras = self._extra_arguments(payload, key) if len(payload) > 1 else {}
-        if self.input_schema is not None:
-            try:
-                data = self.input_schema.convert(data)
-            except NbdeployError:
-                raise
-            except Exception as exc:  # a conversion gap, still the request's fault
-                logger.warning("converting request data failed unexpectedly", exc_info=exc)
-                raise SchemaMismatchError(
-                    f"the request data does not fit the input schema: {describe_exception(exc)}",
-                    hint="compare the request with the example in /swagger.json",
-                ) from exc
-        result = _call(run, data, extras)
+        call = self.call
+        assert call is not None, "score() before init() finished"
+        if call.style == "raw":
+            data: Any = call.text_argument(body)
+            extras: dict[str, Any] = {}
+        else:
+            data, extras = call.arguments(decode_request(body, call.data_keys))
+        result = _call(call, data, extras)
         if isinstance(result, (bytes, bytearray, memoryview)):
             raise ScoringError(
                 f"run() returned {type(result).__name__}, which has no JSON form",
                 hint=_NO_JSON_HINT + " (or serve bytes from a @rawhttp run)",
             )
         return _json(result)
-
-    def _extra_arguments(self, payload: Mapping[str, Any], data_key: str) -> dict[str, Any]:
-        """The body's other top-level keys that ``run`` takes as keyword arguments."""
-        reserved = self._reserved_keys
-        if self._takes_any_key:
-            return {k: v for k, v in payload.items() if k != data_key and k not in reserved}
-        return {
-            k: v
-            for k, v in payload.items()
-            if k in self._keyword_names and k != data_key and k not in reserved
-        }
 
     async def score_raw(self, request: Request) -> RawAnswer:
         """Call a ``@rawhttp`` script's ``run(request)``; its answer as (status,
@@ -446,9 +392,9 @@ class ScoringRuntime:
         return await self._worker.submit(self._score_raw, request)
 
     def _score_raw(self, request: Request) -> RawAnswer:
-        run = self._run
-        assert run is not None, "score_raw() before init() finished"
-        result = _call(run, request, {})
+        call = self.call
+        assert call is not None, "score_raw() before init() finished"
+        result = _call(call, request, {})
         if isinstance(result, (bytes, bytearray, memoryview)):
             return 200, [("Content-Type", "application/octet-stream")], bytes(result)
         status = getattr(result, "status_code", None)
@@ -475,12 +421,24 @@ class ScoringRuntime:
         return 200, [("Content-Type", "application/json")], _json(result)
 
 
-def _call(run: Callable[..., Any], data: Any, extras: Mapping[str, Any]) -> Any:
+#: What the log says about each call style (RunCall.style).
+_STYLE_TEXT = {
+    "rawhttp": "the request object (@rawhttp)",
+    "schema": "the decoded, typed parameters its schema decorators describe",
+    "raw": "the request body as str (input_mode 'raw')",
+    "decoded": "the request's data decoded by the model's schema (input_mode 'decoded')",
+}
+
+
+def _call(call: RunCall, data: Any, extras: Mapping[str, Any]) -> Any:
     try:
-        return run(data, **extras) if extras else run(data)
+        return call.run(data, **extras) if extras else call.run(data)
     except NbdeployError:
         raise
     except BaseException as exc:
+        fault = call.request_error(exc, data)
+        if fault is not None:
+            raise fault from exc
         raise ScoringError(f"run() raised {describe_exception(exc)}") from exc
 
 
