@@ -34,6 +34,7 @@ workspace at once apply each migration exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -194,6 +195,12 @@ class Workspace:
         return self.path / "services"
 
     @property
+    def locks_dir(self) -> Path:
+        """Lock files serializing changes to one service across processes (never
+        removed: a lock file deleted while held would let a second holder in)."""
+        return self.path / "locks"
+
+    @property
     def run_dir(self) -> Path:
         """The warm-start server's socket and pid."""
         return self.path / "run"
@@ -232,7 +239,7 @@ class Workspace:
         'wal'
         >>> conn.close()
         """
-        self.path.mkdir(parents=True, exist_ok=True)
+        self._make_private()
         conn = sqlite3.connect(
             self.db_path,
             timeout=_BUSY_TIMEOUT_MS / 1000,
@@ -241,6 +248,9 @@ class Workspace:
         )
         try:
             conn.row_factory = sqlite3.Row
+            # A value that is not valid UTF-8 (written by another tool, or an older
+            # version) must not make every listing fail: it reads with U+FFFD instead.
+            conn.text_factory = _decode_text
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             _enable_wal(conn)
             conn.execute("PRAGMA foreign_keys = ON")
@@ -249,6 +259,27 @@ class Workspace:
             conn.close()
             raise
         return conn
+
+    def _make_private(self) -> None:
+        """Create the workspace readable by its owner only (0700), with its folders.
+
+        Model files, samples, auth files, logs and runtime sockets live here; nothing
+        in it is meant for other users of the machine. A folder that already was a
+        workspace is tightened if it is ours; an existing folder that is not yet a
+        workspace (a project folder, say) keeps its mode, and the workspace's own
+        folders inside it are private.
+        """
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folders = [self.artifacts_dir, self.samples_dir, self.staging_dir]
+        folders += [self.bundles_dir, self.services_dir, self.run_dir, self.locks_dir]
+        names = {p.name for p in folders} | {self.db_path.name}
+        names |= {self.db_path.name + "-wal", self.db_path.name + "-shm"}
+        with contextlib.suppress(OSError):
+            if all(entry in names for entry in os.listdir(self.path)):
+                folders.insert(0, self.path)  # holds nothing but a workspace
+        for folder in folders:
+            folder.mkdir(exist_ok=True, mode=0o700)
+            _tighten(folder)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         with self._migrate_lock:
@@ -409,6 +440,20 @@ class _Session:
     conn: sqlite3.Connection
     pid: int
     mode: Literal["read", "write"] | None = None
+
+
+def _tighten(folder: Path) -> None:
+    """Remove group and other permissions from a folder this user owns."""
+    try:
+        st = folder.stat()
+        if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+            os.chmod(folder, st.st_mode & 0o700)
+    except OSError:
+        pass  # not ours, or gone: leave it
+
+
+def _decode_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
 
 
 def _close_all(pool: list[_Session], lock: threading.Lock) -> None:
