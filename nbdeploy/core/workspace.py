@@ -35,6 +35,7 @@ workspace at once apply each migration exactly once.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -92,6 +93,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX services_by_target ON services(target);
     """,
 )
+
+#: Seconds a deploy, update or delete waits for another one of the same service.
+LOCK_TIMEOUT = 600.0
 
 #: The ``user_version`` of a database with every migration applied.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -386,6 +390,46 @@ class Workspace:
                 conn.execute("ROLLBACK")
             raise
 
+    @contextmanager
+    def service_lock(self, name: str, *, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+        """Hold the lock of service ``name``: one deploy, update or delete of a name at a
+        time, across threads and processes.
+
+        An exclusive ``flock`` on ``locks/service-<name>.lock`` (released by the kernel
+        when the holder dies, so a killed process never leaves it locked), taken
+        again without waiting by the thread that holds it (a deploy that updates, or
+        deletes, inside its own lock).
+
+        Raises
+        ------
+        TargetUnavailableError
+            Another process held the lock for ``timeout`` seconds (its PID is named).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> ws = Workspace(tempfile.mkdtemp())
+        >>> with ws.service_lock("iris"), ws.service_lock("iris"):
+        ...     pass
+        """
+        held = _name_lock(self._lock_path(name))
+        held.acquire(timeout, f"service {name!r}")
+        try:
+            yield
+        finally:
+            held.release()
+
+    def service_lock_held(self, name: str) -> bool:
+        """Whether this thread holds the lock of service ``name``."""
+        return _name_lock(self._lock_path(name)).held_here()
+
+    def _lock_path(self, name: str) -> Path:
+        from .refs import NAME_PATTERN
+
+        if not NAME_PATTERN.fullmatch(name):  # never a path outside locks/
+            name = "hash-" + hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:24]
+        return self.locks_dir / f"service-{name}.lock"
+
     def close(self) -> None:
         """Close the connections this object keeps (one per thread); reopened on use.
 
@@ -440,6 +484,83 @@ class _Session:
     conn: sqlite3.Connection
     pid: int
     mode: Literal["read", "write"] | None = None
+
+
+class _NameLock:
+    """A lock file held with ``flock`` by at most one thread of one process at a time.
+
+    Threads of this process queue on a ``threading.RLock``; the thread that owns it
+    holds the ``flock`` (one open file per process: two descriptors of one process
+    would block each other) and may take it again.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._threads = threading.RLock()
+        self._owner: int | None = None
+        self._depth = 0
+        self._fd = -1
+
+    def held_here(self) -> bool:
+        return self._owner == threading.get_ident() and self._fd >= 0
+
+    def acquire(self, timeout: float, what: str) -> None:
+        from nbdeploy.exceptions import TargetUnavailableError
+
+        deadline = time.monotonic() + timeout
+        if not self._threads.acquire(timeout=timeout):
+            raise TargetUnavailableError(
+                f"{what} is being changed by another thread of this process",
+                hint="wait for that call to finish",
+            )
+        try:
+            if self._depth == 0:
+                self._fd = self._lock_file(deadline, what)
+            self._owner = threading.get_ident()
+            self._depth += 1
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def _lock_file(self, deadline: float, what: str) -> int:
+        from nbdeploy.exceptions import TargetUnavailableError
+
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        delay = 0.002
+        while not _lock(fd, blocking=False):
+            if time.monotonic() >= deadline:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                os.close(fd)
+                raise TargetUnavailableError(
+                    f"{what} is being changed by another process (pid {holder})",
+                    hint="wait for that deploy, update or delete to finish, then try again",
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        return fd
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+            fd, self._fd = self._fd, -1
+            os.close(fd)  # releases the flock
+        self._threads.release()
+
+
+_NAME_LOCKS: dict[Path, _NameLock] = {}
+_NAME_LOCKS_GUARD = threading.Lock()
+
+
+def _name_lock(path: Path) -> _NameLock:
+    with _NAME_LOCKS_GUARD:
+        lock = _NAME_LOCKS.get(path)
+        if lock is None:
+            lock = _NAME_LOCKS[path] = _NameLock(path)
+        return lock
 
 
 def _tighten(folder: Path) -> None:

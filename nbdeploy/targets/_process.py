@@ -43,6 +43,7 @@ __all__ = [
     "read_exit_status",
     "read_log_tail",
     "terminate",
+    "terminate_all",
     "write_exit_status",
 ]
 
@@ -162,6 +163,22 @@ def terminate(proc: ProcessId, timeout: float = 10.0) -> bool:
         proc.signal(signal.SIGKILL)
         proc.wait_gone(5.0)
     return True
+
+
+def terminate_all(procs: list[ProcessId], timeout: float = 10.0) -> None:
+    """:func:`terminate` several processes at once: SIGTERM to all, one shared
+    deadline, then SIGKILL to those still running (they stop in parallel).
+
+    Examples
+    --------
+    >>> terminate_all([ProcessId(2**22 + 1, 0), ProcessId(2**22 + 2, 0)])
+    """
+    running = [p for p in procs if p.signal(signal.SIGTERM)]
+    deadline = time.monotonic() + timeout
+    for proc in running:
+        if not proc.wait_gone(max(0.0, deadline - time.monotonic())):
+            proc.signal(signal.SIGKILL)
+            proc.wait_gone(5.0)
 
 
 def check_port_free(host: str, port: int) -> bool:

@@ -27,7 +27,7 @@ from nbdeploy.exceptions import (
 )
 from nbdeploy.targets import get_target
 from nbdeploy.targets._process import ProcessId
-from nbdeploy.targets.local import LocalConfig, LocalTarget
+from nbdeploy.targets.local import RESTART_LIMIT, LocalConfig, LocalTarget
 from nbdeploy.targets.warm import ensure_warm_server, warm_server_status
 
 from .conftest import BundleFactory
@@ -137,11 +137,7 @@ def test_unhealthy_while_stopped(target: LocalTarget, make_bundle: BundleFactory
     assert target.get("svc").state is ServiceState.HEALTHY
 
 
-def test_killed_service_is_failed_with_signal(
-    target: LocalTarget, make_bundle: BundleFactory
-) -> None:
-    record = target.deploy("svc", make_bundle())
-    pid = _pid(record)
+def _kill_and_reap(target: LocalTarget, pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
     assert _wait_gone(pid)
     # The warm server records the exit status when it reaps the child.
@@ -149,10 +145,29 @@ def test_killed_service_is_failed_with_signal(
     deadline = time.monotonic() + 10
     while not exit_file.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def test_a_crashed_server_is_restarted_up_to_the_limit(
+    target: LocalTarget, make_bundle: BundleFactory, diabetes: tuple[Any, np.ndarray]
+) -> None:
+    _, rows = diabetes
+    record = target.deploy("svc", make_bundle())
+    assert record.scoring_uri is not None
+    for attempt in range(1, RESTART_LIMIT + 1):
+        _kill_and_reap(target, _pid(record))
+        record = target.get("svc")  # looking at the service restarts its server
+        assert record.state is ServiceState.HEALTHY, record.error
+        restarts = record.config["restarts"]
+        assert len(restarts) == attempt
+        assert "SIGKILL" in restarts[-1]["reason"]
+        answer = requests.post(record.scoring_uri, json={"data": rows.tolist()}, timeout=30)
+        assert answer.status_code == 200
+    _kill_and_reap(target, _pid(record))
     failed = target.get("svc")
     assert failed.state is ServiceState.FAILED
     assert failed.error is not None
     assert "SIGKILL" in failed.error
+    assert f"limit is {RESTART_LIMIT}" in failed.error
 
 
 def test_update_drops_no_request(
