@@ -26,6 +26,7 @@ from .core.bundle import Bundle, InferenceConfig, build_bundle
 from .core.refs import ModelRef, check_name
 from .core.registry import ModelVersion
 from .core.services import ServiceRecord
+from .core.serving import serving_settings
 from .exceptions import (
     InvalidArgumentError,
     NbdeployError,
@@ -173,6 +174,9 @@ def access_settings(
         settings["auth_file"] = str(path)
     if policy is not None:
         settings["cors"] = policy.to_dict()
+    # Per-replica concurrency, queue wait and scoring timeout: from the configuration,
+    # else kept from the running bundle; the server enforces them on every target.
+    settings.update(serving_settings(config, current))
     return config, settings
 
 
