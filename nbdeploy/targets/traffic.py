@@ -72,6 +72,8 @@ __all__ = [
 DEFAULT_VERSION = "v1"
 #: Seconds the router may take to confirm new routes (it usually takes < 10 ms).
 ACK_TIMEOUT = 10.0
+#: The servers' default ``max_request_bytes`` (the router enforces the same limit).
+DEFAULT_BODY = 100 * 1024 * 1024
 #: Seconds the router process may take to start listening.
 ROUTER_START_TIMEOUT = 30.0
 _ROUTER_SCRIPT = Path(__file__).resolve().with_name("router.py")
@@ -303,7 +305,12 @@ def _start_router(
     With ``take_over`` (the single server's hand-over socket) the router serves on that
     server's own listening socket, so no connection queued for it is lost in the switch.
     """
+    from .local import _bundle_settings
+
     service_dir = _service_dir(target, name)
+    record = target.workspace.services.get(name)
+    # The endpoint's versions share its settings (auth, CORS, limits).
+    max_body = int(_bundle_settings(record.bundle_path).get("max_request_bytes") or DEFAULT_BODY)
     routes.write(_routes_file(target, name))
     with contextlib.suppress(OSError):
         _applied_file(target, name).unlink()
@@ -324,6 +331,8 @@ def _start_router(
         str(target._log_file(name)),
         "--exit-dir",
         str(service_dir),
+        "--max-body-bytes",
+        str(max_body),
         *(["--take-over", take_over] if take_over else []),
     ]
     result = subprocess.run(
@@ -388,6 +397,25 @@ def _retire(target: LocalTarget, name: str, old: Version, keep: Iterable[Version
             (_service_dir(target, name) / f"exit-{proc.pid}.json").unlink()
     if all(v.bundle_path != old.bundle_path for v in keep):
         target._remove_bundle(old.bundle_path)
+
+
+def _check_serving(target: LocalTarget, record: ServiceRecord, version: Version) -> None:
+    """Refuse to send traffic to a version that is not running or not answering."""
+    from .local import PROBE_TIMEOUT, probe
+
+    dead = next((p for p in version.processes if not p.alive()), None)
+    if dead is not None:
+        why = target._death_reason(record.name, dead)
+    elif probe(_config(record).bind_host, version.port, timeout=PROBE_TIMEOUT) != 200:
+        why = "it does not answer GET / with 200"
+    else:
+        return
+    raise DeploymentError(
+        f"version {version.name!r} of service {record.name!r} is not serving ({why}); "
+        "no traffic was moved",
+        hint=f"give it weight 0, update it (service.update_version({version.name!r}, ...)) "
+        "or remove it",
+    )
 
 
 def _find(versions: list[Version], version: str, service: str) -> Version:
@@ -578,6 +606,9 @@ def set_traffic(target: LocalTarget, name: str, weights: Mapping[str, int]) -> S
             hint="give percentages that add up to 100; versions left out get 0",
         )
     new = [replace(v, weight=int(weights.get(v.name, 0))) for v in versions]
+    for changed in new:
+        if changed.weight > 0:
+            _check_serving(target, record, changed)
     generation = int(record.config.get("routes_generation", 0)) + 1
     _apply(target, record, _routes(new, _config(record).bind_host, generation))
     return _store(target, record, new, str(record.config.get("primary")), generation)
