@@ -83,6 +83,7 @@ from ._process import (
     LogFollower,
     ProcessId,
     check_port_free,
+    private_socket_dir,
     read_exit_status,
     read_log_tail,
     terminate_all,
@@ -367,17 +368,23 @@ class LocalTarget(Target):
     def _log_file(self, name: str) -> Path:
         return self._service_dir(name) / "server.log"
 
-    def _handover_path(self, name: str) -> str:
+    def _handover_path(self, name: str) -> str | None:
         """A fresh path for a new server's hand-over socket (one per process).
 
-        In the service folder; under ``/tmp`` (named by a hash) when that path would
-        be too long for a unix socket.
+        In the service folder; in this user's private socket folder (named by a hash)
+        when that path would be too long for a unix socket; ``None`` (no offer: an
+        update then binds the port with ``SO_REUSEPORT``) when that folder is not safe.
         """
         token = secrets.token_hex(6)
         path = str(self._service_dir(name).absolute() / f"listener-{token}.sock")
         if len(os.fsencode(path)) > _SOCKET_PATH_LIMIT:
             key = hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
-            path = f"/tmp/nbdeploy-{os.getuid()}-{key}.sock"
+            try:
+                path = str(private_socket_dir() / f"listener-{key}.sock")
+            except TargetUnavailableError as exc:
+                with self._log_file(name).open("a", encoding="utf-8") as fh:
+                    fh.write(f"nbdeploy: no hand-over socket ({exc.message})\n")
+                return None
         return path
 
     # -- starting processes -----------------------------------------------------------
@@ -407,13 +414,14 @@ class LocalTarget(Target):
         if config.warm_start and hasattr(os, "fork"):
             from . import warm
 
+            env_file = warm.write_env_file(service_dir)
             request = {
                 "bundle": str(bundle),
                 "host": host,
                 "port": port,
                 "log_file": str(log_file),
                 "exit_dir": str(service_dir),
-                "env": dict(os.environ),
+                "env_file": str(env_file),
                 "cwd": str(bundle),
                 "log_level": _bundle_log_level(bundle),
                 "reuse_port": True,
@@ -427,8 +435,10 @@ class LocalTarget(Target):
                 with log_file.open("a", encoding="utf-8") as fh:
                     fh.write(f"nbdeploy: warm start unavailable ({exc.message}); plain start\n")
             else:
-                proc = ProcessId(int(reply["pid"]), reply.get("start_time"))
-                return proc, int(reply["port"]), "warm"
+                return reply["process"], int(reply["port"]), "warm"
+            finally:
+                with contextlib.suppress(OSError):  # the child removes it; if none started
+                    env_file.unlink()
         return self._spawn_plain(
             bundle,
             host,

@@ -794,6 +794,10 @@ def _take_over(path: str, host: str, port: int, timeout: float = 30.0) -> socket
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(timeout)
             conn.connect(path)
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+            if int.from_bytes(creds[4:8], sys.byteorder) != os.geteuid():
+                _log(f"the hand-over socket {path} belongs to another user; binding the port")
+                return None
             message, fds, _, _ = socket.recv_fds(conn, len(_HANDOVER_MAGIC), 1)
     except OSError as exc:
         _log(f"no listening socket to take over at {path} ({exc}); binding the port")
