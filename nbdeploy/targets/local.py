@@ -28,7 +28,22 @@ No connection is ever queued on a socket that closes — the race of two sockets
 bound with ``SO_REUSEPORT``, whose closing one resets the connections still queued
 on it. (A service started before hand-over sockets existed, or one whose socket
 cannot be taken, is updated the old way: the new generation binds the port with
-``SO_REUSEPORT``.) If the new generation fails, the old one keeps serving.
+``SO_REUSEPORT``.) If the new generation fails, the old one keeps serving. The old
+generation gets the time its settings allow a request (queue wait + scoring
+timeout, :func:`~nbdeploy.core.serving.drain_seconds`) before it is killed.
+
+Replicas (``replicas=N`` or ``"auto"``): N server processes accept from the one
+listening socket (the first binds it, the others take it over the same way as an
+update), recorded as ``config["servers"]``. State, logs, update, traffic and delete
+cover all of them. A replica found dead when the service is looked at (``get``,
+``list``, ``state`` ...) is restarted on that socket — at most :data:`RESTART_LIMIT`
+times per deployed generation, each restart with its reason in
+``config["restarts"]``; past the limit the service is ``Failed`` (or ``Unhealthy``
+while other replicas still serve) and says why.
+
+Every change of a service (deploy, update, delete, versions and traffic) holds the
+service's lock in the workspace, so two processes never change one service at once,
+and a refresh only writes its state when no change runs.
 """
 
 from __future__ import annotations
@@ -131,6 +146,15 @@ class LocalConfig(TargetConfig):
         Browser origins allowed to call the service: a
         :class:`~nbdeploy.core.auth.CorsPolicy`, a list of origins or a dict of its
         settings; ``None`` for no CORS.
+    replicas:
+        Server processes serving the one port (1 to 64), or ``"auto"`` for one per
+        usable CPU core. They accept from one shared listening socket, so a replica
+        that stops, crashes or is replaced never strands a queued connection.
+    replica_max_concurrent_requests, max_request_wait_time, scoring_timeout_ms:
+        Each replica's ``run()`` slots, queue wait (ms, then 503) and scoring timeout
+        (ms, then 504), the reference's names; ``None`` keeps the server's defaults
+        (1, 5000, 60000). They go into the bundle's settings: see
+        :mod:`nbdeploy.core.serving`.
 
     Examples
     --------
