@@ -144,3 +144,18 @@ def test_update_lets_the_old_generation_finish_its_queue(service: Any, tmp_path:
         answers = [p.result(timeout=120) for p in pending]
     assert [a.status_code for a in answers] == [200, 200, 200, 200]
     assert {a.json()["tag"] for a in answers} == {"v1"}
+
+
+def test_a_five_second_run_does_not_make_the_service_unhealthy(
+    service: Any, target: LocalTarget
+) -> None:
+    svc = service()
+    assert svc.scoring_uri is not None
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(requests.post, svc.scoring_uri, json={"data": 5}, timeout=60)
+        time.sleep(0.3)  # run() is working now (the checks hold whenever they run)
+        for _ in range(3):
+            record = target.get("svc")  # probes GET / with a 1 s timeout
+            assert record.state is ServiceState.HEALTHY, record.error
+        assert not slow.done()
+        assert slow.result(timeout=60).status_code == 200
