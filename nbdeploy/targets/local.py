@@ -455,14 +455,16 @@ class LocalTarget(Target):
             }
             try:
                 reply = warm.spawn(self.workspace, request, timeout=config.timeout)
-            except TargetUnavailableError as exc:
+            except BaseException as exc:
+                # No child will read it (a started child reads and removes it itself).
+                with contextlib.suppress(OSError):
+                    env_file.unlink()
+                if not isinstance(exc, TargetUnavailableError):
+                    raise
                 with log_file.open("a", encoding="utf-8") as fh:
                     fh.write(f"nbdeploy: warm start unavailable ({exc.message}); plain start\n")
             else:
                 return reply["process"], int(reply["port"]), "warm"
-            finally:
-                with contextlib.suppress(OSError):  # the child removes it; if none started
-                    env_file.unlink()
         return self._spawn_plain(
             bundle,
             host,

@@ -335,3 +335,16 @@ def test_process_id_tells_a_reused_pid_apart() -> None:
     assert me.alive()
     assert me.start_time is not None
     assert not ProcessId(me.pid, me.start_time + 1).alive()
+
+
+def test_the_kernels_environment_reaches_a_warm_started_service(
+    target: LocalTarget, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It travels in a 0600 file the child reads, not over the warm server's socket.
+    monkeypatch.setenv("NBDEPLOY_TEST_SECRET", "s3cr3t")
+    check = "assert os.environ['NBDEPLOY_TEST_SECRET'] == 's3cr3t'"
+    for attempt in range(3):
+        record = target.deploy(f"env{attempt}", make_bundle(init_extra=check))
+        assert record.state is ServiceState.HEALTHY
+        assert record.config["mode"] == "warm"
+    assert not list(Path(target.workspace.services_dir).rglob(".env-*"))
