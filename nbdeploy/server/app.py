@@ -47,10 +47,11 @@ Access control
 Speed: ``POST /score`` of an ordinary script and ``GET /`` skip FastAPI and Starlette
 altogether. The app's ``__call__`` recognises them by path and method and answers
 with a plain ASGI function (:func:`_fast_score`): one pass over the header list (body
-size, credentials, request id), the body read straight from ``receive``, orjson
-decoding, the schema conversion, ``run()`` — called right on the event loop by
-servers the launcher started (see :mod:`nbdeploy.server.runtime` for why and the
-trade-off) — and two ``send`` calls. Auth is one ``stat`` and one constant-time
+size, content type, credentials, request id), the body read straight from
+``receive``, then orjson decoding, the schema conversion and ``run()`` on the scoring
+thread within the replica's limits (see :mod:`nbdeploy.server.runtime`), and two
+``send`` calls. Before any route, the ``Host`` header is checked against the allowed
+names (one scan of the headers). Auth is one ``stat`` and one constant-time
 comparison, CORS (only when configured) wraps that function as it wraps the app,
 request ids are a per-process random prefix and a counter, and the access log is off
 (``--log-level debug`` logs one line per scored request; Authorization headers are

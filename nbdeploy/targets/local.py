@@ -702,6 +702,9 @@ class LocalTarget(Target):
     ) -> ServiceRecord:
         """Run ``bundle`` as local service ``name``; the record once ``Healthy``.
 
+        With ``replicas`` > 1 the first server starts, then the others take over its
+        socket; this call then waits for all of them even with ``wait=False``.
+
         Raises
         ------
         InvalidArgumentError
@@ -1276,6 +1279,9 @@ class LocalTarget(Target):
         for server, reason in zip(dead, reasons, strict=True):
             history.append({"time": now, "pid": server.process.pid, "reason": reason})
         config = {**record.config, "restarts": history}
+        for server in dead:  # its reason is recorded now
+            with contextlib.suppress(OSError):
+                (self._service_dir(record.name) / f"exit-{server.process.pid}.json").unlink()
         if not outcome.ready:
             why = f"{'; '.join(reasons)}; the restart failed: {outcome.reason or 'timed out'}"
             state = ServiceState.UNHEALTHY if live else ServiceState.FAILED
