@@ -1179,6 +1179,10 @@ class LocalTarget(Target):
         if not servers:
             return record
         dead = [s for s in servers if not s.process.alive()]
+        if dead and record.state is ServiceState.TRANSITIONING:
+            # It never served (init() failed, say): starting it again would not help.
+            reason = self._death_reason(record.name, dead[0].process)
+            return self._store_live(record, record.with_state(ServiceState.FAILED, reason))
         if dead:
             return self._restart(record, servers, dead)
         status = probe(_probe_host(record), int(record.config["port"]), timeout=PROBE_TIMEOUT)
