@@ -625,11 +625,6 @@ class _WarmServer:
             conn.setblocking(True)
             conn.settimeout(5.0)
             _, uid, _ = peer_credentials(conn)
-            if uid not in (os.geteuid(), 0):
-                print(f"warm: refused a request from uid {uid}", flush=True)
-                with contextlib.suppress(OSError):
-                    conn.sendall(b'{"ok": false, "kind": "peer", "error": "not your server"}')
-                return
             try:
                 data = b""
                 while len(data) < _MAX_REQUEST_BYTES:
@@ -637,8 +632,13 @@ class _WarmServer:
                     if not chunk:
                         break
                     data += chunk
-                request = json.loads(data)
-                reply = self.handle(request, conn)
+                # Read first, refuse then: closing with unread bytes would reset the
+                # connection before the refusal is read.
+                if uid not in (os.geteuid(), 0):
+                    print(f"warm: refused a request from uid {uid}", flush=True)
+                    reply = {"ok": False, "kind": "peer", "error": "not your server"}
+                else:
+                    reply = self.handle(json.loads(data), conn)
             except Exception as exc:  # a bad request must not stop the server
                 reply = {"ok": False, "kind": "request", "error": f"{type(exc).__name__}: {exc}"}
             with contextlib.suppress(OSError):

@@ -201,6 +201,8 @@ def test_the_warm_server_refuses_another_user() -> None:
                     conn.sendall(json.dumps({"op": "ping"}).encode())
                     conn.shutdown(socket.SHUT_WR)
                     os.write(write, conn.recv(65536))
+            except BaseException as exc:
+                os.write(write, json.dumps({"child": repr(exc)}).encode())
             finally:
                 os._exit(0)
         os.close(write)
