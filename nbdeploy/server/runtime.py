@@ -144,7 +144,8 @@ def _settle(
 
 
 class SerialWorker:
-    """A single daemon thread that runs submitted calls in order.
+    """Daemon threads (one by default) that run submitted calls in order of submission;
+    with ``threads`` > 1, up to that many at once.
 
     Examples
     --------
