@@ -13,7 +13,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -167,3 +170,21 @@ def test_concurrent_requests_use_several_scoring_threads(
     names = {a.json()["thread"] for a in answers}
     assert names <= {"nbdeploy-score-0", "nbdeploy-score-1", "nbdeploy-score-2"}
     assert len(names) > 1
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        pytest.param(lambda: np.zeros((2, 3)), id="ndarray"),
+        pytest.param(lambda: pd.DataFrame({"a": [1, 2], "b": [0.5, 1.5]}), id="dataframe"),
+    ],
+)
+def test_an_empty_batch_is_422_not_a_500_from_run(
+    make_bundle: Callable[..., Path], serve_app: Callable[..., TestClient], sample: Any
+) -> None:
+    # run() would raise on zero rows (as model.predict does): it is never called.
+    script = "def init():\n    pass\n\ndef run(data):\n    assert len(data) > 0\n    return 1\n"
+    client = serve_app(make_bundle(script, input_sample=sample()))
+    r = client.post("/score", json={"data": []})
+    assert r.status_code == 422
+    assert "no rows" in r.json()["message"]
