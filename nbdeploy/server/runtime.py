@@ -7,9 +7,12 @@ Requests are scored one at a time, like an Azure ML worker; scale out with repli
 ``run()`` is never called on the event loop: the loop only does HTTP, so ``GET /``
 (health), the documents and the refusals of requests that must wait too long are
 answered while a slow ``run()`` works, and a 5 s ``run()`` does not make the service
-look dead to a health probe. (Measured on a 2-core machine, the hop to the scoring
-thread and back costs ~20 µs per request; replicas, not an inline ``run()``, are how
-a service uses more of the machine.)
+look dead to a health probe. The price, measured with ``make bench`` on a 2-core
+machine: at concurrency 1 nothing (0.9-1.2x the hand-written server that predicts on
+its event loop), at concurrency 16 the loop and the scoring thread share the GIL and
+one replica does 0.6-0.9x of it (worst for sub-millisecond requests); replicas, not an
+inline ``run()``, are how a service uses more of the machine (2 replicas: 1.5-1.8x
+the hand-written server).
 
 ``init()`` runs on the scoring thread too: :meth:`ScoringRuntime.initialize_here`
 (what the launcher calls before the loop starts, while a stand-in answers ``503
