@@ -552,13 +552,20 @@ class LocalWebservice(Webservice):
         auth_enabled: bool = False,
         token_auth_enabled: bool = False,
         cors: Any = None,
+        replicas: int | str = 1,
+        replica_max_concurrent_requests: int | None = None,
+        max_request_wait_time: int | None = None,
+        scoring_timeout_ms: int | None = None,
     ) -> Any:
         """The local target's deployment configuration (``port=None`` picks a free one).
 
         ``auth_enabled`` turns on key auth, ``token_auth_enabled`` token auth (not
         both; local services default to none); ``cors`` lists the browser origins
         allowed to call the service (a list, or a dict of
-        :class:`~nbdeploy.core.auth.CorsPolicy` settings).
+        :class:`~nbdeploy.core.auth.CorsPolicy` settings). ``replicas`` server
+        processes (``"auto"``: one per usable core) share the port; the last three
+        are each replica's limits, with the reference's names (see
+        :class:`~nbdeploy.targets.local.LocalConfig`).
 
         Examples
         --------
@@ -576,6 +583,10 @@ class LocalWebservice(Webservice):
             auth_enabled=auth_enabled,
             token_auth_enabled=token_auth_enabled,
             cors=cors,
+            replicas=replicas,
+            replica_max_concurrent_requests=replica_max_concurrent_requests,
+            max_request_wait_time=max_request_wait_time,
+            scoring_timeout_ms=scoring_timeout_ms,
         )
 
 

@@ -234,7 +234,7 @@ def test_rawhttp_script(
     assert r.headers["access-control-allow-origin"] == "http://www.example.com"
     out = capfd.readouterr().out
     assert "This is run()" in out
-    assert "Request: [<Request 'http://testserver/score?id=7&x=a' [GET]>]" in out
+    assert "Request: [<Request 'http://localhost/score?id=7&x=a' [GET]>]" in out
     assert "do-not-print" not in out
     swagger = client.get("/swagger.json").json()
     assert "Raw HTTP service" in swagger["info"]["description"]

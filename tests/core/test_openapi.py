@@ -304,6 +304,8 @@ def test_swagger2_reproduces_the_reference_document():
     assert doc["info"]["description"] == "API specification for nbdeploy service myservice"
     data = doc["definitions"]["ServiceInput"]["properties"]["data"]
     assert (data["items"].pop("minItems"), data["items"].pop("maxItems")) == (10, 10)
+    assert data.pop("minItems") == 1  # at least one row
+    assert doc["definitions"]["ServiceOutput"].pop("minItems") == 1
     assert doc["definitions"]["ServiceInput"].pop("required") == ["data"]
     doc["info"]["description"] = REFERENCE["info"]["description"]
     assert doc == REFERENCE
