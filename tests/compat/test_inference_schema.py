@@ -158,10 +158,11 @@ def test_numpy_parameter_type(
     text = client.post("/score", json={"data": [["a"] * 10]})
     assert text.status_code == 422
     assert "expected integer elements, got 'a'" in text.json()["message"]
-    # An empty batch is the script's own answer (it catches the model's error).
+    # An empty batch is a 422 that says so (the schema's minItems), never the 500 of a
+    # model that cannot predict on no rows.
     empty = client.post("/score", json={"data": []})
-    assert empty.status_code == 200, empty.text
-    assert "0 sample" in empty.json()
+    assert empty.status_code == 422, empty.text
+    assert "holds no rows" in empty.json()["message"]
 
 
 @pytest.mark.parametrize("orient", ["records", "split"])
@@ -219,8 +220,8 @@ def test_pandas_parameter_type(
     assert wrong.status_code == 422
     assert "column 'input_name_1', row 0: expected number, got 'five'" in wrong.json()["message"]
     empty = client.post("/score", json={"data": []})
-    assert empty.status_code == 200  # an empty frame with the sample's columns
-    assert empty.json()["rows"] == 0
+    assert empty.status_code == 422, empty.text  # no rows: the schema's minItems
+    assert "holds no rows" in empty.json()["message"]
 
 
 def test_standard_python_parameter_type_nested(

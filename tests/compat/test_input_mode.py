@@ -111,7 +111,9 @@ def test_raw_mode_hands_run_the_body_as_text(
     # The whole body reaches run(), extra keys included; nothing is validated first.
     r = client.post("/score", json={"data": rows.tolist(), "method": "predict"})
     assert r.status_code == 200
-    bad = client.post("/score", content=b"\xff\xfe", headers={"Content-Type": "text/plain"})
+    bad = client.post(
+        "/score", content=b"\xff\xfe", headers={"Content-Type": "application/json"}
+    )
     assert bad.status_code == 400
     assert "not UTF-8" in bad.json()["message"]
     # The documents: any JSON (run() reads the body itself), with no registered example.
@@ -325,7 +327,7 @@ def test_run_errors_stay_500_for_nonempty_batches(
     assert "ValueError: boom" in r.json()["message"]
     empty = client.post("/score", json={"data": []})
     assert empty.status_code == 422
-    assert "empty batch" in empty.json()["message"]
+    assert "holds no rows" in empty.json()["message"]
     assert ScoringError.status_code == 500
 
 
