@@ -158,7 +158,13 @@ class Webservice:
                 hint=f"check nbdeploy.get_service({self.name!r}).state and .get_logs()",
             ) from None
         if response.status_code >= 400:
-            raise error_for_status(response.status_code, response.content, uri)
+            error = error_for_status(response.status_code, response.content, uri)
+            if error.status_code >= 500 and error.hint is None:
+                error.hint = (
+                    f"the traceback is in the service log: %logs {self.name} "
+                    f"(or nbdeploy.get_service({self.name!r}).get_logs())"
+                )
+            raise error
         return decode_response(response.content, response.headers.get("content-type"))
 
     # -- auth -----------------------------------------------------------------------

@@ -79,6 +79,7 @@ from ._common import (
     TargetConfig,
     conclude_wait,
     existing_for_redeploy,
+    logs_hint,
     settled,
     uri,
 )
@@ -1156,7 +1157,7 @@ class DockerTarget(Target):
                 raise DeploymentError(
                     f"update of service {name!r} failed: {reason}; "
                     "the previous version keeps serving",
-                    hint=f"see the new container's output in {self._build_log(name)} or logs()",
+                    hint=logs_hint(name, "see the new container's output with"),
                 )
             # The new generation answers: retire the old one (it finishes its requests).
             with contextlib.suppress(Exception):

@@ -68,6 +68,7 @@ from ._common import (
     TargetConfig,
     conclude_wait,
     existing_for_redeploy,
+    logs_hint,
     settled,
     uri,
 )
@@ -724,7 +725,7 @@ class LocalTarget(Target):
                 print(f"{name}: update failed ({reason}); still serving the old version")
             raise DeploymentError(
                 f"update of service {name!r} failed: {reason}; the previous version keeps serving",
-                hint=f"see the full output with logs({name!r})",
+                hint=logs_hint(name),
             )
         # The new generation accepts: retire the old one (it answers what it accepted).
         terminate(old, STOP_TIMEOUT)
