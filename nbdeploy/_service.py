@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -448,8 +449,11 @@ class Webservice:
         self._record = rollback(self.workspace, self._record)
         return self
 
-    def delete(self) -> None:
+    def delete(self, *, remove_image: bool = False) -> None:
         """Stop the service and forget it. Deleting twice is fine.
+
+        ``remove_image`` also removes the service's container image (targets that
+        build one, such as Docker; elsewhere there is none to remove).
 
         Examples
         --------
@@ -457,7 +461,11 @@ class Webservice:
         >>> [s.name for s in nbdeploy.services()] # doctest: +SKIP
         []
         """
-        self._target().delete(self._record.name)
+        delete: Any = self._target().delete
+        if remove_image and "remove_image" in inspect.signature(delete).parameters:
+            delete(self._record.name, remove_image=True)
+        else:
+            delete(self._record.name)
         self._auth_path.unlink(missing_ok=True)  # targets that keep the folder
         self._token = None
         if self._session is not None:
