@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -11,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 from ._client import decode_response, encode_request, error_for_status
 from .core.auth import ServiceAuth, auth_file_path, read_auth_file, sign_token, write_auth_file
 from .core.services import ServiceRecord, ServiceState
-from .exceptions import DeploymentError, InvalidArgumentError, TargetUnavailableError
+from .exceptions import (
+    DeploymentError,
+    InvalidArgumentError,
+    NbdeployError,
+    TargetUnavailableError,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -161,8 +167,10 @@ class Webservice:
         if response.status_code >= 400:
             error = error_for_status(response.status_code, response.content, uri)
             if error.status_code >= 500 and error.hint is None:
+                where = self._failed_line(error.message)
                 error.hint = (
-                    f"the traceback is in the service log: %logs {self.name} "
+                    (f"{where}; " if where else "")
+                    + f"the traceback is in the service log: %logs {self.name} "
                     f"(or nbdeploy.get_service({self.name!r}).get_logs())"
                 )
             raise error
@@ -287,14 +295,42 @@ class Webservice:
             self._token = self.get_token()
         return {"Authorization": f"Bearer {self._token[0]}"}
 
+    def _failed_line(self, message: str) -> str | None:
+        """``score.py line 6, in run: raise ValueError(...)``: where the request whose
+        500 answer says ``message`` failed in the user's code, from the service log."""
+        match = re.search(r"request id ([0-9a-f]+)", message)
+        if match is None:
+            return None
+        try:
+            log = self.get_logs(tail=400).splitlines()
+        except NbdeployError:
+            return None
+        starts = [i for i, line in enumerate(log) if match.group(1) in line]
+        if not starts:
+            return None
+        where = None
+        for i in range(starts[-1] + 1, len(log)):
+            frame = re.match(r'  File "([^"]+)", line (\d+), in (\S+)', log[i])
+            if frame:
+                code = log[i + 1].strip() if i + 1 < len(log) else ""
+                where = f"{frame[1]} line {frame[2]}, in {frame[3]}: {code}".rstrip(": ")
+            elif not log[i].startswith(" ") and not log[i].startswith("Traceback"):
+                break
+        return where
+
     def get_logs(self, tail: int | None = None) -> str:
-        """The service's log (server output, tracebacks of failed requests and init).
+        """The service's log: one line per request, what ``init()`` and ``run()``
+        printed or logged, tracebacks of failed requests and of ``init()``.
+
+        The servers' machine-readable status lines (``NBDEPLOY-READY`` ...), which
+        the targets read, are left out.
 
         Examples
         --------
         >>> print(svc.get_logs(tail=20))          # doctest: +SKIP
         """
-        return self._target().logs(self._record.name, tail=tail)
+        text = self._target().logs(self._record.name, tail=tail)
+        return "\n".join(line for line in text.splitlines() if not line.startswith("NBDEPLOY-"))
 
     def wait_for_deployment(self, show_output: bool = False, timeout: float | None = None) -> str:
         """Block until the service reaches a final state; return it.

@@ -310,8 +310,18 @@ class NbdeployMagics(Magics):
     @magic_arguments()
     @argument("service", help="the service name")
     @argument("--tail", type=int, default=None, help="only the last N lines")
+    @argument(
+        "--follow",
+        "-f",
+        action="store_true",
+        help="keep showing new lines as they come (a Stop button ends it; the kernel stays free)",
+    )
     def logs(self, line: str) -> Any:
-        """Show a service's log (server output, tracebacks of failed requests)."""
+        """Show a service's log: one line per request (method, path, status, latency),
+        what ``init()`` and ``run()`` printed, tracebacks of failed requests.
+
+        With ``--follow`` the log streams live below the cell, like ``tail -f``.
+        """
         args = _parse(self.logs, line)
         if args is None:
             return None
@@ -319,8 +329,12 @@ class NbdeployMagics(Magics):
 
         from .views import ServiceLogs
 
-        text = nbdeploy.get_service(args.service).get_logs(tail=args.tail)
-        return ServiceLogs(args.service, text)
+        service = nbdeploy.get_service(args.service)
+        if args.follow:
+            from .widgets import LiveLogs
+
+            return LiveLogs(service, tail=50 if args.tail is None else args.tail)
+        return ServiceLogs(args.service, service.get_logs(tail=args.tail))
 
     @line_magic("swagger")
     @magic_arguments()

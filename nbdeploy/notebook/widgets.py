@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from nbdeploy.core.schema import Field, Schema
     from nbdeploy.core.workspace import Workspace
 
-__all__ = ["DeployPanel", "RegistryBrowser", "TryIt"]
+__all__ = ["DeployPanel", "LiveLogs", "RegistryBrowser", "TryIt"]
 
 _LATEST = "latest"
 
@@ -568,3 +568,106 @@ def _first_row(body: Any) -> dict[str, Any]:
     if isinstance(data, list) and data and isinstance(data[0], dict):
         return dict(data[0])
     return {}
+
+
+# -- LiveLogs --------------------------------------------------------------------------
+
+
+class LiveLogs(_Static, widgets.VBox):  # type: ignore[misc]
+    """A service's log, followed live (``%logs SVC --follow``) without blocking the
+    kernel: a background thread reads new lines every ``interval`` seconds and
+    appends them, until Stop (:meth:`stop`), ``timeout`` seconds, or the service is
+    gone. :meth:`poll` reads once (the thread's step, for code and tests).
+
+    Attributes
+    ----------
+    lines:
+        The lines shown (the last ``keep``).
+    running:
+        Whether the follow thread still runs.
+
+    Examples
+    --------
+    >>> live = LiveLogs(nbdeploy.get_service("diabetes-svc"))   # doctest: +SKIP
+    >>> live.stop()                                             # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        service: Webservice,
+        *,
+        tail: int = 50,
+        interval: float = 0.5,
+        timeout: float = 3600.0,
+        keep: int = 2000,
+        start: bool = True,
+    ) -> None:
+        import threading
+
+        self.service = service
+        self.interval = interval
+        self.timeout = timeout
+        self.keep = keep
+        self.lines: list[str] = []
+        self._seen = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.view = widgets.HTML()
+        self.status = widgets.HTML(_status_html("following ...", "busy"))
+        self.stop_button = widgets.Button(description="Stop", icon="stop")
+        self.stop_button.on_click(lambda _b: self.stop())
+        super().__init__([widgets.HBox([self.stop_button, self.status]), self.view])
+        self.add_class("nbdeploy-live-logs")
+        first = self._read()
+        self._seen = len(first)
+        self._show(first[-tail:] if tail else [])
+        if start:
+            self._thread = threading.Thread(target=self._follow, name="nbdeploy-logs", daemon=True)
+            self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def summary(self) -> str:
+        return f"log of {self.service.name}:\n" + "\n".join(self.lines[-50:])
+
+    def _read(self) -> list[str]:
+        return str(self.service.get_logs()).splitlines()
+
+    def poll(self) -> list[str]:
+        """Read the log once and show the lines added since the last read."""
+        lines = self._read()
+        if len(lines) < self._seen:  # a new log (the service was redeployed)
+            self._seen = 0
+        new = lines[self._seen :]
+        self._seen = len(lines)
+        if new:
+            self._show(new)
+        return new
+
+    def _show(self, new: Sequence[str]) -> None:
+        self.lines = [*self.lines, *new][-self.keep :]
+        text = "\n".join(self.lines) or "(the log is empty)"
+        self.view.value = f"<pre {pre_style(wrap=True, max_height='30em')}>{escape(text)}</pre>"
+
+    def _follow(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        ended = "stopped"
+        while not self._stop.wait(self.interval):
+            if time.monotonic() > deadline:
+                ended = f"stopped after {self.timeout:g} s"
+                break
+            try:
+                self.poll()
+            except NbdeployError as exc:  # the service was deleted ...
+                ended = f"stopped: {exc.message}"
+                break
+        self.status.value = _status_html(ended)
+
+    def stop(self) -> None:
+        """Stop following (the Stop button)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.status.value = _status_html("stopped")

@@ -438,5 +438,34 @@ def test_a_500_from_svc_run_is_one_line_with_the_cell_line(
     _one_line_error(text, "ScoringError: ")
     assert "answered 500" in text, text
     assert "ZeroDivisionError" in text, text
-    assert "Hint: the traceback is in the service log: %logs div-svc" in text
+    # The hint names the line of the user's script, read from the service log.
+    assert (
+        "Hint: div.py line 7, in run: return rows / 0; "
+        "the traceback is in the service log: %logs div-svc" in text
+    )
     assert text.strip().splitlines()[-1].endswith("line 2: svc.run(rows)"), text
+
+
+@pytest.mark.integration
+def test_logs_follow_streams_new_request_lines(
+    ip: InteractiveShell, registered: Any, score_path: Path, diabetes: tuple[Any, Any]
+) -> None:
+    import time
+
+    from nbdeploy._api import deploy
+
+    svc = deploy("diabetes", name="follow-svc", score=str(score_path))
+    live = ip.run_line_magic("logs", "follow-svc --follow")
+    try:
+        assert live.running  # a background thread: the kernel stays free
+        assert "POST /score" not in "\n".join(live.lines)
+        svc.run(diabetes[1])
+        deadline = time.monotonic() + 15
+        while "POST /score 200" not in "\n".join(live.lines):
+            assert time.monotonic() < deadline, live.lines
+            time.sleep(0.05)
+        assert "POST /score 200" in live.view.value
+    finally:
+        live.stop()
+    assert not live.running
+    assert 'data-kind="info"' in live.status.value
