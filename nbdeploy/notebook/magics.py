@@ -28,6 +28,7 @@ A ``# comment`` after the arguments is ignored, as in Python.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import shlex
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from IPython.core import magic_arguments as _magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
 
-from nbdeploy.exceptions import ScoringScriptError
+from nbdeploy.exceptions import NbdeployError, ScoringScriptError
 
 from .progress import Progress
 
@@ -377,3 +378,28 @@ def load_ipython_extension(ipython: Any) -> None:
 
     ipython.register_magics(NbdeployMagics)
     register_profile_magic(ipython)
+    _follow_workspace(ipython)
+
+
+def _follow_workspace(ipython: Any) -> None:
+    """Tell JupyterLab's Deployments panel which workspace this kernel uses, now and
+    after every cell (a notebook may set ``NBDEPLOY_HOME`` later). Outside a Jupyter
+    kernel (terminal IPython, tests) there is no panel and nothing is written."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        connection = get_connection_file()
+    except Exception:  # not a kernel started by Jupyter
+        return
+    from nbdeploy import config
+    from nbdeploy.lab.kernels import note_workspace
+
+    def note(*_: Any) -> None:
+        # On failure the panel shows the server's workspace; nothing else breaks.
+        with contextlib.suppress(OSError, NbdeployError):
+            note_workspace(connection, config.resolve("home"))
+
+    note()
+    if not getattr(ipython, "_nbdeploy_follows_workspace", False):
+        ipython.events.register("post_run_cell", note)
+        ipython._nbdeploy_follows_workspace = True
