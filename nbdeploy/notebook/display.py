@@ -45,6 +45,7 @@ __all__ = [
     "TEXT_MUTED",
     "chip",
     "client_snippets",
+    "compact_json",
     "escape",
     "model_card",
     "models_table",
@@ -162,6 +163,26 @@ def round_floats(value: Any, digits: int = 6) -> Any:
     if isinstance(value, (list, tuple)):
         return [round_floats(v, digits) for v in value]
     return value
+
+
+def compact_json(value: Any) -> str:
+    """JSON for people: a ``{"data": [rows]}`` body with one row per line, anything
+    else indented.
+
+    Examples
+    --------
+    >>> print(compact_json({"data": [{"a": 1}, {"a": 2}]}))
+    {"data": [
+      {"a": 1},
+      {"a": 2}
+    ]}
+    """
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, rows),) = value.items()
+        if isinstance(rows, list) and rows:
+            body = ",\n  ".join(json.dumps(row) for row in rows)
+            return f"{{{json.dumps(key)}: [\n  {body}\n]}}"
+    return json.dumps(value, indent=1)
 
 
 def select_mimetypes(
@@ -712,7 +733,7 @@ def swagger_tables(
                     parts.append(_table(headers, ([escape(c) for c in row] for row in rows)))
                 if example is not None:
                     example = round_floats(example)
-                    text = json.dumps(example, indent=1)
+                    text = compact_json(example)
                     plain.append(f"  example {'request' if label == 'input' else 'response'}:")
                     plain.append("    " + json.dumps(example))
                     kind = "request" if label == "input" else "response"

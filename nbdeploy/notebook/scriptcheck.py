@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 from nbdeploy.core.scoring import ScriptReport, check_script
 from nbdeploy.exceptions import InvalidArgumentError, ScoringScriptError
 
-from .display import ERROR_COLOUR, OK_COLOUR, escape, pre_style, select_mimetypes
+from .display import (
+    ERROR_COLOUR,
+    OK_COLOUR,
+    escape,
+    pre_style,
+    round_floats,
+    select_mimetypes,
+)
 from .progress import Progress
 
 if TYPE_CHECKING:
@@ -229,7 +236,7 @@ class ScriptCheck:
 
 
 def _short_json(value: Any, limit: int = 300) -> str:
-    text = json.dumps(value)
+    text = json.dumps(round_floats(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -31,6 +31,7 @@ from .display import (
     ERROR_COLOUR,
     OK_COLOUR,
     TEXT_MUTED,
+    compact_json,
     escape,
     pre_style,
     round_floats,
@@ -414,9 +415,9 @@ class TryIt(_Static, widgets.VBox):  # type: ignore[misc]
 
     For a model registered with a DataFrame sample the form has one input per column
     (number, text, checkbox, or a list for category columns), filled with the first
-    example row of the service's schema; "JSON" shows the request body itself, which
+    example row of the service's schema; below it, the JSON body that is sent, which
     the form keeps up to date and which may be edited freely (several rows, other
-    keys). Other schemas get the JSON box, starting with the service's example.
+    keys). Other schemas get the JSON box only, starting with the service's example.
 
     Attributes
     ----------
@@ -458,31 +459,31 @@ class TryIt(_Static, widgets.VBox):  # type: ignore[misc]
         for control in self.form.values():
             control.observe(lambda _change: self._form_to_json(), names="value")
         self.request = widgets.Textarea(
-            value=json.dumps(body, indent=1),
+            value=compact_json(body),
             description="JSON",
             layout=widgets.Layout(width="90%", height="10em"),
         )
         self.button = widgets.Button(description="Send", button_style="success", icon="paper-plane")
         self.response = widgets.HTML(value="")
         self.button.on_click(lambda _b: self._on_click())
+        editors: list[Any] = []
         if self.form:
-            grid = widgets.GridBox(
-                list(self.form.values()),
-                layout=widgets.Layout(
-                    grid_template_columns="repeat(auto-fill, minmax(260px, 1fr))"
-                ),
+            editors.append(
+                widgets.GridBox(
+                    list(self.form.values()),
+                    layout=widgets.Layout(
+                        grid_template_columns="repeat(auto-fill, minmax(260px, 1fr))"
+                    ),
+                )
             )
-            editors = widgets.Accordion(children=[grid, self.request], titles=("form", "JSON"))
-            editors.selected_index = 0
-        else:
-            editors = self.request
         super().__init__(
             [
                 widgets.HTML(
                     f"<b>Try {escape(service.name)}</b> "
                     f"<code>POST {escape(service.scoring_uri or '')}</code>"
                 ),
-                editors,
+                *editors,
+                self.request,
                 self.button,
                 self.response,
             ]
@@ -507,7 +508,7 @@ class TryIt(_Static, widgets.VBox):  # type: ignore[misc]
         data = body.get("data")
         rows = data if isinstance(data, list) and data and isinstance(data[0], dict) else [{}]
         body["data"] = [row, *rows[1:]]
-        self.request.value = json.dumps(body, indent=1)
+        self.request.value = compact_json(body)
 
     def send(self) -> requests.Response:
         """POST the JSON body to the scoring URI; show and return the response."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO, cleanup_workspaces, copy_without_outputs
+from .conftest import REPO, check_both_themes, cleanup_workspaces, copy_without_outputs
 
 NOTEBOOK = REPO / "notebooks" / "01-quickstart.ipynb"
 
@@ -82,6 +82,9 @@ def test_quickstart_renders_cards_swagger_and_tryit(
         expect(
             page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         ).to_have_count(0)
-        page.screenshot(path=str(artifacts / "quickstart-end.png"), full_page=True)
+        # Progress bars end as static lines (what a saved notebook keeps).
+        static = outputs.locator(".nbdeploy-progress-static[data-ok='True']")
+        expect(static.filter(has_text="deploying diabetes-svc: Healthy")).to_have_count(1)
+        check_both_themes(page, artifacts, "01-quickstart")
     finally:
         cleanup_workspaces(lab_root)
