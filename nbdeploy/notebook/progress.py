@@ -36,6 +36,7 @@ _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 #: (pattern of a line a target prints while deploying, the phase it means).
 _PHASES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r": Transitioning$"), "starting the server process"),
     (re.compile(r"downloading wheels"), "downloading wheels for the image"),
     (re.compile(r"^Step (\d+/\d+)"), "building the image: step {0}"),
     (re.compile(r"NBDEPLOY-LISTENING \S+ (\d+)"), "listening on port {0}; running init()"),
@@ -147,7 +148,8 @@ class Progress:
         self.ok: bool | None = None
         #: How the step ended, shown by :meth:`done` when the ``with`` block ends.
         self.final: str | None = None
-        self._stream = stream
+        # Taken now: phases() redirects sys.stdout while the step runs.
+        self._stream = stream if stream is not None else sys.stdout
         self._started = time.monotonic()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -166,8 +168,7 @@ class Progress:
     # -- output --------------------------------------------------------------------------
 
     def _print(self, line: str) -> None:
-        stream = self._stream or sys.stdout
-        print(line, file=stream, flush=True)
+        print(line, file=self._stream, flush=True)
 
     def _show_widget(self) -> None:
         import ipywidgets as widgets

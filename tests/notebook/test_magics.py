@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -311,7 +312,10 @@ def test_deploy_services_logs_swagger_undeploy(
     diabetes: tuple[Any, Any],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _cell(ip, f"svc = %deploy diabetes:1 --name diabetes-svc --score {score_path}", capsys)
+    text = _cell(ip, f"svc = %deploy diabetes:1 --name diabetes-svc --score {score_path}", capsys)
+    # The progress says what the deploy waits for, not only the seconds.
+    assert re.search(r"deploying diabetes-svc: listening on port \d+; running init\(\)", text)
+    assert "deploying diabetes-svc: Healthy (" in text
     svc = ip.user_ns["svc"]
     assert svc.name == "diabetes-svc"
     assert svc.record.state.value == "Healthy"

@@ -63,6 +63,12 @@ def test_quickstart_renders_cards_swagger_and_tryit(
         expect(swagger).to_contain_text("RunMLService")
         expect(swagger).to_contain_text("data[].age")
         expect(swagger.locator(".nbdeploy-example-request")).to_be_visible()
+        # The lab extension adds Copy buttons to examples and snippets, and sends the
+        # service's links through the Jupyter server (they work on JupyterHub, Binder).
+        expect(swagger.locator(".jp-nbdeploy-copy").first).to_be_visible()
+        docs_link = card.locator("a", has_text="/docs")
+        expect(docs_link).to_have_attribute("href", re.compile(r"/nbdeploy/proxy/\d+/docs$"))
+        expect(docs_link).to_have_text(re.compile(r"^http://127\.0\.0\.1:\d+/docs$"))
 
         widget = outputs.locator(".nbdeploy-tryit")
         expect(widget.locator("textarea")).to_have_value(re.compile(r'"age": '))
