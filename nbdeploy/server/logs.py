@@ -68,7 +68,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 class AccessLog:
     """ASGI middleware: one ``request:`` line per HTTP request (method, path, status,
-    latency in ms), logged when the answer has been sent.
+    latency in ms), logged as the last part of the answer is sent.
 
     Examples
     --------
@@ -85,24 +85,34 @@ class AccessLog:
             return
         started = time.perf_counter()
         status = 0
+        logged = False
 
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            elapsed = (time.perf_counter() - started) * 1000
+        def log() -> None:
+            nonlocal logged
+            logged = True
             self.logger.info(
                 "%s %s %s %.1f ms",
                 scope.get("method", "?"),
                 scope.get("path", "?"),
                 status or "no answer",
-                elapsed,
+                (time.perf_counter() - started) * 1000,
             )
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Logged before the last bytes leave: a client that has its answer
+                # finds the request's line in the log (%logs right after svc.run).
+                log()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            if not logged:
+                log()
 
 
 class QuietUvicorn(logging.Filter):

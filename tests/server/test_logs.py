@@ -106,3 +106,12 @@ def test_an_error_inside_nbdeploy_keeps_its_frames() -> None:
     exc.__traceback__ = tb.tb_next if tb is not None else None  # as in the server: no test frame
     text = LogFormatter().formatException((type(exc), exc, exc.__traceback__))
     assert "nbdeploy/core/refs.py" in text
+
+
+@pytest.mark.integration
+def test_the_request_line_is_in_the_log_when_the_answer_arrives(service: Any) -> None:
+    """No race between a client and the log: %logs right after svc.run shows it."""
+    for count in range(1, 21):
+        service.run([count])
+        lines = re.findall(r"request: POST /score 200", service.get_logs())
+        assert len(lines) == count

@@ -72,7 +72,7 @@ def run(data):
 def _open(page: Any, lab_url: str, name: str) -> None:
     from playwright.sync_api import expect
 
-    page.goto(f"{lab_url}/lab/tree/{name}")
+    page.goto(f"{lab_url}/lab/tree/{name}?reset")  # only this notebook open
     expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible()
 
 
