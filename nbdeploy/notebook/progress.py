@@ -6,11 +6,10 @@ In a notebook attached to a kernel (JupyterLab, Notebook, VS Code) it shows an
 one when it ends. The bar of a step whose length is unknown (waiting for a service to
 become healthy) is driven by a small ticker thread that shows the elapsed seconds.
 
-When the step ends the live widget is closed and its output replaced (same display
-id) by a static line in ``text/plain`` and ``text/html``: a saved notebook then shows
-"deploying diabetes-svc: Healthy (0.3 s)" on GitHub or nbviewer, never "Error
-displaying widget" or ``HBox(children=(FloatProgress(...``. While it runs, the output
-also carries those two forms, for frontends without the widget manager.
+When the step ends the live widget is closed, its output emptied (same display id)
+and a static line in ``text/plain`` and ``text/html`` displayed instead: a saved
+notebook then shows "deploying diabetes-svc: Healthy (0.3 s)" on GitHub or nbviewer,
+never "Error displaying widget" or ``HBox(children=(FloatProgress(...``.
 
 :func:`phase_of` turns the lines a target prints while it deploys into the phase the
 bar names ("building the image", "running init()" ...).
@@ -28,7 +27,7 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import IO, Any
 
-from .display import escape
+from .display import ERROR_COLOUR, OK_COLOUR, escape
 
 __all__ = ["Progress", "has_frontend", "phase_of"]
 
@@ -157,6 +156,7 @@ class Progress:
         self._label: Any = None
         self._box: Any = None
         self._handle: Any = None
+        self._display: Any = None
         #: The output left in place of the widget when the step ended.
         self.static: dict[str, str] | None = None
         self.use_widget = has_frontend() if widget is None else widget
@@ -186,13 +186,11 @@ class Progress:
         self._label = widgets.Label(value=f"{self.description} ...")
         self._box = widgets.HBox([self._bar, self._label])
         self._box.add_class("nbdeploy-progress")
-        line = f"{self.description} ..."
-        bundle = {
-            _WIDGET_MIME: {"model_id": self._box.model_id, "version_major": 2, "version_minor": 0},
-            "text/plain": line,
-            "text/html": _static_html(line, None),
-        }
-        self._handle = display(bundle, raw=True, display_id=True)
+        self._display = display
+        view = {"model_id": self._box.model_id, "version_major": 2, "version_minor": 0}
+        # text/plain "" stays when the bar is emptied: the output then compares the same
+        # before and after the update (nbval sees only the first), and renders as nothing.
+        self._handle = display({_WIDGET_MIME: view, "text/plain": ""}, raw=True, display_id=True)
         if self.total is None or self.timed:
             self._ticker = threading.Thread(
                 target=self._tick, name="nbdeploy-progress", daemon=True
@@ -247,9 +245,13 @@ class Progress:
         line = f"{self.description}: {final} ({self.elapsed:.1f} s)"
         if self.use_widget:
             # The saved notebook keeps this static line, not a widget without state.
+            # The live bar's output is emptied (a saved notebook must not keep a widget
+            # without state) and the line displayed after it: what GitHub, nbviewer and
+            # nbval (which ignores display updates) all see the same way.
             self.static = {"text/plain": line, "text/html": _static_html(line, ok)}
             if self._handle is not None:
-                self._handle.update(self.static, raw=True)
+                self._handle.update({"text/plain": ""}, raw=True)
+            self._display(self.static, raw=True)
             self._box.close()
         else:
             self._print(line)
@@ -293,18 +295,13 @@ def _reason(exc: BaseException) -> str:
     return message[0] if message else type(exc).__name__
 
 
-def _static_html(line: str, ok: bool | None) -> str:
-    """A progress line as HTML that reads the same in any theme and without widgets."""
-    if ok is None:
-        colour, mark, width = "var(--jp-brand-color1, #1976d2)", "…", "40%"
-    elif ok:
-        colour, mark, width = "var(--jp-success-color1, #2e7d32)", "✔", "100%"
-    else:
-        colour, mark, width = "var(--jp-error-color1, #c62828)", "✘", "100%"
+def _static_html(line: str, ok: bool) -> str:
+    """A finished step as HTML that reads the same in any theme and without widgets."""
+    colour, mark = (OK_COLOUR, "✔") if ok else (ERROR_COLOUR, "✘")
     return (
         f'<div class="nbdeploy-progress-static" data-ok="{escape(ok)}">'
         f'<span style="display:inline-block;width:120px;height:8px;margin-right:8px;'
         f'background:var(--jp-layout-color3, #e0e0e0);border-radius:4px;overflow:hidden">'
-        f'<span style="display:block;height:100%;width:{width};background:{colour}">'
+        f'<span style="display:block;height:100%;width:100%;background:{colour}">'
         f"</span></span><span>{escape(mark)} {escape(line)}</span></div>"
     )
