@@ -130,9 +130,16 @@ def deploy(
         else:
             raise TypeError("deploy() needs name= for this model")
     if config is None and port is not None:
+        from . import config as settings
+        from ._service import LocalWebservice
         from .targets import default_config
 
-        config = default_config(target or "local", port=port)
+        target_name = target or str(settings.resolve("target"))
+        if target_name == "local":
+            # The other local settings (NBDEPLOY_WARM_START ...) still apply.
+            config = LocalWebservice.deploy_configuration(port=port)
+        else:
+            config = default_config(target_name, port=port)
     return deploy_models(
         ws,
         name,

@@ -73,10 +73,18 @@ def resolve_models(workspace: Workspace, models: Any) -> list[ModelVersion]:
 
 
 def _target_of(deployment_config: Any, target: str | None) -> tuple[str, Any]:
+    """The target and its configuration; without one, the settings decide
+    (``NBDEPLOY_TARGET``; for a local service ``NBDEPLOY_PORT``, ``NBDEPLOY_HOST``,
+    ``NBDEPLOY_WARM_START``, as :meth:`LocalWebservice.deploy_configuration`)."""
+    from . import config as settings
     from .targets import default_config, get_target_name
 
     if deployment_config is None:
-        name = target or "local"
+        name = target or str(settings.resolve("target"))
+        if name == "local":
+            from ._service import LocalWebservice
+
+            return name, LocalWebservice.deploy_configuration()
         return name, default_config(name)
     name = get_target_name(deployment_config)
     if target is not None and target != name:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -11,7 +13,12 @@ from ._client import decode_response, encode_request, error_for_status
 from .core.auth import ServiceAuth, auth_file_path, read_auth_file, sign_token, write_auth_file
 from .core.cloud import CloudAttributes, cloud_only
 from .core.services import ServiceRecord, ServiceState
-from .exceptions import DeploymentError, InvalidArgumentError, TargetUnavailableError
+from .exceptions import (
+    DeploymentError,
+    InvalidArgumentError,
+    NbdeployError,
+    TargetUnavailableError,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -206,7 +213,15 @@ class Webservice(CloudAttributes):
                 hint=f"check nbdeploy.get_service({self.name!r}).state and .get_logs()",
             ) from None
         if response.status_code >= 400:
-            raise error_for_status(response.status_code, response.content, uri)
+            error = error_for_status(response.status_code, response.content, uri)
+            if error.status_code >= 500 and error.hint is None:
+                where = self._failed_line(error.message)
+                error.hint = (
+                    (f"{where}; " if where else "")
+                    + f"the traceback is in the service log: %logs {self.name} "
+                    f"(or nbdeploy.get_service({self.name!r}).get_logs())"
+                )
+            raise error
         return decode_response(response.content, response.headers.get("content-type"))
 
     # -- auth -----------------------------------------------------------------------
@@ -328,14 +343,42 @@ class Webservice(CloudAttributes):
             self._token = self.get_token()
         return {"Authorization": f"Bearer {self._token[0]}"}
 
+    def _failed_line(self, message: str) -> str | None:
+        """``score.py line 6, in run: raise ValueError(...)``: where the request whose
+        500 answer says ``message`` failed in the user's code, from the service log."""
+        match = re.search(r"request id ([0-9a-f]+)", message)
+        if match is None:
+            return None
+        try:
+            log = self.get_logs(tail=400).splitlines()
+        except NbdeployError:
+            return None
+        starts = [i for i, line in enumerate(log) if match.group(1) in line]
+        if not starts:
+            return None
+        where = None
+        for i in range(starts[-1] + 1, len(log)):
+            frame = re.match(r'  File "([^"]+)", line (\d+), in (\S+)', log[i])
+            if frame:
+                code = log[i + 1].strip() if i + 1 < len(log) else ""
+                where = f"{frame[1]} line {frame[2]}, in {frame[3]}: {code}".rstrip(": ")
+            elif not log[i].startswith(" ") and not log[i].startswith("Traceback"):
+                break
+        return where
+
     def get_logs(self, tail: int | None = None) -> str:
-        """The service's log (server output, tracebacks of failed requests and init).
+        """The service's log: one line per request, what ``init()`` and ``run()``
+        printed or logged, tracebacks of failed requests and of ``init()``.
+
+        The servers' machine-readable status lines (``NBDEPLOY-READY`` ...), which
+        the targets read, are left out.
 
         Examples
         --------
         >>> print(svc.get_logs(tail=20))          # doctest: +SKIP
         """
-        return self._target().logs(self._record.name, tail=tail)
+        text = self._target().logs(self._record.name, tail=tail)
+        return "\n".join(line for line in text.splitlines() if not line.startswith("NBDEPLOY-"))
 
     def wait_for_deployment(self, show_output: bool = False, timeout: float | None = None) -> str:
         """Block until the service reaches a final state; return it.
@@ -493,8 +536,11 @@ class Webservice(CloudAttributes):
         self._record = rollback(self.workspace, self._record)
         return self
 
-    def delete(self) -> None:
+    def delete(self, *, remove_image: bool = False) -> None:
         """Stop the service and forget it. Deleting twice is fine.
+
+        ``remove_image`` also removes the service's container image (targets that
+        build one, such as Docker; elsewhere there is none to remove).
 
         Examples
         --------
@@ -502,7 +548,11 @@ class Webservice(CloudAttributes):
         >>> [s.name for s in nbdeploy.services()] # doctest: +SKIP
         []
         """
-        self._target().delete(self._record.name)
+        delete: Any = self._target().delete
+        if remove_image and "remove_image" in inspect.signature(delete).parameters:
+            delete(self._record.name, remove_image=True)
+        else:
+            delete(self._record.name)
         self._auth_path.unlink(missing_ok=True)  # targets that keep the folder
         self._token = None
         if self._session is not None:

@@ -36,6 +36,9 @@ Messages say what failed, with which value, and how to fix it.
 
 from __future__ import annotations
 
+import linecache
+import sys
+from types import TracebackType
 from typing import Any
 
 __all__ = [
@@ -93,21 +96,92 @@ class NbdeployError(Exception):
         """The JSON body the scoring server answers with (``ErrorResponse``)."""
         return {"status_code": self.status_code, "message": str(self)}
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows the error: one line, the hint, and the cell line that
+        raised it — never a traceback into nbdeploy's own code.
+
+        Every ``NbdeployError`` is raised on purpose with a message that says what
+        failed; the frames inside nbdeploy would only hide it. Real bugs (any other
+        exception) keep IPython's full traceback.
+        """
+        lines = [f"{type(self).__name__}: {self.message}"]
+        if self.hint:
+            lines.append(f"Hint: {self.hint}")
+        where = cell_excerpt(self.__traceback__)
+        if where:
+            lines.append(where)
+        return lines
+
+
+def cell_excerpt(tb: TracebackType | None) -> str | None:
+    """``Cell In[12], line 3: svc.run(rows)`` for the deepest notebook-cell frame of
+    ``tb``, or None outside IPython.
+
+    IPython caches each cell's source in :mod:`linecache` with no modification time
+    (``mtime is None``), which tells a cell from a file without importing IPython.
+
+    Examples
+    --------
+    >>> cell_excerpt(None) is None
+    True
+    """
+    found: tuple[str, int] | None = None
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        entry: Any = linecache.cache.get(name)
+        if isinstance(entry, tuple) and len(entry) == 4 and entry[1] is None:
+            found = (name, tb.tb_lineno)
+        tb = tb.tb_next
+    if found is None:
+        return None
+    name, line = found
+    text = _raw_cell_line(name, line) or linecache.getline(name, line).strip()
+    number = _execution_count(name)
+    label = f"Cell In[{number}]" if number is not None else "Cell"
+    return f"{label}, line {line}: {text}" if text else f"{label}, line {line}"
+
+
+def _shell() -> Any:
+    """The running IPython shell, if any (IPython puts ``get_ipython`` in builtins)."""
+    get_ipython = getattr(sys.modules.get("builtins"), "get_ipython", None)
+    return get_ipython() if callable(get_ipython) else None
+
+
+def _execution_count(filename: str) -> int | None:
+    shell = _shell()
+    mapping = getattr(getattr(shell, "compile", None), "_filename_map", None)
+    number = mapping.get(filename) if isinstance(mapping, dict) else None
+    return number if isinstance(number, int) else None
+
+
+def _raw_cell_line(filename: str, line: int) -> str | None:
+    """The line as the user typed it (``%deploy ...``, not IPython's transformed call)."""
+    shell = _shell()
+    number = _execution_count(filename)
+    history = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+    if number is None or not isinstance(history, list) or not 0 <= number < len(history):
+        return None
+    raw = str(history[number])
+    # A cell run without storing history shares its number with the stored one:
+    # use the raw text only when it is what ran.
+    try:
+        ran = "".join(linecache.getlines(filename))
+        if shell.transform_cell(raw).strip() != ran.strip():
+            return None
+    except Exception:
+        return None
+    lines = raw.splitlines()
+    return lines[line - 1].strip() if 0 < line <= len(lines) else None
+
 
 class UserError(NbdeployError):
     """An error the caller caused and can fix.
 
-    In IPython it renders as one short message and a hint, without a traceback
-    (IPython calls ``_render_traceback_`` when an exception defines it).
+    Like every nbdeploy error it renders in IPython as one short message and a hint
+    (``_render_traceback_``), without a traceback.
     """
 
     status_code = 400
-
-    def _render_traceback_(self) -> list[str]:
-        lines = [f"{type(self).__name__}: {self.message}"]
-        if self.hint:
-            lines.append(f"Hint: {self.hint}")
-        return lines
 
 
 class InvalidArgumentError(UserError, ValueError):

@@ -3,8 +3,45 @@
  *
  * The interfaces mirror the JSON built in nbdeploy/lab/views.py; change both together.
  */
-import { URLExt } from '@jupyterlab/coreutils';
+import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
+
+/**
+ * The kernel whose workspace the panel shows (the active notebook's), or null for
+ * the Jupyter server's default workspace. Every call sends it as ?kernel=<id>.
+ */
+let currentKernel: string | null = null;
+
+/** Follow the workspace of this kernel from now on (null: the server's). */
+export function setKernel(id: string | null): void {
+  currentKernel = id;
+}
+
+/** The kernel the calls follow now. */
+export function getKernel(): string | null {
+  return currentKernel;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+/**
+ * A service URL reached through the Jupyter server's proxy (nbdeploy/lab/proxy.py):
+ * http://127.0.0.1:5001/docs -> <base>/nbdeploy/proxy/5001/docs. A service listens on
+ * the loopback of the kernel's machine, which the browser may not be on (JupyterHub,
+ * Binder, SSH); the Jupyter server always is. Other URLs are returned as they are.
+ */
+export function proxyUrl(uri: string): string {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return uri;
+  }
+  if (url.protocol !== 'http:' || !LOOPBACK.has(url.hostname) || !url.port) {
+    return uri;
+  }
+  return URLExt.join(PageConfig.getBaseUrl(), 'nbdeploy', 'proxy', url.port) + url.pathname + url.search;
+}
 
 /** The states of a service (nbdeploy.core.services.ServiceState). */
 export type ServiceState =
@@ -44,13 +81,18 @@ export interface IServiceSummary {
   generation: number;
 }
 
+/** Where the workspace shown comes from: the kernel's note, or the server's default. */
+export type WorkspaceSource = 'kernel' | 'server';
+
 export interface IModelsResponse {
   workspace: string;
+  source: WorkspaceSource;
   models: IModelSummary[];
 }
 
 export interface IServicesResponse {
   workspace: string;
+  source: WorkspaceSource;
   services: IServiceSummary[];
 }
 
@@ -92,9 +134,13 @@ export class NbdeployApiError extends Error {
 async function request<T>(
   path: string[],
   init: RequestInit = {},
-  query: Record<string, string> = {}
+  query: Record<string, string> = {},
+  kernel: string | null = currentKernel
 ): Promise<T> {
   const settings = ServerConnection.makeSettings();
+  if (kernel) {
+    query = { ...query, kernel };
+  }
   let url = URLExt.join(settings.baseUrl, 'nbdeploy', 'api', ...path.map(encodeURIComponent));
   const search = new URLSearchParams(query).toString();
   if (search) {
@@ -132,14 +178,21 @@ export function fetchServices(): Promise<IServicesResponse> {
   return request<IServicesResponse>(['services']);
 }
 
-/** GET /nbdeploy/api/services/<name>/logs?tail=N */
-export function fetchLogs(name: string, tail = 200): Promise<ILogsResponse> {
-  return request<ILogsResponse>(['services', name, 'logs'], {}, { tail: String(tail) });
+/** GET /nbdeploy/api/services/<name>/logs?tail=N (in the workspace of `kernel`) */
+export function fetchLogs(
+  name: string,
+  tail = 200,
+  kernel: string | null = currentKernel
+): Promise<ILogsResponse> {
+  return request<ILogsResponse>(['services', name, 'logs'], {}, { tail: String(tail) }, kernel);
 }
 
-/** DELETE /nbdeploy/api/services/<name> */
-export function deleteService(name: string): Promise<IDeleteResponse> {
-  return request<IDeleteResponse>(['services', name], { method: 'DELETE' });
+/** DELETE /nbdeploy/api/services/<name> (in the workspace of `kernel`) */
+export function deleteService(
+  name: string,
+  kernel: string | null = currentKernel
+): Promise<IDeleteResponse> {
+  return request<IDeleteResponse>(['services', name], { method: 'DELETE' }, {}, kernel);
 }
 
 /** The notebook line that deploys a model version. */

@@ -21,10 +21,26 @@ import {
 import { LabIcon } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
-import { deleteService, NbdeployApiError } from './api';
+import { Widget } from '@lumino/widgets';
+
+import { deleteService, getKernel, NbdeployApiError, proxyUrl, setKernel } from './api';
 import { setCommandRunner } from './bridge';
 import { createLogsWidget, ServiceLogsView } from './logs';
+import { watchOutputs } from './outputs';
 import { DeploymentsPanel, PANEL_ID, PanelAction } from './panel';
+
+/** What a notebook or console panel has (read without importing @jupyterlab/notebook). */
+interface ISessionOwner {
+  sessionContext: {
+    session: { kernel: { id: string } | null } | null;
+    kernelChanged: { connect: (slot: () => void) => void };
+  };
+}
+
+function sessionOwner(widget: Widget | null): ISessionOwner | null {
+  const context = (widget as unknown as Partial<ISessionOwner> | null)?.sessionContext;
+  return context && context.kernelChanged ? (widget as unknown as ISessionOwner) : null;
+}
 
 const deployIconSvg = `<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">
   <g class="jp-icon3" fill="#616161">
@@ -77,7 +93,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const onAction = (action: PanelAction): void => {
       switch (action.kind) {
         case 'swagger':
-          void commands.execute(CommandIDs.swagger, { url: action.service.docs_uri ?? '' });
+          void commands.execute(CommandIDs.swagger, {
+            url: proxyUrl(action.service.docs_uri ?? '')
+          });
           break;
         case 'logs':
           void commands.execute(CommandIDs.logs, { name: action.service.name });
@@ -91,7 +109,36 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     };
 
-    const panel = new DeploymentsPanel({ onAction });
+    // The panel follows the workspace of the notebook (or console) last active: its
+    // kernel noted which workspace it uses (nbdeploy/lab/kernels.py).
+    let notebookLabel: string | null = null;
+    const follow = (widget: Widget | null): void => {
+      const owner = sessionOwner(widget);
+      if (!owner || !widget) {
+        return; // a file browser, a logs tab ...: keep the notebook shown before
+      }
+      notebookLabel = widget.title.label;
+      const kernel = owner.sessionContext.session?.kernel?.id ?? null;
+      if (kernel !== getKernel()) {
+        setKernel(kernel);
+        void panel.refresh();
+      }
+    };
+    const panel = new DeploymentsPanel({ onAction, context: () => notebookLabel });
+    const watched = new WeakSet<object>();
+    labShell.currentChanged.connect((_, change) => {
+      const owner = sessionOwner(change.newValue);
+      if (owner && !watched.has(owner)) {
+        watched.add(owner);
+        owner.sessionContext.kernelChanged.connect(() => {
+          if (labShell.currentWidget === (owner as unknown as Widget)) {
+            follow(labShell.currentWidget);
+          }
+        });
+      }
+      follow(change.newValue);
+    });
+    watchOutputs();
     panel.title.icon = deployIcon;
     panel.title.caption = 'Deployments (nbdeploy)';
     labShell.add(panel, 'left', { rank: 900 });
@@ -123,7 +170,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const name = stringArg(args, 'name');
         let widget = logWidgets.get(name);
         if (!widget || widget.isDisposed) {
-          widget = createLogsWidget(name);
+          widget = createLogsWidget(name, getKernel());
           logWidgets.set(name, widget);
           widget.disposed.connect(() => logWidgets.delete(name));
           app.shell.add(widget, 'main');
@@ -137,6 +184,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: 'Delete Service',
       execute: async args => {
         const name = stringArg(args, 'name');
+        const kernel = getKernel(); // the workspace shown when Delete was pressed
         const answer = await showDialog({
           title: 'Delete service',
           body: `Stop the service "${name}" and delete its record? Its scoring URI stops answering.`,
@@ -146,7 +194,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           return;
         }
         try {
-          await deleteService(name);
+          await deleteService(name, kernel);
           Notification.success(`Service "${name}" deleted`, { autoClose: 3000 });
           logWidgets.get(name)?.dispose();
         } catch (error) {

@@ -13,7 +13,7 @@
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
-import { IServiceSummary } from './api';
+import { IServiceSummary, proxyUrl } from './api';
 import { runCommand } from './bridge';
 
 export const SERVICE_MIME = 'application/vnd.nbdeploy.service+json';
@@ -99,7 +99,7 @@ export class ServiceCard extends Widget implements IRenderMime.IRenderer {
     add('target', service.target ?? '—');
     add('scoring URI', service.scoring_uri ?? '—');
     if (service.swagger_uri) {
-      add('swagger', link(service.swagger_uri, service.swagger_uri));
+      add('swagger', link(proxyUrl(service.swagger_uri), service.swagger_uri));
     }
     add('models', (service.models ?? []).join(', ') || '—');
     this.node.appendChild(details);
@@ -109,7 +109,7 @@ export class ServiceCard extends Widget implements IRenderMime.IRenderer {
 
     const actions = el('div', 'jp-nbdeploy-actions');
     if (service.docs_uri) {
-      const docs = link(service.docs_uri, 'Swagger UI');
+      const docs = link(proxyUrl(service.docs_uri), 'Swagger UI');
       docs.classList.add('jp-nbdeploy-action');
       actions.appendChild(docs);
     }
@@ -226,7 +226,7 @@ export class SwaggerView extends Widget implements IRenderMime.IRenderer {
       this.node.appendChild(el('div', 'jp-nbdeploy-description', text(info.description)));
     }
     if (typeof payload.docs_uri === 'string') {
-      this.node.appendChild(link(payload.docs_uri, 'Open the interactive Swagger UI'));
+      this.node.appendChild(link(proxyUrl(payload.docs_uri), 'Open the interactive Swagger UI'));
     }
 
     const paths = isObject(spec.paths) ? spec.paths : {};

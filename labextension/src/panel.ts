@@ -22,6 +22,8 @@ export type PanelAction =
 export interface IDeploymentsPanelOptions {
   /** Called when the user presses an action button. */
   onAction: (action: PanelAction) => void;
+  /** The label of the notebook whose kernel's workspace is shown (or null). */
+  context?: () => string | null;
   /** Milliseconds between refreshes while the panel is visible. */
   pollInterval?: number;
 }
@@ -57,6 +59,7 @@ export class DeploymentsPanel extends Widget {
     this.id = PANEL_ID;
     this.addClass('jp-nbdeploy-panel');
     this._onAction = options.onAction;
+    this._context = options.context ?? (() => null);
     this._interval = options.pollInterval ?? 3000;
 
     const header = el('div', 'jp-nbdeploy-header');
@@ -65,6 +68,7 @@ export class DeploymentsPanel extends Widget {
     refresh.addEventListener('click', () => void this.refresh());
     header.appendChild(refresh);
     this._workspace = el('div', 'jp-nbdeploy-workspace');
+    this._origin = el('div', 'jp-nbdeploy-workspace-origin');
     this._error = el('div', 'jp-nbdeploy-error');
     this._error.hidden = true;
 
@@ -76,6 +80,7 @@ export class DeploymentsPanel extends Widget {
     for (const child of [
       header,
       this._workspace,
+      this._origin,
       this._error,
       this._servicesTitle,
       this._services,
@@ -102,8 +107,17 @@ export class DeploymentsPanel extends Widget {
       const [services, models] = await Promise.all([fetchServices(), fetchModels()]);
       this._error.hidden = true;
       this._error.textContent = '';
+      const notebook = this._context();
+      const origin =
+        services.source === 'kernel' && notebook
+          ? `the workspace of ${notebook}`
+          : notebook
+            ? `the server's workspace (${notebook} has not loaded nbdeploy)`
+            : "the server's workspace";
       this._workspace.textContent = `Workspace: ${services.workspace}`;
-      this._workspace.title = services.workspace;
+      this._workspace.title = `${services.workspace}: ${origin}`;
+      this._workspace.dataset.source = services.source;
+      this._origin.textContent = origin;
       this._renderServices(services.services);
       this._renderModels(models.models);
     } catch (error) {
@@ -154,9 +168,11 @@ export class DeploymentsPanel extends Widget {
 
   private _renderServices(services: IServiceSummary[]): void {
     // `updated` moves on every live probe; only a visible change redraws the list.
-    const key = JSON.stringify(services, (field: string, value: unknown) =>
-      field === 'updated' ? undefined : value
-    );
+    const key =
+      this._workspace.textContent +
+      JSON.stringify(services, (field: string, value: unknown) =>
+        field === 'updated' ? undefined : value
+      );
     if (key === this._servicesKey) {
       return; // unchanged: keep the DOM (and any button under the pointer) as it is
     }
@@ -222,7 +238,7 @@ export class DeploymentsPanel extends Widget {
   }
 
   private _renderModels(models: IModelSummary[]): void {
-    const key = JSON.stringify(models);
+    const key = this._workspace.textContent + JSON.stringify(models);
     if (key === this._modelsKey) {
       return;
     }
@@ -275,6 +291,8 @@ export class DeploymentsPanel extends Widget {
   private readonly _onAction: (action: PanelAction) => void;
   private readonly _interval: number;
   private readonly _workspace: HTMLDivElement;
+  private readonly _origin: HTMLDivElement;
+  private readonly _context: () => string | null;
   private readonly _error: HTMLDivElement;
   private readonly _servicesTitle: HTMLHeadingElement;
   private readonly _services: HTMLUListElement;

@@ -44,6 +44,7 @@ from __future__ import annotations
 import fnmatch
 import importlib.metadata
 import importlib.util
+import pickle
 import platform
 import sys
 from collections.abc import Sequence
@@ -203,6 +204,10 @@ def dump_pickle(obj: object, path: Path, what: str = "the model") -> bytes:
 def load_pickle(path: Path) -> object:
     """Load a pickle (cloudpickle; ``.joblib`` files with joblib). Runs code: trust it.
 
+    A ``.pkl`` written by ``joblib.dump`` (how the reference saves models) is not a
+    plain pickle — its arrays follow the pickle stream, or the whole file is
+    compressed — so when the pickle module cannot read it, joblib does.
+
     Examples
     --------
     >>> import tempfile
@@ -215,21 +220,17 @@ def load_pickle(path: Path) -> object:
         import joblib
 
         return joblib.load(path)
-    import pickle
-
     import cloudpickle
 
     try:
         with path.open("rb") as fh:
             return cloudpickle.load(fh)
-    except pickle.UnpicklingError:
-        # joblib.dump(model, "model.pkl") - how Azure ML's samples save models - writes
-        # arrays in joblib's own frames, which only joblib reads.
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError):
         if importlib.util.find_spec("joblib") is None:
             raise
-        import joblib
+    import joblib
 
-        return joblib.load(path)
+    return joblib.load(path)
 
 
 class PythonHandler(FrameworkHandler):

@@ -332,7 +332,6 @@ def _base_requirements() -> list[str]:
         "orjson>=3.9",
         "fastapi>=0.110",
         "uvicorn[standard]>=0.29",
-        "swagger-ui-bundle>=1.1",
         "requests>=2.31",
         "psutil>=5.9",
         "tomli>=2.0; python_version < '3.11'",

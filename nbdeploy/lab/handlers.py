@@ -6,12 +6,18 @@
 ``GET    /nbdeploy/api/services/<name>``      one service
 ``GET    /nbdeploy/api/services/<name>/logs`` its log (``?tail=N``, default 200)
 ``DELETE /nbdeploy/api/services/<name>``      stop and forget it
+``*      /nbdeploy/proxy/<port>/<path>``      a service, through the Jupyter server
 ===========================================  =================================
+
+The API routes take ``?kernel=<id>``: they then read the workspace that kernel uses
+(:mod:`nbdeploy.lab.kernels`), so the panel shows — and deletes in — the notebook's
+workspace, not the server's default one. Answers with a ``workspace`` say where it
+came from in ``source`` (``"kernel"`` or ``"server"``).
 
 Every route needs the server's authentication (``403`` without a token). Errors answer
 ``{"message": ...}`` with the status of the nbdeploy exception (``404`` for an unknown
 service). Workspace reads and target calls block, so they run in a thread pool, off the
-server's event loop.
+server's event loop. The proxy is :mod:`nbdeploy.lab.proxy`.
 """
 
 from __future__ import annotations
@@ -49,10 +55,22 @@ MAX_TAIL = 100_000
 class _NbdeployHandler(APIHandler):
     """Shared plumbing: the workspace, off-loop calls and JSON errors."""
 
+    def home(self) -> tuple[Path, str]:
+        """The workspace folder to read and where that choice came from: the one the
+        kernel of ``?kernel=<id>`` noted, else the server's."""
+        from .kernels import kernel_home
+
+        kernel = self.get_query_argument("kernel", None)
+        if kernel and kernel in self.kernel_manager.list_kernel_ids():
+            noted = kernel_home(self.kernel_manager.connection_dir, kernel)
+            if noted is not None:
+                return noted, "kernel"
+        return Path(self.settings[HOME_SETTING]), "server"
+
     def workspace(self) -> Any:
         from nbdeploy._workspace import get_workspace
 
-        return get_workspace(Path(self.settings[HOME_SETTING]))
+        return get_workspace(self.home()[0])
 
     async def call(self, func: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> None:
         """Run ``func(workspace, *args, **kwargs)`` in a thread and send its result."""
@@ -65,6 +83,8 @@ class _NbdeployHandler(APIHandler):
         except NbdeployError as exc:
             self.fail(exc.status_code, str(exc))
             return
+        if "workspace" in result:
+            result["source"] = self.home()[1]
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(result))
 
@@ -141,11 +161,15 @@ def setup_handlers(web_app: tornado.web.Application, home: Path) -> list[str]:
     web_app.settings[HOME_SETTING] = str(home)
     base = url_path_join(web_app.settings.get("base_url", "/"), "nbdeploy", "api")
     name = r"(?P<name>[^/]+)"
-    routes: list[tuple[str, type[_NbdeployHandler]]] = [
+    routes: list[tuple[str, type[Any]]] = [
         (url_path_join(base, "models"), ModelsHandler),
         (url_path_join(base, "services"), ServicesHandler),
         (url_path_join(base, "services", name, "logs"), LogsHandler),
         (url_path_join(base, "services", name), ServiceHandler),
     ]
+    from .proxy import ProxyHandler
+
+    proxy = url_path_join(web_app.settings.get("base_url", "/"), "nbdeploy", "proxy")
+    routes.append((proxy + r"/(?P<port>\d+)(?P<path>/.*)?", ProxyHandler))
     web_app.add_handlers(".*$", routes)
     return [pattern for pattern, _ in routes]

@@ -25,11 +25,13 @@ if TYPE_CHECKING:
     from .views import ServiceLogs as ServiceLogs
     from .views import SwaggerView as SwaggerView
     from .widgets import DeployPanel as DeployPanel
+    from .widgets import LiveLogs as LiveLogs
     from .widgets import RegistryBrowser as RegistryBrowser
     from .widgets import TryIt as TryIt
 
 __all__ = [
     "DeployPanel",
+    "LiveLogs",
     "ModelList",
     "Progress",
     "RegistryBrowser",
@@ -53,6 +55,7 @@ _LAZY = {
     "ServiceLogs": "views",
     "SwaggerView": "views",
     "DeployPanel": "widgets",
+    "LiveLogs": "widgets",
     "RegistryBrowser": "widgets",
     "TryIt": "widgets",
 }

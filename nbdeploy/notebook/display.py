@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -34,12 +35,24 @@ if TYPE_CHECKING:
     from nbdeploy.core.schema import Schema
 
 __all__ = [
+    "BORDER",
+    "BUSY_COLOUR",
+    "ERROR_COLOUR",
+    "OK_COLOUR",
     "STATE_COLOURS",
+    "SURFACE",
+    "TEXT",
+    "TEXT_MUTED",
+    "chip",
     "client_snippets",
+    "compact_json",
     "escape",
     "model_card",
     "models_table",
+    "muted",
+    "pre_style",
     "request_example",
+    "round_floats",
     "schema_rows",
     "select_mimetypes",
     "service_base_uri",
@@ -49,21 +62,78 @@ __all__ = [
     "swagger_tables",
 ]
 
-#: Badge colour per service state (``ServiceState`` values).
+#: Badge colour per service state (``ServiceState`` values). A badge is white text on
+#: its own colour, so it reads the same in every theme (contrast at least 4.5:1).
 STATE_COLOURS: dict[str, str] = {
     "Healthy": "#2e7d32",
-    "Transitioning": "#f9a825",
-    "Unhealthy": "#ef6c00",
+    "Transitioning": "#9a6700",
+    "Unhealthy": "#c2410c",
     "Unschedulable": "#6a1b9a",
     "Failed": "#c62828",
 }
 
+# -- theme -----------------------------------------------------------------------------
+# Text and surfaces use JupyterLab's CSS variables, as pandas and altair outputs do, so
+# they follow the light or dark theme (JupyterLab, Notebook 7 and VS Code define them);
+# the fallbacks are the light values GitHub and nbviewer use. Never a fixed light
+# background under inherited text. Status colours mark borders and symbols, not text.
+
+#: Main text colour.
+TEXT = "var(--jp-content-font-color1, #1f2328)"
+#: Secondary text (captions, "none").
+TEXT_MUTED = "var(--jp-content-font-color2, #57606a)"
+#: Background of code blocks and chips.
+SURFACE = "var(--jp-layout-color2, #f6f8fa)"
+#: Table and block borders.
+BORDER = "var(--jp-border-color2, #d0d7de)"
+#: Status marks (borders, symbols).
+OK_COLOUR = "var(--jp-success-color1, #2e7d32)"
+ERROR_COLOUR = "var(--jp-error-color1, #c62828)"
+BUSY_COLOUR = "var(--jp-warn-color1, #9a6700)"
+
 _TABLE = 'style="border-collapse:collapse;margin:4px 0;text-align:left"'
-_CELL = 'style="border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top"'
-_PRE = (
-    'style="background:#f6f8fa;border:1px solid #ddd;padding:6px;margin:4px 0;'
-    'white-space:pre;overflow-x:auto;font-size:12px"'
-)
+_CELL = f'style="border:1px solid {BORDER};padding:2px 8px;text-align:left;vertical-align:top"'
+
+
+def pre_style(*, wrap: bool = False, max_height: str | None = None) -> str:
+    """The ``style`` attribute of a code block (snippets, examples, logs) in any theme.
+
+    Examples
+    --------
+    >>> "var(--jp-layout-color2" in pre_style()
+    True
+    """
+    parts = [
+        f"background:{SURFACE}",
+        f"color:{TEXT}",
+        f"border:1px solid {BORDER}",
+        "border-radius:4px",
+        "padding:6px",
+        "margin:4px 0",
+        "white-space:pre-wrap" if wrap else "white-space:pre",
+        "overflow:auto",
+        "font-size:12px",
+    ]
+    if max_height:
+        parts.append(f"max-height:{max_height}")
+    return f'style="{";".join(parts)}"'
+
+
+_PRE = pre_style()
+
+
+def chip(text: str) -> str:
+    """A tag chip (``key=value``) that reads in light and dark themes."""
+    return (
+        f'<code class="nbdeploy-tag" style="background:{SURFACE};color:{TEXT};'
+        f'border:1px solid {BORDER};border-radius:4px;padding:0 4px;margin-right:2px">'
+        f"{escape(text)}</code>"
+    )
+
+
+def muted(text: str) -> str:
+    """Secondary text such as "none"."""
+    return f'<i style="color:{TEXT_MUTED}">{escape(text)}</i>'
 
 
 def escape(value: object) -> str:
@@ -75,6 +145,44 @@ def escape(value: object) -> str:
     '&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;'
     """
     return html.escape(str(value), quote=True)
+
+
+def round_floats(value: Any, digits: int = 6) -> Any:
+    """``value`` with every float rounded to ``digits`` significant digits, so examples
+    and snippets read ``0.0380759``, not ``0.038075906433423026``.
+
+    Examples
+    --------
+    >>> round_floats({"data": [{"age": 0.038075906433423026, "n": 3}]})
+    {'data': [{'age': 0.0380759, 'n': 3}]}
+    """
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if math.isfinite(value) else value
+    if isinstance(value, dict):
+        return {k: round_floats(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [round_floats(v, digits) for v in value]
+    return value
+
+
+def compact_json(value: Any) -> str:
+    """JSON for people: a ``{"data": [rows]}`` body with one row per line, anything
+    else indented.
+
+    Examples
+    --------
+    >>> print(compact_json({"data": [{"a": 1}, {"a": 2}]}))
+    {"data": [
+      {"a": 1},
+      {"a": 2}
+    ]}
+    """
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, rows),) = value.items()
+        if isinstance(rows, list) and rows:
+            body = ",\n  ".join(json.dumps(row) for row in rows)
+            return f"{{{json.dumps(key)}: [\n  {body}\n]}}"
+    return json.dumps(value, indent=1)
 
 
 def select_mimetypes(
@@ -119,7 +227,7 @@ def _plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def _link(uri: str | None) -> str:
     if not uri:
-        return "<i>none</i>"
+        return muted("none")
     return f'<a href="{escape(uri)}" target="_blank" rel="noopener">{escape(uri)}</a>'
 
 
@@ -214,15 +322,11 @@ def model_card(model: Model) -> dict[str, str]:
     else:
         plain.append("  input schema: (none: register with sample_input= to get one)")
 
-    tags_html = " ".join(
-        f'<code style="background:#eef;padding:0 4px;margin-right:2px">{escape(k)}={escape(v)}'
-        "</code>"
-        for k, v in sorted(mv.tags.items())
-    )
+    tags_html = " ".join(chip(f"{k}={v}") for k, v in sorted(mv.tags.items()))
     info = [
         ("framework", escape(framework)),
-        ("description", escape(mv.description) if mv.description else "<i>none</i>"),
-        ("tags", tags_html or "<i>none</i>"),
+        ("description", escape(mv.description) if mv.description else muted("none")),
+        ("tags", tags_html or muted("none")),
         ("created", escape(created)),
         ("content hash", f"<code>{escape(mv.content_hash[:19])}…</code>"),
     ]
@@ -234,7 +338,7 @@ def model_card(model: Model) -> dict[str, str]:
         if mv.input_schema is not None:
             schema_html = f"<div>input schema ({escape(mv.input_schema.kind)})</div>" + schema_html
     else:
-        schema_html = "<div><i>no input schema (register with sample_input=)</i></div>"
+        schema_html = f"<div>{muted('no input schema (register with sample_input=)')}</div>"
     body = (
         f'<div class="nbdeploy-model-card">'
         f"<b>Model {escape(mv.name)}:{escape(mv.version)}</b>"
@@ -252,7 +356,7 @@ def models_table(models: Sequence[Model]) -> dict[str, str]:
     'no models registered'
     """
     if not models:
-        return {"text/plain": "no models registered", "text/html": "<i>no models registered</i>"}
+        return {"text/plain": "no models registered", "text/html": muted("no models registered")}
     headers = ("name", "version", "framework", "tags", "input fields", "created")
     rows: list[tuple[str, ...]] = []
     for m in models:
@@ -344,7 +448,7 @@ def client_snippets(
     >>> print(curl)
     curl -X POST http://h:1/score -H 'Content-Type: application/json' -d '{"data": [[1, 2]]}'
     """
-    data = [] if example is None else example
+    data = [] if example is None else round_floats(example)
     body = json.dumps({"data": data})
     headers = {"Content-Type": "application/json"}
     if key is not None:
@@ -403,7 +507,7 @@ def service_card(service: Webservice) -> dict[str, str]:
 
     rows = [
         ("target", escape(record.target)),
-        ("models", escape(", ".join(record.models)) or "<i>none</i>"),
+        ("models", escape(", ".join(record.models)) or muted("none")),
         ("scoring URI", _link(record.scoring_uri)),
         ("swagger URI", _link(record.swagger_uri)),
         ("docs", _link(docs)),
@@ -411,7 +515,7 @@ def service_card(service: Webservice) -> dict[str, str]:
     if masked:
         rows.append(("keys", " ".join(f"<code>{escape(k)}</code>" for k in masked)))
     if record.error:
-        rows.append(("error", f'<span style="color:#c62828">{escape(record.error)}</span>'))
+        rows.append(("error", f"<span>✘ {escape(record.error)}</span>"))
     info_html = "".join(
         f"<tr><th {_CELL}>{escape(k)}</th><td {_CELL}>{v}</td></tr>" for k, v in rows
     )
@@ -442,7 +546,7 @@ def services_table(services: Sequence[Webservice]) -> dict[str, str]:
     'no services deployed'
     """
     if not services:
-        return {"text/plain": "no services deployed", "text/html": "<i>no services deployed</i>"}
+        return {"text/plain": "no services deployed", "text/html": muted("no services deployed")}
     headers = ("name", "target", "state", "models", "scoring URI")
     plain_rows: list[tuple[str, ...]] = []
     html_rows: list[list[str]] = []
@@ -628,7 +732,8 @@ def swagger_tables(
                     parts.append(f"<div>{escape(label)}</div>")
                     parts.append(_table(headers, ([escape(c) for c in row] for row in rows)))
                 if example is not None:
-                    text = json.dumps(example, indent=1)
+                    example = round_floats(example)
+                    text = compact_json(example)
                     plain.append(f"  example {'request' if label == 'input' else 'response'}:")
                     plain.append("    " + json.dumps(example))
                     kind = "request" if label == "input" else "response"

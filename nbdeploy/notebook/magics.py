@@ -18,8 +18,10 @@ magic                          public function
 ``%profile SVC --data VAR``    :func:`nbdeploy.profile` (see :mod:`.profile_view`)
 =============================  =============================================
 
-Bad arguments are one ``UsageError`` line, and the errors a user can fix (an unknown
-model, a script that fails) render as one line with a hint — no traceback.
+Bad arguments are one ``UsageError`` line, and nbdeploy's errors (an unknown model, a
+service that did not start, a script that fails its check) render as one line, a hint
+and the cell line (``NbdeployError._render_traceback_``) — no traceback into nbdeploy.
+A ``# comment`` after the arguments is ignored, as in Python.
 ``%%writefile-score`` is also registered as ``%%writefile_score``, because IPython's
 ``?`` help does not work with a hyphen after the name.
 """
@@ -29,37 +31,20 @@ from __future__ import annotations
 import contextlib
 import inspect
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
+from IPython import display as _ipython_display
 from IPython.core import magic as _magic
 from IPython.core import magic_arguments as _magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
 
-from nbdeploy.exceptions import NbdeployError, UserError
+from nbdeploy.exceptions import NbdeployError, ScoringScriptError
 
 from .progress import Progress
 
-__all__ = ["MagicFailure", "NbdeployMagics", "load_ipython_extension"]
-
-
-class MagicFailure(UserError):
-    """An nbdeploy operation a magic started failed (a service that did not start, a
-    script whose ``run()`` raised); shown as one line and a hint, like a user error.
-
-    ``original`` is the exception nbdeploy raised; its type name leads the line.
-    """
-
-    def __init__(self, original: NbdeployError) -> None:
-        super().__init__(original.message, hint=original.hint)
-        self.original = original
-
-    def _render_traceback_(self) -> list[str]:
-        lines = [f"{type(self.original).__name__}: {self.message}"]
-        if self.hint:
-            lines.append(f"Hint: {self.hint}")
-        return lines
+__all__ = ["NbdeployMagics", "load_ipython_extension", "parse_line", "strip_comment"]
 
 
 _Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -67,6 +52,7 @@ _Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 # as unions mypy cannot call); these typed fronts keep mypy --strict meaningful below.
 _untyped: Any = _magic_arguments
 _untyped_magic: Any = _magic
+show: Callable[..., Any] = _ipython_display.display
 
 
 def line_magic(name: str) -> _Decorator:
@@ -101,22 +87,38 @@ def parse_argstring(magic: Callable[..., Any], line: str) -> Any:
     without the quotes.
     """
     try:
-        argv = shlex.split(line)
+        argv = shlex.split(strip_comment(line))
     except ValueError as exc:
         raise UsageError(f"cannot split the arguments {line!r}: {exc}") from None
     parser: Any = getattr(magic, "parser")  # noqa: B009 - set by @magic_arguments
     return parser.parse_args(argv)
 
 
-@contextlib.contextmanager
-def _one_line() -> Iterator[None]:
-    """Let nbdeploy's operational errors (``DeploymentError`` ...) render as one line."""
-    try:
-        yield
-    except UserError:
-        raise
-    except NbdeployError as exc:
-        raise MagicFailure(exc) from exc
+def strip_comment(line: str) -> str:
+    """``line`` without a trailing ``# comment``, as Python reads it.
+
+    A ``#`` starts a comment at the start of the line or after white space, outside
+    quotes — so ``--tag colour=#fff`` and ``"a # b"`` keep theirs.
+
+    Examples
+    --------
+    >>> strip_comment("diabetes --score score.py   # ~0.1 s to Healthy")
+    'diabetes --score score.py'
+    >>> strip_comment("m --tag colour=#fff --description 'a # b'")
+    "m --tag colour=#fff --description 'a # b'"
+    """
+    quote = ""
+    previous = " "
+    for i, char in enumerate(line):
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and previous.isspace():
+            return line[:i].rstrip()
+        previous = char
+    return line.rstrip()
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -126,12 +128,23 @@ def _key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
-def _parse(magic: Callable[..., Any], line: str) -> Any:
-    """Parse ``line`` for ``magic``; ``-h``/``--help`` prints the help and gives None."""
-    if any(token in ("-h", "--help") for token in line.split()):
+def parse_line(magic: Callable[..., Any], line: str) -> Any:
+    """Parse ``line`` for ``magic``; ``-h``/``--help`` prints the help and gives None.
+
+    The help is the docstring followed by the arguments (argparse's usage), the same
+    text ``%magic?`` shows.
+    """
+    if any(token in ("-h", "--help") for token in strip_comment(line).split()):
+        parser: Any = getattr(magic, "parser", None)
         print(inspect.cleandoc(magic.__doc__ or ""))
+        if parser is not None:
+            print()
+            print(parser.format_help().strip())
         return None
     return parse_argstring(magic, line)
+
+
+_parse = parse_line
 
 
 @magics_class
@@ -178,10 +191,19 @@ class NbdeployMagics(Magics):
         from .scriptcheck import write_score
 
         names = [n for n in self.shell.user_ns if not n.startswith("_")] if self.shell else []
-        with _one_line():
-            return write_score(
-                args.path, cell, model=args.model, known_names=names, input_mode=args.input_mode
-            )
+        check = write_score(
+            args.path, cell, model=args.model, known_names=names, input_mode=args.input_mode
+        )
+        if check.ok:
+            return check
+        # The verdict with its details, then an error: "Run All" stops at this cell.
+        show(check)
+        problems = check.problems
+        more = f" (and {len(problems) - 1} more above)" if len(problems) > 1 else ""
+        raise ScoringScriptError(
+            f"{args.path} failed its check: {problems[0]}{more}",
+            hint="fix the cell and run it again; the service would fail the same way",
+        )
 
     @line_magic("register")
     @magic_arguments()
@@ -210,16 +232,15 @@ class NbdeployMagics(Magics):
             if args.sample_output is None
             else self._user_value(args.sample_output, "--sample-output")
         )
-        with _one_line():
-            return nbdeploy.register(
-                obj,
-                args.name,
-                description=args.description,
-                tags=dict(_key_value(t) for t in args.tag),
-                sample_input=sample,
-                sample_output=out,
-                framework=args.framework,
-            )
+        return nbdeploy.register(
+            obj,
+            args.name,
+            description=args.description,
+            tags=dict(_key_value(t) for t in args.tag),
+            sample_input=sample,
+            sample_output=out,
+            framework=args.framework,
+        )
 
     @line_magic("deploy")
     @magic_arguments()
@@ -258,22 +279,18 @@ class NbdeployMagics(Magics):
             extra["input_mode"] = args.input_mode
         models = args.model if len(args.model) > 1 else args.model[0]
         label = args.name or args.model[0].partition(":")[0]
-        progress = Progress(f"deploying {label}")
-        try:
-            with _one_line():
-                service = nbdeploy.deploy(
-                    models,
-                    name=args.name,
-                    score=args.score,
-                    target=args.target,
-                    port=args.port,
-                    show_output=False,
-                    **extra,
-                )
-        except BaseException as exc:
-            progress.done(f"failed: {type(exc).__name__}", ok=False)
-            raise
-        progress.done(service.record.state.value)
+        with Progress(f"deploying {label}") as progress, progress.phases():
+            # show_output: the target prints what it does; the bar shows the phase.
+            service = nbdeploy.deploy(
+                models,
+                name=args.name,
+                score=args.score,
+                target=args.target,
+                port=args.port,
+                show_output=True,
+                **extra,
+            )
+            progress.final = service.record.state.value
         return service
 
     @line_magic("models")
@@ -291,8 +308,7 @@ class NbdeployMagics(Magics):
         from .views import ModelList
 
         tags = dict(_key_value(t) for t in args.tag) or None
-        with _one_line():
-            return ModelList(nbdeploy.models(args.name, tags=tags, latest=args.latest))
+        return ModelList(nbdeploy.models(args.name, tags=tags, latest=args.latest))
 
     @line_magic("services")
     @magic_arguments()
@@ -306,15 +322,24 @@ class NbdeployMagics(Magics):
 
         from .views import ServiceList
 
-        with _one_line():
-            return ServiceList(nbdeploy.services(target=args.target))
+        return ServiceList(nbdeploy.services(target=args.target))
 
     @line_magic("logs")
     @magic_arguments()
     @argument("service", help="the service name")
     @argument("--tail", type=int, default=None, help="only the last N lines")
+    @argument(
+        "--follow",
+        "-f",
+        action="store_true",
+        help="keep showing new lines as they come (a Stop button ends it; the kernel stays free)",
+    )
     def logs(self, line: str) -> Any:
-        """Show a service's log (server output, tracebacks of failed requests)."""
+        """Show a service's log: one line per request (method, path, status, latency),
+        what ``init()`` and ``run()`` printed, tracebacks of failed requests.
+
+        With ``--follow`` the log streams live below the cell, like ``tail -f``.
+        """
         args = _parse(self.logs, line)
         if args is None:
             return None
@@ -322,9 +347,12 @@ class NbdeployMagics(Magics):
 
         from .views import ServiceLogs
 
-        with _one_line():
-            text = nbdeploy.get_service(args.service).get_logs(tail=args.tail)
-        return ServiceLogs(args.service, text)
+        service = nbdeploy.get_service(args.service)
+        if args.follow:
+            from .widgets import LiveLogs
+
+            return LiveLogs(service, tail=50 if args.tail is None else args.tail)
+        return ServiceLogs(args.service, service.get_logs(tail=args.tail))
 
     @line_magic("swagger")
     @magic_arguments()
@@ -339,8 +367,7 @@ class NbdeployMagics(Magics):
 
         from .views import SwaggerView
 
-        with _one_line():
-            return SwaggerView(nbdeploy.get_service(args.service), openapi=args.openapi)
+        return SwaggerView(nbdeploy.get_service(args.service), openapi=args.openapi)
 
     @line_magic("undeploy")
     @magic_arguments()
@@ -352,8 +379,7 @@ class NbdeployMagics(Magics):
             return
         from nbdeploy import _api as nbdeploy
 
-        with _one_line():
-            nbdeploy.get_service(args.service).delete()
+        nbdeploy.get_service(args.service).delete()
         print(f"service {args.service!r} stopped and deleted")
 
 
@@ -369,3 +395,28 @@ def load_ipython_extension(ipython: Any) -> None:
 
     ipython.register_magics(NbdeployMagics)
     register_profile_magic(ipython)
+    _follow_workspace(ipython)
+
+
+def _follow_workspace(ipython: Any) -> None:
+    """Tell JupyterLab's Deployments panel which workspace this kernel uses, now and
+    after every cell (a notebook may set ``NBDEPLOY_HOME`` later). Outside a Jupyter
+    kernel (terminal IPython, tests) there is no panel and nothing is written."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        connection = get_connection_file()
+    except Exception:  # not a kernel started by Jupyter
+        return
+    from nbdeploy import config
+    from nbdeploy.lab.kernels import note_workspace
+
+    def note(*_: Any) -> None:
+        # On failure the panel shows the server's workspace; nothing else breaks.
+        with contextlib.suppress(OSError, NbdeployError):
+            note_workspace(connection, config.resolve("home"))
+
+    note()
+    if not getattr(ipython, "_nbdeploy_follows_workspace", False):
+        ipython.events.register("post_run_cell", note)
+        ipython._nbdeploy_follows_workspace = True

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nbdeploy.notebook.display import escape, select_mimetypes
+from nbdeploy.notebook.display import (
+    BORDER,
+    SURFACE,
+    TEXT,
+    TEXT_MUTED,
+    escape,
+    select_mimetypes,
+)
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -51,10 +58,17 @@ _FONT = 'font-family="sans-serif" font-size="10"'
 _BAR = "#4c78a8"
 _LINE = "#e45756"
 _MEM = "#54a24b"
-_LOAD = "#f2f2f2"
+_LOAD = "#4c78a8"  # drawn at low opacity: a light band on light, a dark one on dark
 _TABLE = 'style="border-collapse:collapse;margin:4px 0;text-align:right"'
-_CELL = 'style="border:1px solid #ccc;padding:2px 8px;text-align:right"'
-_HEAD = 'style="border:1px solid #ccc;padding:2px 8px;text-align:left;background:#f6f8fa"'
+_CELL = f'style="border:1px solid {BORDER};padding:2px 8px;text-align:right"'
+_HEAD = (
+    f'style="border:1px solid {BORDER};padding:2px 8px;text-align:left;'
+    f'background:{SURFACE};color:{TEXT}"'
+)
+# SVG strokes and text follow the theme through CSS (presentation attributes cannot
+# hold var()); "currentColor" is the output's text colour.
+_AXIS = 'style="stroke:currentColor;stroke-opacity:0.8"'
+_GRID = 'style="stroke:currentColor;stroke-opacity:0.15"'
 
 
 def nice_ticks(lo: float, hi: float, n: int = 4) -> list[float]:
@@ -112,23 +126,21 @@ def _axes(
     parts = [
         f'<text x="{_W / 2:.1f}" y="14" text-anchor="middle" {_FONT} font-weight="bold">'
         f"{escape(title)}</text>",
-        f'<line x1="{_LEFT}" y1="{base}" x2="{_W - _RIGHT}" y2="{base}" stroke="#333"/>',
-        f'<line x1="{_LEFT}" y1="{_TOP}" x2="{_LEFT}" y2="{base}" stroke="#333"/>',
+        f'<line x1="{_LEFT}" y1="{base}" x2="{_W - _RIGHT}" y2="{base}" {_AXIS}/>',
+        f'<line x1="{_LEFT}" y1="{_TOP}" x2="{_LEFT}" y2="{base}" {_AXIS}/>',
         f'<text x="{(_LEFT + _W - _RIGHT) / 2:.1f}" y="{_H - 4}" text-anchor="middle" '
         f"{_FONT}>{escape(xlabel)}</text>",
     ]
     for t in xticks:
         x = frame.x(t)
-        parts.append(f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" stroke="#333"/>')
+        parts.append(f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" {_AXIS}/>')
         parts.append(
             f'<text x="{x:.1f}" y="{base + 14}" text-anchor="middle" {_FONT}>'
             f"{escape(_fmt(t))}</text>"
         )
     for t in yticks:
         y = frame.y(t)
-        parts.append(
-            f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_W - _RIGHT}" y2="{y:.1f}" stroke="#eee"/>'
-        )
+        parts.append(f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_W - _RIGHT}" y2="{y:.1f}" {_GRID}/>')
         parts.append(
             f'<text x="{_LEFT - 4}" y="{y + 3:.1f}" text-anchor="end" {_FONT}>'
             f"{escape(_fmt(t))}</text>"
@@ -140,7 +152,7 @@ def _svg(parts: Iterable[str], label: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
         f'viewBox="0 0 {_W} {_H}" role="img" aria-label="{escape(label)}" '
-        f'style="background:white;margin:2px">' + "".join(parts) + "</svg>"
+        f'fill="currentColor" style="margin:2px;color:{TEXT}">' + "".join(parts) + "</svg>"
     )
 
 
@@ -150,7 +162,7 @@ def _empty(title: str, why: str) -> str:
             f'<text x="{_W / 2:.1f}" y="14" text-anchor="middle" {_FONT} '
             f'font-weight="bold">{escape(title)}</text>',
             f'<text x="{_W / 2:.1f}" y="{_H / 2:.1f}" text-anchor="middle" {_FONT} '
-            f'fill="#888">{escape(why)}</text>',
+            f'style="fill:{TEXT_MUTED}">{escape(why)}</text>',
         ],
         title,
     )
@@ -252,7 +264,8 @@ def timeseries_svg(
         x0, x1 = frame.x(max(load[0], frame.x0)), frame.x(min(load[1], frame.x1))
         parts.append(
             f'<rect x="{x0:.1f}" y="{_TOP}" width="{max(x1 - x0, 0):.1f}" '
-            f'height="{_H - _TOP - _BOTTOM}" fill="{_LOAD}"><title>load</title></rect>'
+            f'height="{_H - _TOP - _BOTTOM}" fill="{_LOAD}" fill-opacity="0.12">'
+            "<title>load</title></rect>"
         )
     parts += _axes(frame, xticks, yticks, f"{title} ({unit})", "time since the load started (s)")
     points = " ".join(
@@ -263,7 +276,7 @@ def timeseries_svg(
         y = frame.y(reference[1])
         parts.append(
             f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_W - _RIGHT}" y2="{y:.1f}" '
-            f'stroke="#333" stroke-dasharray="4,3"/>'
+            f'{_AXIS} stroke-dasharray="4,3"/>'
             f'<text x="{_W - _RIGHT - 2}" y="{y - 3:.1f}" text-anchor="end" {_FONT}>'
             f"{escape(reference[0])} {escape(_fmt(reference[1]))}</text>"
         )
@@ -282,7 +295,7 @@ def render_html(result: ProfileResult) -> str:
     state_colour = "#2e7d32" if result.state == "Succeeded" else "#c62828"
     header = (
         f"<div><b>Profile {escape(result.name)}</b> of <code>{escape(who)}</code> "
-        f'<span style="background:{state_colour};color:white;border-radius:8px;'
+        f'<span style="background:{state_colour};color:#ffffff;border-radius:8px;'
         f'padding:1px 8px">{escape(result.state)}</span></div>'
         f"<div>{result.total} requests in {result.duration_s:.2f} s at concurrency "
         f"{result.concurrency}: <b>{result.throughput_rps:.1f} requests/s</b>, success rate "
@@ -338,11 +351,11 @@ def render_html(result: ProfileResult) -> str:
         else "<div>no serving process was known, so CPU and memory were not measured</div>"
     )
     recommendation = (
-        '<div style="border-left:4px solid #4c78a8;background:#f6f8fa;padding:4px 8px;'
-        'margin:6px 0"><b>Recommendation</b>: '
+        f'<div style="border-left:4px solid #4c78a8;background:{SURFACE};color:{TEXT};'
+        'padding:4px 8px;margin:6px 0"><b>Recommendation</b>: '
         f"<code>requestedCpu = {escape(_none(rec.cpu))}</code>, "
         f"<code>requestedMemoryInGb = {escape(_none(rec.memory_gb))}</code>"
-        f'<div style="font-size:90%;color:#444">{escape(rec.explanation)}</div></div>'
+        f'<div style="font-size:90%;color:{TEXT_MUTED}">{escape(rec.explanation)}</div></div>'
     )
     return (
         '<div class="nbdeploy-profile" style="font-family:sans-serif">'
@@ -388,13 +401,10 @@ def register_profile_magic(ipython: Any) -> None:
     >>> register_profile_magic(get_ipython())                # doctest: +SKIP
     >>> %profile diabetes-svc --data X_test --duration 3     # doctest: +SKIP
     """
-    from IPython.core import magic_arguments as typed_module
+    from nbdeploy.core.profiling import DEFAULT_DURATION_S
 
-    # IPython's argument decorators carry no annotations.
-    untyped: Any = typed_module
-    magic_arguments: Callable[[], _Decorator] = untyped.magic_arguments
-    argument: Callable[..., _Decorator] = untyped.argument
-    parse_argstring: Callable[[Any, str], Any] = untyped.parse_argstring
+    from .magics import argument, magic_arguments, parse_line
+    from .progress import Progress
 
     @magic_arguments()
     @argument("service", help="name of a deployed service")
@@ -415,17 +425,20 @@ def register_profile_magic(ipython: Any) -> None:
         action="store_true",
         help="store requestedCpu / requestedMemoryInGb as tags on the service's models",
     )
-    def profile(line: str) -> ProfileReport:
+    def profile(line: str) -> ProfileReport | None:
         """Profile a deployed service: latency, throughput, errors, CPU and memory.
 
         Sends the requests in ``--data`` to the service and shows the report with
-        the recommended ``requestedCpu`` and ``requestedMemoryInGb``.
+        the recommended ``requestedCpu`` and ``requestedMemoryInGb``; a progress bar
+        follows the load while it runs.
         """
         from nbdeploy._api import get_service
         from nbdeploy._profile import profile as run
         from nbdeploy.exceptions import InvalidArgumentError
 
-        args = parse_argstring(profile, line)
+        args = parse_line(profile, line)
+        if args is None:
+            return None
         namespace = ipython.user_ns
         if args.data in namespace:
             data = namespace[args.data]
@@ -438,15 +451,31 @@ def register_profile_magic(ipython: Any) -> None:
                     hint="define the variable first, e.g. requests = X_test.head(100)",
                 )
             data = Path(args.data)
-        return run(
-            get_service(args.service),
-            data,
-            concurrency=args.concurrency,
-            duration=args.duration,
-            count=args.count,
-            batch_size=args.batch_size,
-            target_rps=args.target_rps,
-            store_tags=args.store_tags,
-        )
+        service = get_service(args.service)
+        # Like nbdeploy.profile: --count alone runs until that many requests are done.
+        seconds = args.duration
+        if seconds is None and args.count is None:
+            seconds = DEFAULT_DURATION_S
+        bounds = [f"{args.count} requests"] if args.count else []
+        bounds += [f"{seconds:g} s"] if seconds is not None else []
+        with Progress(f"profiling {args.service}", total=seconds, timed=True) as progress:
+            progress.update(
+                text=f"sending requests, concurrency {args.concurrency}, {' or '.join(bounds)}"
+            )
+            report = run(
+                service,
+                data,
+                concurrency=args.concurrency,
+                duration=args.duration,
+                count=args.count,
+                batch_size=args.batch_size,
+                target_rps=args.target_rps,
+                store_tags=args.store_tags,
+            )
+            progress.final = (
+                f"{report.total} requests, {report.throughput_rps:.0f} requests/s, "
+                f"p50 {_ms(report.latency_summary_ms['p50'])} ms"
+            )
+        return report
 
     ipython.register_magic_function(profile, "line", "profile")

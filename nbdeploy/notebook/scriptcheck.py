@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 from nbdeploy.core.scoring import InputMode, ScriptReport, check_script
 from nbdeploy.exceptions import InvalidArgumentError, ScoringScriptError
 
-from .display import escape, select_mimetypes
+from .display import (
+    ERROR_COLOUR,
+    OK_COLOUR,
+    escape,
+    pre_style,
+    round_floats,
+    select_mimetypes,
+)
 from .progress import Progress
 
 if TYPE_CHECKING:
@@ -34,10 +41,7 @@ __all__ = ["RunCheck", "ScriptCheck", "run_check", "write_score"]
 #: In a ``%%writefile-score`` cell, line 1 is the magic line: script line N is cell line N+1.
 CELL_LINE_OFFSET = 1
 
-_PRE = (
-    'style="background:#f6f8fa;border:1px solid #ddd;padding:6px;margin:4px 0;'
-    'white-space:pre-wrap;font-size:12px"'
-)
+_PRE = pre_style(wrap=True)
 
 
 @dataclass(frozen=True)
@@ -149,15 +153,39 @@ class ScriptCheck:
             return ""
         return f"line {line} of {self.path} (cell line {self.cell_line(line)}): "
 
+    def _excerpt(self, line: int | None) -> list[str]:
+        """The script line itself, numbered as the cell shows it."""
+        if line is None:
+            return []
+        try:
+            text = Path(self.path).read_text().splitlines()[line - 1]
+        except (OSError, UnicodeDecodeError, IndexError):
+            return []
+        return [f"    cell line {self.cell_line(line)} | {text.rstrip()}"]
+
+    @property
+    def problems(self) -> list[str]:
+        """One line per thing to fix: static errors, then a failed run."""
+        out = [f"{self._where(e.line)}{e.message}" for e in self.report.errors]
+        run = self.run
+        if run is not None and not run.ok:
+            out.append(
+                f"{self._where(run.script_line)}{run.error} "
+                f"(in {run.phase}, run against {run.model})"
+            )
+        return out
+
     def lines(self) -> list[str]:
-        """The verdict as plain text lines."""
-        out: list[str] = []
-        if self.report.ok:
-            out.append(f"{self.path}: init() and run() found, no problems")
+        """The verdict as plain text lines: a heading that agrees with the outcome,
+        then each error (with the cell line and its code), warnings and the result."""
+        count = len(self.problems)
+        if count:
+            out = [f"{self.path}: {count} problem{'s' if count > 1 else ''}"]
         else:
-            count = len(self.report.errors)
-            out.append(f"{self.path}: {count} problem{'s' if count > 1 else ''}")
-        out += [f"  error: {self._where(e.line)}{e.message}" for e in self.report.errors]
+            out = [f"{self.path}: init() and run() found, no problems"]
+        for e in self.report.errors:
+            out.append(f"  error: {self._where(e.line)}{e.message}")
+            out += self._excerpt(e.line)
         out += [f"  warning: {self._where(w.line)}{w.message}" for w in self.report.warnings]
         run = self.run
         if run is not None:
@@ -169,6 +197,7 @@ class ScriptCheck:
                     f"ran against {run.model}: failed in {run.phase}: "
                     f"{self._where(run.script_line)}{run.error}"
                 )
+                out += self._excerpt(run.script_line)
         return out
 
     def __repr__(self) -> str:
@@ -177,9 +206,15 @@ class ScriptCheck:
     def _repr_mimebundle_(
         self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None
     ) -> dict[str, str]:
-        colour = "#2e7d32" if self.ok else "#c62828"
+        colour = OK_COLOUR if self.ok else ERROR_COLOUR
         verdict = "ok" if self.ok else "problems"
-        items = "".join(f"<div>{escape(line)}</div>" for line in self.lines()[1:])
+        items = "".join(
+            f'<pre style="margin:0;white-space:pre-wrap;background:none;border:0;padding:0">'
+            f"{escape(line)}</pre>"
+            if line.startswith("    cell line")
+            else f"<div>{escape(line)}</div>"
+            for line in self.lines()[1:]
+        )
         output = ""
         if self.run is not None and self.run.output.strip():
             output = f"<div>script output:</div><pre {_PRE}>{escape(self.run.output)}</pre>"
@@ -188,9 +223,11 @@ class ScriptCheck:
                 "<details><summary>traceback</summary>"
                 f"<pre {_PRE}>{escape(self.run.traceback)}</pre></details>"
             )
+        mark = "✔" if self.ok else "✘"
         html = (
-            f'<div class="nbdeploy-script-check" data-ok="{str(self.ok).lower()}">'
-            f'<b style="color:{colour}">{escape(self.lines()[0])}</b> '
+            f'<div class="nbdeploy-script-check" data-ok="{str(self.ok).lower()}" '
+            f'style="border-left:4px solid {colour};padding-left:8px">'
+            f"<b>{escape(mark)} {escape(self.lines()[0])}</b> "
             f"<span>({escape(verdict)})</span>{items}{output}</div>"
         )
         return select_mimetypes(
@@ -199,7 +236,7 @@ class ScriptCheck:
 
 
 def _short_json(value: Any, limit: int = 300) -> str:
-    text = json.dumps(value)
+    text = json.dumps(round_floats(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -19,6 +19,7 @@ from nbdeploy.exceptions import InvalidArgumentError, TargetUnavailableError
 from .display import (
     escape,
     models_table,
+    pre_style,
     request_example,
     select_mimetypes,
     service_base_uri,
@@ -108,8 +109,7 @@ class ServiceLogs:
         text = self.text or "(the log is empty)"
         html = (
             f'<div class="nbdeploy-logs"><b>logs of {escape(self.service)}</b>'
-            '<pre style="max-height:30em;overflow:auto;background:#f6f8fa;padding:6px;'
-            f'font-size:12px">{escape(text)}</pre></div>'
+            f"<pre {pre_style(wrap=True, max_height='30em')}>{escape(text)}</pre></div>"
         )
         return select_mimetypes({"text/plain": text, "text/html": html}, include, exclude)
 

@@ -44,8 +44,15 @@ def _load(path: Path) -> Any:
         import joblib
 
         return joblib.load(path)
-    with path.open("rb") as fh:
-        return pickle.load(fh)  # the files the registry registered and hashed
+    try:
+        with path.open("rb") as fh:
+            return pickle.load(fh)  # the files the registry registered and hashed
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError):
+        # joblib.dump(model, "model.pkl"), as the reference saves models, is not a
+        # plain pickle: its arrays follow the stream, or the file is compressed.
+        import joblib
+
+        return joblib.load(path)
 
 
 def init() -> None:

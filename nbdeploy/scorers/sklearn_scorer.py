@@ -68,8 +68,10 @@ def _load(path: Path) -> Any:
     try:
         with path.open("rb") as fh:
             return pickle.load(fh)  # the files the registry registered and hashed
-    except pickle.UnpicklingError:
-        import joblib  # joblib.dump(model, "model.pkl"), as Azure ML's samples save models
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError):
+        # joblib.dump(model, "model.pkl"), as the reference saves models, is not a
+        # plain pickle: its arrays follow the stream, or the file is compressed.
+        import joblib
 
         return joblib.load(path)
 

@@ -1,15 +1,17 @@
 """The Swagger UI page, served from assets shipped in the wheel — no CDN, no internet.
 
 ``GET /docs`` is a small HTML page that loads Swagger UI's script and stylesheet from
-``GET /docs/static/<file>`` (the files of the ``swagger-ui-bundle`` package) and points
-it at ``openapi.json``. Every URL in the page is relative, so the page also works
-behind a proxy that serves the service under a path prefix. Everything interpolated
-into the HTML is escaped.
+``GET /docs/static/<file>`` and points it at ``openapi.json``. The files are Swagger UI
+5 (``nbdeploy/server/static/swagger-ui``, from the npm package ``swagger-ui-dist``;
+``scripts/vendor_swagger_ui.sh`` refreshes them): it reads the OpenAPI 3.1 document
+the server publishes, which the 4.x of the ``swagger-ui-bundle`` wheel could not
+("Unable to render this definition"). Every URL in the page is relative, so the page
+also works behind a proxy that serves the service under a path prefix (JupyterHub,
+Binder, nbdeploy's Jupyter proxy). Everything interpolated into the HTML is escaped.
 """
 
 from __future__ import annotations
 
-import functools
 import html
 import json
 from pathlib import Path
@@ -19,24 +21,36 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 
 from nbdeploy.server.errors import error_response
 
-__all__ = ["STATIC_FILES", "docs_page", "render_docs_html", "static_asset"]
+__all__ = [
+    "ASSETS_DIR",
+    "STATIC_FILES",
+    "docs_page",
+    "render_docs_html",
+    "static_asset",
+    "swagger_ui_version",
+]
 
 #: The Swagger UI files the page uses, and their media types.
 STATIC_FILES: dict[str, str] = {
     "swagger-ui.css": "text/css",
     "swagger-ui-bundle.js": "text/javascript",
-    "swagger-ui-standalone-preset.js": "text/javascript",
     "favicon-32x32.png": "image/png",
     "favicon-16x16.png": "image/png",
 }
 
+#: Where the shipped Swagger UI files are.
+ASSETS_DIR = Path(__file__).resolve().parent / "static" / "swagger-ui"
 
-@functools.cache
-def _assets_dir() -> Path:
-    # Imported here: only a server whose /docs page is opened needs it.
-    import swagger_ui_bundle
 
-    return Path(str(swagger_ui_bundle.swagger_ui_path))
+def swagger_ui_version() -> str:
+    """The version of the shipped Swagger UI.
+
+    Examples
+    --------
+    >>> int(swagger_ui_version().split(".")[0]) >= 5
+    True
+    """
+    return (ASSETS_DIR / "VERSION").read_text().strip()
 
 
 def _script_json(value: object) -> str:
@@ -81,12 +95,14 @@ def render_docs_html(title: str, openapi_url: str = "openapi.json") -> str:
 <body>
 <div id="swagger-ui"></div>
 <script src="docs/static/swagger-ui-bundle.js"></script>
-<script src="docs/static/swagger-ui-standalone-preset.js"></script>
 <script>
+// Swagger UI 5 styles html.dark-mode: follow the browser's (and JupyterLab's) dark theme.
+if (window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches) {{
+  document.documentElement.classList.add("dark-mode");
+}}
 window.onload = function () {{
   var config = {config};
-  config.presets = [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset];
-  config.plugins = [SwaggerUIBundle.plugins.DownloadUrl];
+  config.presets = [SwaggerUIBundle.presets.apis];
   config.layout = "BaseLayout";
   window.ui = SwaggerUIBundle(config);
 }};
@@ -110,7 +126,7 @@ async def static_asset(request: Request) -> Response:
             404, f"no such Swagger UI asset {name!r}; known: {', '.join(STATIC_FILES)}"
         )
     return FileResponse(
-        _assets_dir() / name,
+        ASSETS_DIR / name,
         media_type=media_type,
         headers={"Cache-Control": "public, max-age=86400"},
     )

@@ -59,6 +59,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nbdeploy.exceptions import NbdeployError
 from nbdeploy.server.handover import ListenerHandover, receive_listener
+from nbdeploy.server.logs import AccessLog
 from nbdeploy.server.runtime import describe_exception
 from nbdeploy.server.settings import LOG_LEVELS, ServerSettings
 from nbdeploy.server.standby import Standby
@@ -92,7 +93,6 @@ BIND_FAILED = "NBDEPLOY-BIND-FAILED"
 
 logger = logging.getLogger("nbdeploy.server")
 
-_LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 _HANDLER_NAME = "nbdeploy-server"
 
 
@@ -103,17 +103,11 @@ def _announce(line: str) -> None:
 
 
 def configure_logging(level: str) -> None:
-    """Compact one-line logs on stderr at ``level`` (idempotent; fork-safe)."""
-    numeric = 5 if level == "trace" else getattr(logging, level.upper())
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == _HANDLER_NAME:
-            root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
-    root.addHandler(handler)
-    root.setLevel(numeric)
+    """Compact one-line logs on stderr at ``level`` (idempotent; fork-safe); the line
+    format, labels and tracebacks are :mod:`nbdeploy.server.logs`'."""
+    from nbdeploy.server.logs import configure
+
+    configure(level, _HANDLER_NAME)
 
 
 def bind_socket(
@@ -302,7 +296,7 @@ def _make_server(
     handover_socket: str | None = None,
 ) -> _Server:
     config = uvicorn.Config(
-        _CloseWhenDraining(app),
+        _CloseWhenDraining(AccessLog(app)),
         host=host,
         port=port,
         loop=_loop_name(),

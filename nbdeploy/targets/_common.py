@@ -30,6 +30,7 @@ __all__ = [
     "TargetConfig",
     "conclude_wait",
     "existing_for_redeploy",
+    "logs_hint",
     "settled",
     "uri",
 ]
@@ -149,6 +150,17 @@ def existing_for_redeploy(
     return existing
 
 
+def logs_hint(name: str, what: str = "see the full output with") -> str:
+    """A hint that names the calls that really show a service's log.
+
+    Examples
+    --------
+    >>> logs_hint("iris")
+    "see the full output with nbdeploy.get_service('iris').get_logs() (or %logs iris)"
+    """
+    return f"{what} nbdeploy.get_service({name!r}).get_logs() (or %logs {name})"
+
+
 def settled(
     record: ServiceRecord,
     refresh: Callable[[ServiceRecord], ServiceRecord],
@@ -213,5 +225,5 @@ def conclude_wait(
         print(f"{name}: {record.state.value}: {reason}", flush=True)
     raise DeploymentError(
         f"service {name!r} failed to start: {reason}",
-        hint=f"see the full output with logs({name!r})",
+        hint=logs_hint(name),
     )

@@ -79,6 +79,7 @@ from ._common import (
     TargetConfig,
     conclude_wait,
     existing_for_redeploy,
+    logs_hint,
     settled,
     uri,
 )
@@ -443,6 +444,36 @@ def _find_image(client: DockerClient, reference: str) -> Any | None:
         return None
 
 
+#: The documented local base: ``scripts/docker-env.sh up`` builds it with debootstrap.
+LOCAL_BASE_PREFIX = "local/"
+
+
+def _available_base(client: DockerClient, base: str) -> str:
+    """The base image to build on: ``base`` when the engine has it; else, for an
+    official ``python:X.Y-slim``, the local base ``local/python:X.Y-slim`` that
+    ``scripts/docker-env.sh up`` builds without any registry. Never pulls.
+
+    Raises
+    ------
+    DeploymentError
+        Neither is in the engine; the hint says how to get one.
+    """
+    if _find_image(client, base) is not None:
+        return base
+    local = LOCAL_BASE_PREFIX + base
+    if base.startswith("python:") and _find_image(client, local) is not None:
+        return local
+    raise DeploymentError(
+        f"the base image {base!r} is not in the Docker engine, and nbdeploy never pulls "
+        "images from a registry",
+        hint=f"build the local base once with `bash scripts/docker-env.sh up` (Debian's "
+        f"debootstrap, no registry; it makes {local} and nbdeploy uses it instead of "
+        f"{base}), or load an image with Python and venv into the engine "
+        "(`docker load -i image.tar`) and pass "
+        "DockerWebservice.deploy_configuration(base_image='that:tag')",
+    )
+
+
 def build_image(
     client: DockerClient,
     context: BuildContext,
@@ -470,13 +501,7 @@ def build_image(
     ...     build_image(client, ctx, "nbdeploy/iris:1", base_image="local/python:3.11-slim")
     """
     docker = _docker_module()
-    base = base_image or context.spec.base_image
-    if _find_image(client, base) is None:
-        raise DeploymentError(
-            f"the base image {base!r} is not in the Docker engine, and nbdeploy never pulls",
-            hint=f"load or build {base} into the engine once (docker load / docker build), "
-            "or pass base_image= an image the engine has",
-        )
+    base = _available_base(client, base_image or context.spec.base_image)
     offline = context.spec.offline if offline is None else offline
     lines: list[str] = []
 
@@ -1156,7 +1181,7 @@ class DockerTarget(Target):
                 raise DeploymentError(
                     f"update of service {name!r} failed: {reason}; "
                     "the previous version keeps serving",
-                    hint=f"see the new container's output in {self._build_log(name)} or logs()",
+                    hint=logs_hint(name, "see the new container's output with"),
                 )
             # The new generation answers: retire the old one (it finishes its requests).
             with contextlib.suppress(Exception):

@@ -91,6 +91,7 @@ from ._common import (
     TargetConfig,
     conclude_wait,
     existing_for_redeploy,
+    logs_hint,
     settled,
     uri,
 )
@@ -941,7 +942,7 @@ class LocalTarget(Target):
                 print(f"{name}: update failed ({reason}); still serving the old version")
             raise DeploymentError(
                 f"update of service {name!r} failed: {reason}; the previous version keeps serving",
-                hint=f"see the full output with logs({name!r})",
+                hint=logs_hint(name),
             )
         # The new generation accepts: retire the old one. It answers what it accepted,
         # given the time its settings allow a request (no force-kill of work in flight).

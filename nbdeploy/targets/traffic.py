@@ -50,6 +50,7 @@ from nbdeploy.core.services import ServiceRecord, ServiceState
 from nbdeploy.core.serving import drain_seconds
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError, TargetUnavailableError
 
+from ._common import logs_hint
 from ._process import ProcessId, terminate, terminate_all
 from .router import Route, Routes, read_applied
 
@@ -246,7 +247,7 @@ def _start_backend(
         raise DeploymentError(
             f"version {version!r} of service {name!r} failed to start: {reason}; "
             "the endpoint is unchanged",
-            hint=f"see the full output with logs({name!r})",
+            hint=logs_hint(name),
         )
     return [s.process for s in servers], port, mode
 
@@ -268,13 +269,13 @@ def _wait_applied(
         if not router.alive():
             raise DeploymentError(
                 f"the router of service {name!r} stopped: {target._death_reason(name, router)}",
-                hint=f"see logs({name!r}); delete the service and deploy it again",
+                hint=logs_hint(name, "delete the service and deploy it again; the reason is in"),
             )
         if time.monotonic() >= deadline:
             raise TargetUnavailableError(
                 f"the router of service {name!r} (pid {router.pid}) did not confirm routes "
                 f"generation {generation} within {timeout:g} s",
-                hint=f"see logs({name!r})",
+                hint=logs_hint(name, "see"),
             )
         time.sleep(delay)
         delay = min(delay * 2, 0.02)

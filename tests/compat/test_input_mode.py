@@ -111,9 +111,7 @@ def test_raw_mode_hands_run_the_body_as_text(
     # The whole body reaches run(), extra keys included; nothing is validated first.
     r = client.post("/score", json={"data": rows.tolist(), "method": "predict"})
     assert r.status_code == 200
-    bad = client.post(
-        "/score", content=b"\xff\xfe", headers={"Content-Type": "application/json"}
-    )
+    bad = client.post("/score", content=b"\xff\xfe", headers={"Content-Type": "application/json"})
     assert bad.status_code == 400
     assert "not UTF-8" in bad.json()["message"]
     # The documents: any JSON (run() reads the body itself), with no registered example.

@@ -81,8 +81,8 @@ def test_home_defaults_to_the_kernel_setting(
 async def test_empty_workspace(jp_fetch: Fetch, lab_home: Path) -> None:
     models = body(await jp_fetch(*API, "models"))
     services = body(await jp_fetch(*API, "services"))
-    assert models == {"workspace": str(lab_home), "models": []}
-    assert services == {"workspace": str(lab_home), "services": []}
+    assert models == {"workspace": str(lab_home), "source": "server", "models": []}
+    assert services == {"workspace": str(lab_home), "source": "server", "services": []}
 
 
 async def test_models_show_latest_version_framework_and_tags(
@@ -245,3 +245,79 @@ async def test_live_service_state_logs_and_delete(
     assert _status(service["scoring_uri"].rsplit("/", 1)[0] + "/") is None
     again = await jp_fetch(*API, "services", "doubler-svc", method="DELETE", raise_error=False)
     assert again.code == 404
+
+
+# -- the workspace of the notebook's kernel ------------------------------------------------
+
+
+async def test_kernel_param_reads_the_workspace_that_kernel_noted(
+    jp_fetch: Fetch, jp_serverapp: Any, ws: Workspace, tmp_path: Path
+) -> None:
+    """A notebook whose kernel uses another workspace (the tutorials' temporary one)
+    sees that one in the panel, and Delete acts there — not on a same-named service
+    of the server's workspace."""
+    from nbdeploy.lab.kernels import note_workspace
+
+    other = Workspace(tmp_path / "notebook-ws")
+    for store in (ws, other):
+        store.services.put(ServiceRecord("same-name", "local", ServiceState.FAILED))
+    other.registry.register([1, 2], "only-in-notebook-ws")
+
+    manager = jp_serverapp.kernel_manager
+    kernel_id = await manager.start_kernel()
+    try:
+        connection = manager.get_kernel(kernel_id).connection_file
+        note_workspace(connection, other.path)  # what %load_ext nbdeploy does in the kernel
+        params = {"kernel": kernel_id, "refresh": "0"}
+        models = body(await jp_fetch(*API, "models", params=params))
+        assert models["workspace"] == str(other.path)
+        assert models["source"] == "kernel"
+        assert [m["name"] for m in models["models"]] == ["only-in-notebook-ws"]
+
+        await jp_fetch(*API, "services", "same-name", method="DELETE", params=params)
+        assert [r.name for r in other.services.list()] == []
+        assert [r.name for r in ws.services.list()] == ["same-name"]  # untouched
+
+        # Without the parameter (or with a kernel the server does not run): the server's.
+        plain = body(await jp_fetch(*API, "models"))
+        assert (plain["workspace"], plain["source"]) == (str(ws.path), "server")
+        unknown = body(await jp_fetch(*API, "models", params={"kernel": "not-a-kernel"}))
+        assert unknown["source"] == "server"
+    finally:
+        await manager.shutdown_kernel(kernel_id, now=True)
+
+
+# -- the proxy -----------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+async def test_proxy_forwards_to_the_service_only(
+    jp_fetch: Fetch, live_service: dict[str, Any]
+) -> None:
+    """Links work when JupyterLab is not on the service's host: the Jupyter server
+    forwards /nbdeploy/proxy/<port>/... to the service, and to nothing else."""
+    from tests.helpers import free_port
+
+    port = live_service["scoring_uri"].split(":")[2].split("/")[0]
+    docs = await jp_fetch("nbdeploy", "proxy", port, "docs")
+    assert docs.code == 200
+    assert b"docs/static/swagger-ui-bundle.js" in docs.body
+    asset = await jp_fetch("nbdeploy", "proxy", port, "docs", "static", "swagger-ui.css")
+    assert asset.headers["Content-Type"].startswith("text/css")
+    document = json.loads((await jp_fetch("nbdeploy", "proxy", port, "openapi.json")).body)
+    assert "/score" in document["paths"]
+
+    scored = await jp_fetch(
+        "nbdeploy", "proxy", port, "score", method="POST", body=json.dumps({"data": [1, 2]})
+    )
+    assert json.loads(scored.body) == [2, 4]
+    bad = await jp_fetch(
+        "nbdeploy", "proxy", port, "score", method="POST", body="not json", raise_error=False
+    )
+    assert bad.code == 400  # the service's own answer, passed through
+    assert json.loads(bad.body)["status_code"] == 400
+
+    # Not an open proxy: a port no service uses is refused.
+    other = await jp_fetch("nbdeploy", "proxy", str(free_port()), "docs", raise_error=False)
+    assert other.code == 404
+    assert b"no nbdeploy service listens on port" in other.body

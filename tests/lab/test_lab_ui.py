@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.ui.test_swagger_ui import check_swagger_ui
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration]
 
@@ -35,7 +36,12 @@ ARTIFACTS = REPO / "test-artifacts"
 TIMEOUT = 90.0
 
 DEPLOY_CELL = """\
+import os
 from pathlib import Path
+
+# This notebook's own workspace, as the tutorials do: the panel must follow it.
+os.environ["NBDEPLOY_HOME"] = os.path.abspath("notebook-ws")
+%load_ext nbdeploy
 from nbdeploy import _api as nbd
 
 Path("score.py").write_text(
@@ -107,6 +113,11 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
     home = tmp_path / "nbdeploy-home"
     root = tmp_path / "notebooks"
     root.mkdir()
+    from nbdeploy.core.services import ServiceRecord, ServiceState
+    from nbdeploy.core.workspace import Workspace
+
+    # The server's workspace has a service of the same name (another one, Failed).
+    Workspace(home).services.put(ServiceRecord("ui-svc", "local", ServiceState.FAILED))
     cells: list[dict[str, Any]] = [
         {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": src}
         for src in (DEPLOY_CELL, DISPLAY_CELL)
@@ -172,9 +183,10 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
             from nbdeploy._api import delete_service, services
             from nbdeploy.targets import shutdown_warm_server
 
-            for service in services(workspace=home):
-                delete_service(service.name, workspace=home)
-            shutdown_warm_server(home)
+            for folder in (home, root / "notebook-ws"):
+                for service in services(workspace=folder):
+                    delete_service(service.name, workspace=folder)
+                shutdown_warm_server(folder)
 
 
 def test_deploy_then_panel_shows_logs_and_deletes(lab: dict[str, Any], chromium: str) -> None:
@@ -226,9 +238,15 @@ def _scenario(page: Any, url: str, token: str, home: Path) -> None:
     expect(swagger.locator(".jp-nbdeploy-operation")).to_have_count(2)
     page.screenshot(path=str(ARTIFACTS / "lab-ui-mime.png"))
 
-    # 2. The panel shows the model and the service, Healthy.
+    # 2. The panel shows the model and the service of the notebook's workspace,
+    #    Healthy — not the failed same-named record of the server's workspace.
     page.locator('.jp-SideBar li[data-id="nbdeploy-deployments"]').click()
     panel = page.locator("#nbdeploy-deployments")
+    kernel_home = home.parent / "notebooks" / "notebook-ws"
+    expect(panel.locator(".jp-nbdeploy-workspace")).to_have_text(f"Workspace: {kernel_home}")
+    expect(panel.locator(".jp-nbdeploy-workspace-origin")).to_have_text(
+        "the workspace of deploy.ipynb"
+    )
     service = panel.locator('.jp-nbdeploy-service[data-name="ui-svc"]')
     expect(service.locator(".jp-nbdeploy-badge")).to_have_text("Healthy")
     expect(service.locator(".jp-nbdeploy-badge")).to_have_class(
@@ -243,24 +261,29 @@ def _scenario(page: Any, url: str, token: str, home: Path) -> None:
     page.screenshot(path=str(ARTIFACTS / "lab-ui-panel.png"))
 
     # 2b. The panel polls while visible: a change made elsewhere shows up by itself.
-    Workspace(home).registry.add_tags("doubler:1", {"polled": "yes"})
+    Workspace(kernel_home).registry.add_tags("doubler:1", {"polled": "yes"})
     expect(model.locator(".jp-nbdeploy-tag", has_text="polled=yes")).to_be_visible()
 
-    listed = _get(f"{url}/nbdeploy/api/services", token)["services"]
+    kernel_id = _get(f"{url}/api/kernels", token)[0]["id"]
+    listed = _get(f"{url}/nbdeploy/api/services?kernel={kernel_id}", token)["services"]
     assert [s["name"] for s in listed] == ["ui-svc"]
     scoring_uri = listed[0]["scoring_uri"]
+    port = scoring_uri.split(":")[2].split("/")[0]
 
     # 3. Copy the %deploy line of the model.
     model.locator('button[data-action="copy"]').click()
     expect(page.locator(".Toastify")).to_contain_text("Copied: %deploy doubler:1")
     assert page.evaluate("navigator.clipboard.readText()") == "%deploy doubler:1"
 
-    # 4. Swagger UI opens in a new tab, served by the service itself.
+    # 4. Swagger UI opens in a new tab — through the Jupyter server's proxy, so it also
+    #    works when JupyterLab is not on the service's host — and renders POST /score.
     with page.context.expect_page() as popup_info:
         service.locator('button[data-action="swagger"]').click()
     popup = popup_info.value
     popup.wait_for_load_state()
-    assert popup.url == listed[0]["docs_uri"]
+    assert popup.url == f"{url}/nbdeploy/proxy/{port}/docs"
+    check_swagger_ui(popup, popup.url, example=('"data"',))
+    popup.screenshot(path=str(ARTIFACTS / "lab-ui-swagger.png"))
     popup.close()
 
     # 5. Its logs open in a main-area tab (from the notebook's card, as from the panel).
@@ -268,6 +291,12 @@ def _scenario(page: Any, url: str, token: str, home: Path) -> None:
     logs = page.locator(".jp-nbdeploy-logs-widget .jp-nbdeploy-logs")
     expect(logs).to_contain_text("init()")
     expect(page.locator(".lm-TabBar-tab", has_text="Logs: ui-svc")).to_be_visible()
+    # Follow: a request made now shows up without pressing Refresh.
+    page.locator(".jp-nbdeploy-logs-widget .jp-nbdeploy-follow").click()
+    urllib.request.urlopen(
+        urllib.request.Request(scoring_uri, data=b'{"data": [21]}', method="POST"), timeout=10
+    )
+    expect(logs).to_contain_text("request: POST /score 200")
     page.screenshot(path=str(ARTIFACTS / "lab-ui-logs.png"))
 
     # 6. Delete, confirmed in the dialog: the service disappears and stops answering.
@@ -279,6 +308,8 @@ def _scenario(page: Any, url: str, token: str, home: Path) -> None:
     expect(service).to_have_count(0)
     expect(panel.locator(".jp-nbdeploy-services")).to_contain_text("No services")
     expect(page.locator(".lm-TabBar-tab", has_text="Logs: ui-svc")).to_have_count(0)
-    assert _get(f"{url}/nbdeploy/api/services", token)["services"] == []
+    assert _get(f"{url}/nbdeploy/api/services?kernel={kernel_id}", token)["services"] == []
     assert not _answers(scoring_uri.rsplit("/", 1)[0] + "/")
+    # The same-named service of the server's workspace was left alone.
+    assert [r.name for r in Workspace(home).services.list()] == ["ui-svc"]
     page.screenshot(path=str(ARTIFACTS / "lab-ui-deleted.png"))

@@ -280,3 +280,23 @@ def test_script_check_round_trips_and_shows_cell_lines(tmp_path: Any) -> None:
     plain = check._repr_mimebundle_()["text/plain"]
     assert "line 5 of score.py (cell line 6): name 'df' is only defined in the notebook" in plain
     _no_raw(check._repr_mimebundle_()["text/html"], "<script>")
+
+
+def test_snippets_and_examples_carry_no_17_digit_floats() -> None:
+    from nbdeploy.notebook.display import client_snippets, swagger_tables
+
+    example = [{"age": 0.038075906433423026, "n": 3}]
+    py, curl = client_snippets("http://h:1/score", example)
+    assert "0.0380759" in py
+    assert "0.038075906433423026" not in py + curl
+    doc = {
+        "swagger": "2.0",
+        "paths": {
+            "/score": {
+                "post": {"parameters": [{"in": "body", "schema": {"example": {"data": example}}}]}
+            }
+        },
+    }
+    tables = swagger_tables(doc)
+    assert "0.038075906433423026" not in tables["text/plain"] + tables["text/html"]
+    assert '{"age": 0.0380759, "n": 3}' in tables["text/html"].replace("&quot;", '"')

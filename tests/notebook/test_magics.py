@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,8 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from nbdeploy.core.workspace import Workspace
-from nbdeploy.exceptions import ModelNotFoundError
-from nbdeploy.notebook.magics import MagicFailure
+from nbdeploy.exceptions import DeploymentError, ModelNotFoundError, ScoringScriptError
+from nbdeploy.notebook.magics import strip_comment
 
 from .conftest import SCORE
 
@@ -54,17 +55,23 @@ PROGRESS_PREFIXES = ("deploying ", "running ")
 
 
 def _one_line_error(text: str, expected: str) -> None:
-    """The error is one line (plus at most a hint), after any progress lines."""
+    """The error is one line, then at most a hint and the cell line that raised it,
+    after any progress lines — never a traceback into nbdeploy."""
     lines = [
         line
         for line in text.strip().splitlines()
         if line.strip() and not line.startswith(PROGRESS_PREFIXES)
     ]
     assert "Traceback" not in text, text
+    assert "site-packages" not in text, text
+    assert "nbdeploy/" not in text, text
     assert lines, "nothing was printed"
     assert expected in lines[0], text
-    assert len(lines) <= 2, text  # the message, and at most a hint
-    assert len(lines) == 1 or lines[1].startswith("Hint: "), text
+    rest = lines[1:]
+    if rest and rest[0].startswith("Hint: "):
+        rest = rest[1:]
+    assert len(rest) <= 1, text
+    assert not rest or rest[0].startswith("Cell"), text
 
 
 # -- registration and help ------------------------------------------------------------
@@ -195,25 +202,39 @@ def test_writefile_score_writes_and_checks(
 
 
 def test_writefile_score_reports_notebook_only_names_with_cell_lines(
-    ip: InteractiveShell, tmp_path: Path
+    ip: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ip.user_ns["scaler"] = object()
     source = "def init():\n    pass\n\n\ndef run(data):\n    return scaler.transform(data)\n"
-    check = ip.run_cell_magic("writefile_score", "sub/score.py", source)
+    with pytest.raises(ScoringScriptError, match=r"sub/score\.py failed its check"):
+        ip.run_cell_magic("writefile_score", "sub/score.py", source)
     assert (tmp_path / "sub" / "score.py").is_file()
-    assert not check.ok
-    assert check.report.notebook_names == ("scaler",)
-    plain = check._repr_mimebundle_()["text/plain"]
+    shown = capsys.readouterr().out  # the verdict is displayed before the error
     assert (
         "line 6 of sub/score.py (cell line 7): name 'scaler' is only defined in the notebook"
-        in (plain)
+        in (shown)
     )
+    assert "cell line 7 |     return scaler.transform(data)" in shown  # the excerpt
 
 
 def test_writefile_score_reports_missing_run(ip: InteractiveShell) -> None:
-    check = ip.run_cell_magic("writefile-score", "score.py", "def init():\n    pass\n")
-    assert not check.ok
-    assert "run" in check._repr_mimebundle_()["text/plain"]
+    with pytest.raises(ScoringScriptError, match="run"):
+        ip.run_cell_magic("writefile-score", "score.py", "def init():\n    pass\n")
+
+
+def test_failed_check_stops_run_all(
+    ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failing %%writefile-score cell errors (so "Run All" stops there), rendered as
+    one line and a hint by _render_traceback_, after the verdict."""
+    result = ip.run_cell("%%writefile-score score.py\ndef init():\n    pass\n")
+    assert not result.success
+    assert isinstance(result.error_in_exec, ScoringScriptError)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    verdict, error = text.split("ScoringScriptError:", 1)
+    assert verdict.startswith("score.py: 1 problem")
+    _one_line_error("ScoringScriptError:" + error, "ScoringScriptError: score.py failed its check")
 
 
 @pytest.mark.integration
@@ -246,8 +267,14 @@ def test_writefile_score_shows_the_error_with_its_cell_line(
     script_line: int,
     error: str,
 ) -> None:
-    check = ip.run_cell_magic("writefile-score", "score.py --model diabetes", source)
+    from nbdeploy.notebook.scriptcheck import write_score
+
+    with pytest.raises(ScoringScriptError, match=f"in {phase}, run against diabetes:1"):
+        ip.run_cell_magic("writefile-score", "score.py --model diabetes", source)
+    check = write_score("score.py", source, model="diabetes", show_progress=False)
     assert not check.ok
+    # The heading agrees with the outcome (it used to say "no problems").
+    assert check.lines()[0] == "score.py: 1 problem"
     assert check.run is not None
     assert (check.run.phase, check.run.script_line, check.run.error) == (phase, script_line, error)
     text = check._repr_mimebundle_()["text/plain"]
@@ -285,7 +312,10 @@ def test_deploy_services_logs_swagger_undeploy(
     diabetes: tuple[Any, Any],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _cell(ip, f"svc = %deploy diabetes:1 --name diabetes-svc --score {score_path}", capsys)
+    text = _cell(ip, f"svc = %deploy diabetes:1 --name diabetes-svc --score {score_path}", capsys)
+    # The progress says what the deploy waits for, not only the seconds.
+    assert re.search(r"deploying diabetes-svc: listening on port \d+; running init\(\)", text)
+    assert "deploying diabetes-svc: Healthy (" in text
     svc = ip.user_ns["svc"]
     assert svc.name == "diabetes-svc"
     assert svc.record.state.value == "Healthy"
@@ -323,22 +353,123 @@ def test_deploy_failure_is_one_line(
     script = tmp_path / "bad.py"
     script.write_text(BROKEN_INIT)
     text = _cell(ip, f"%deploy diabetes --name bad --score {script} --port 0", capsys)
-    assert "Traceback" not in text, text
-    assert "RuntimeError" in text or "no GPU here" in text, text
+    _one_line_error(text, "DeploymentError: service 'bad' failed to start")
+    assert "no GPU here" in text, text
+    # The progress line says why, not the exception class of a wrapper.
+    assert "deploying bad: failed: service 'bad' failed to start" in text, text
+    assert "MagicFailure" not in text
+    # The hint names calls that exist.
+    assert "Hint: see the full output with nbdeploy.get_service('bad').get_logs()" in text
 
 
-def test_magic_failure_keeps_the_original_error() -> None:
-    from nbdeploy.exceptions import DeploymentError
+def test_nbdeploy_errors_render_one_line_with_the_cell_line(
+    ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ip.user_ns["DeploymentError"] = DeploymentError
+    source = "x = 1\nraise DeploymentError('service x failed', hint='see its logs')\n"
+    result = ip.run_cell(source, store_history=True)
+    assert isinstance(result.error_in_exec, DeploymentError)
+    out = capsys.readouterr()
+    lines = (out.out + out.err).strip().splitlines()
+    assert lines[:2] == ["DeploymentError: service x failed", "Hint: see its logs"]
+    assert lines[2].startswith("Cell In["), lines
+    assert lines[2].endswith(
+        ", line 2: raise DeploymentError('service x failed', hint='see its logs')"
+    ), lines
+    assert len(lines) == 3
 
-    original = DeploymentError("service 'x' failed", hint="see its logs")
-    failure = MagicFailure(original)
-    assert failure._render_traceback_() == [
-        "DeploymentError: service 'x' failed",
-        "Hint: see its logs",
-    ]
-    assert failure.original is original
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "diabetes --name d --score score.py   # ~0.1 s to Healthy",
+            "diabetes --name d --score score.py",
+        ),
+        ("m --tag colour=#fff", "m --tag colour=#fff"),
+        ("m -d 'a # b' # c", "m -d 'a # b'"),
+        ('m -d "x #y"', 'm -d "x #y"'),
+        ("# only a comment", ""),
+    ],
+)
+def test_comments_after_the_arguments_are_ignored(line: str, expected: str) -> None:
+    assert strip_comment(line) == expected
+
+
+def test_readme_deploy_line_with_its_comment_parses(ip: InteractiveShell) -> None:
+    """The README's line, pasted as written (the comment used to be an unrecognized
+    argument)."""
+    from nbdeploy.notebook.magics import NbdeployMagics, parse_line
+
+    line = "diabetes --name diabetes-svc --score score.py   # ~0.1 s to Healthy"
+    args = parse_line(NbdeployMagics.deploy, line)
+    assert (args.model, args.name, args.score) == (["diabetes"], "diabetes-svc", "score.py")
+
+
+def test_profile_help_prints_usage(
+    ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = _cell(ip, "%profile --help", capsys)
+    assert "Profile a deployed service" in text
+    assert "--concurrency" in text
+    assert "--data VAR" in text
+    assert "Traceback" not in text
+    assert "Error" not in text
 
 
 def test_unknown_model_raises_the_core_error(ip: InteractiveShell) -> None:
     with pytest.raises(ModelNotFoundError):
         ip.run_line_magic("deploy", "ghost")
+
+
+@pytest.mark.integration
+def test_a_500_from_svc_run_is_one_line_with_the_cell_line(
+    ip: InteractiveShell,
+    registered: Any,
+    diabetes: tuple[Any, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """run() raising in the service is the user's error: one line, a hint naming
+    %logs, the cell line — never a traceback through nbdeploy's client code."""
+    from nbdeploy._api import deploy
+
+    script = tmp_path / "div.py"
+    script.write_text(BROKEN_RUN)
+    ip.user_ns["svc"] = deploy("diabetes", name="div-svc", score=str(script))
+    ip.user_ns["sample"] = diabetes[1]
+    text = _cell(ip, "rows = sample.head(2)\nsvc.run(rows)", capsys)
+    _one_line_error(text, "ScoringError: ")
+    assert "answered 500" in text, text
+    assert "ZeroDivisionError" in text, text
+    # The hint names the line of the user's script, read from the service log.
+    assert (
+        "Hint: div.py line 7, in run: return rows / 0; "
+        "the traceback is in the service log: %logs div-svc" in text
+    )
+    assert text.strip().splitlines()[-1].endswith("line 2: svc.run(rows)"), text
+
+
+@pytest.mark.integration
+def test_logs_follow_streams_new_request_lines(
+    ip: InteractiveShell, registered: Any, score_path: Path, diabetes: tuple[Any, Any]
+) -> None:
+    import time
+
+    from nbdeploy._api import deploy
+
+    svc = deploy("diabetes", name="follow-svc", score=str(score_path))
+    live = ip.run_line_magic("logs", "follow-svc --follow")
+    try:
+        assert live.running  # a background thread: the kernel stays free
+        assert "POST /score" not in "\n".join(live.lines)
+        svc.run(diabetes[1])
+        deadline = time.monotonic() + 15
+        while "POST /score 200" not in "\n".join(live.lines):
+            assert time.monotonic() < deadline, live.lines
+            time.sleep(0.05)
+        assert "POST /score 200" in live.view.value
+    finally:
+        live.stop()
+    assert not live.running
+    assert 'data-kind="info"' in live.status.value

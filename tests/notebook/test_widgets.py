@@ -6,11 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+import ipywidgets as widgets
 import pytest
 
 from nbdeploy._api import deploy, register
 from nbdeploy.core.workspace import Workspace
-from nbdeploy.exceptions import InvalidArgumentError, ModelInUseError, ModelNotFoundError
+from nbdeploy.exceptions import (
+    InvalidArgumentError,
+    ModelInUseError,
+    ModelNotFoundError,
+    NbdeployError,
+)
 from nbdeploy.notebook.progress import Progress, has_frontend
 from nbdeploy.notebook.widgets import DeployPanel, RegistryBrowser, TryIt
 
@@ -37,7 +43,8 @@ def test_registry_browser_lists_filters_and_deletes(two_models: None, home: Work
     assert sorted(browser.filter("team=ml")) == ["diabetes:1", "diabetes:2"]
     assert browser.filter("stage") == ["diabetes:2"]
     assert browser.filter("nothing-matches") == []
-    assert "no models registered" in browser.table.value
+    # An empty filter result is not an empty registry.
+    assert "no model matches &#x27;nothing-matches&#x27; (of 3)" in browser.table.value
 
     browser.filter("")
     browser.delete("diabetes:1")
@@ -57,8 +64,22 @@ def test_registry_browser_delete_button_uses_the_selection(two_models: None) -> 
     browser = RegistryBrowser()
     browser.selection.value = "lookup:1"
     browser.delete_button.click()
+    # Delete asks first: nothing is gone until Confirm.
+    assert "lookup:1" in browser.refs
+    assert browser.pending == "lookup:1"
+    assert browser.confirm_box.layout.display == "flex"
+    assert "Delete lookup:1?" in browser.confirm_box.children[0].value
+    browser.cancel_button.click()
+    assert "lookup:1" in browser.refs
+    assert browser.pending is None
+    assert browser.confirm_box.layout.display == "none"
+
+    browser.delete_button.click()
+    browser.confirm_button.click()
     assert "lookup:1" not in browser.refs
     assert "deleted lookup:1" in browser.status.value
+    with pytest.raises(InvalidArgumentError, match="no deletion to confirm"):
+        browser.confirm_delete()
 
 
 def test_registry_browser_refresh_sees_new_versions(two_models: None, diabetes: Any) -> None:
@@ -112,8 +133,10 @@ def test_deploy_panel_deploys_and_tryit_sends(
         browser.delete("diabetes:1")
     browser.selection.value = "diabetes:1"
     browser.delete_button.click()
+    browser.confirm_button.click()
     assert "diabetes:1" in browser.refs
-    assert "#c62828" in browser.status.value  # shown in red, not raised
+    assert 'data-kind="error"' in browser.status.value  # shown as an error, not raised
+    assert "in use" in browser.status.value or "uses" in browser.status.value
 
     tryit = TryIt(service)
     body = json.loads(tryit.request.value)
@@ -168,18 +191,23 @@ def test_progress_widget_form_ticks_and_finishes() -> None:
     assert p.use_widget
     assert p._bar.bar_style == "info"
     p.done("Healthy")
-    assert p._bar.value == 1.0
-    assert p._bar.bar_style == "success"
-    assert p._label.value.startswith("waiting: Healthy (")
+    # The live widget is closed and replaced by a static line a saved notebook keeps.
+    assert p._box.comm is None
+    assert p.static is not None
+    assert p.static["text/plain"].startswith("waiting: Healthy (")
+    assert "✔ waiting: Healthy (" in p.static["text/html"]
+    assert "HBox" not in p.static["text/plain"]
     p.done("again")  # idempotent
-    assert p._label.value.startswith("waiting: Healthy (")
+    assert p.static["text/plain"].startswith("waiting: Healthy (")
 
     failing = Progress("steps", total=3, widget=True)
     failing.update(2, "two of three")
     assert failing._bar.value == 2
     with pytest.raises(RuntimeError), failing:
         raise RuntimeError("boom")
-    assert failing._bar.bar_style == "danger"
+    assert failing.static is not None
+    assert failing.static["text/plain"].startswith("steps: failed: boom (")
+    assert 'data-ok="False"' in failing.static["text/html"]
     assert not failing.ok
 
 
@@ -189,3 +217,38 @@ def test_deploy_through_the_api_also_renders(
     # Guard: deploying an unknown version is refused before anything starts.
     with pytest.raises(ModelNotFoundError):
         deploy("diabetes:9", name="nine", score=str(score_path))
+
+
+@pytest.mark.integration
+def test_no_stale_card_after_a_failed_deploy_and_tryit_has_a_form(
+    two_models: None, home: Workspace, score_path: Path, tmp_path: Path
+) -> None:
+    panel = DeployPanel()
+    panel.name.value = "form-svc"
+    panel.score.value = str(score_path)
+    service = panel.deploy()
+    assert len(panel.output.outputs) == 1
+
+    panel.name.value = "broken-svc"
+    panel.score.value = str(tmp_path / "missing.py")
+    with pytest.raises(NbdeployError):
+        panel.deploy()
+    # The card of form-svc would say "Healthy" under a failed deploy of broken-svc.
+    assert panel.output.outputs == ()
+    assert panel.service is None
+    assert 'data-kind="error"' in panel.state.value
+
+    tryit = TryIt(service)
+    # One input per column of the DataFrame schema, filled with the example row.
+    assert {"age", "sex", "bmi", "s6"} <= set(tryit.form)
+    assert isinstance(tryit.form["age"], widgets.FloatText)
+    body = json.loads(tryit.request.value)
+    age = body["data"][0]["age"]
+    assert len(repr(age)) <= 12  # rounded: 0.0380759, not 0.038075906433423026
+    tryit.form["age"].value = 0.5
+    assert json.loads(tryit.request.value)["data"][0]["age"] == 0.5
+    assert tryit.send().status_code == 200
+    plain = tryit._repr_mimebundle_()["text/plain"]
+    assert plain.startswith("TryIt form-svc: POST http://127.0.0.1:")
+    assert "VBox" not in plain
+    assert "text/html" in tryit._repr_mimebundle_()

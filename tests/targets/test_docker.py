@@ -464,3 +464,47 @@ def test_an_unreachable_engine_says_how_to_start_one(
     assert "cannot reach the Docker engine" in info.value.message
     assert info.value.hint is not None
     assert "scripts/docker-env.sh up" in info.value.hint
+
+
+def test_without_a_base_image_the_local_base_serves_and_delete_removes_the_image(
+    ws: Workspace,
+    model: ModelVersion,
+    environment: Environment,
+    tmp_path: Path,
+    diabetes: tuple[Any, np.ndarray],
+) -> None:
+    """The default base (python:3.11-slim) is not in the engine and is never pulled:
+    the documented local base stands in; delete(remove_image=True) removes the image."""
+    script = tmp_path / "score.py"
+    script.write_text(textwrap.dedent(SCORE).format(tag="base", init_extra="pass"), "utf-8")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(environment.to_requirements_txt(), "utf-8")
+    svc = nbdeploy.deploy(
+        "diabetes:1",
+        "dk-base",
+        score=script,
+        environment=requirements,
+        config=nbdeploy.DockerWebservice.deploy_configuration(auth_enabled=False),
+        workspace=ws,
+    )
+    assert svc.state == "Healthy"
+    image = svc.record.config["image"]
+    with connect(os.environ["DOCKER_HOST"]) as client:
+        client.images.get(image)
+    svc.delete(remove_image=True)  # used to be a TypeError
+    with connect(os.environ["DOCKER_HOST"]) as client, pytest.raises(Exception, match="No such"):
+        client.images.get(image)
+
+
+def test_a_missing_base_image_says_how_to_get_one(
+    engine: str, make_bundle: Callable[..., Bundle], tmp_path: Path
+) -> None:
+    from nbdeploy.core.package import write_build_context
+    from nbdeploy.targets.docker import build_image
+
+    context = write_build_context(make_bundle("nobase", service="dk-nobase"), tmp_path / "ctx")
+    with connect(engine) as client, pytest.raises(DeploymentError) as info:
+        build_image(client, context, "nbdeploy-test/nobase:1", base_image="nbdeploy-test/absent:1")
+    assert "is not in the Docker engine, and nbdeploy never pulls" in info.value.message
+    assert info.value.hint is not None
+    assert "bash scripts/docker-env.sh up" in info.value.hint

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -162,9 +163,88 @@ def cleanup_workspaces(root: Path) -> None:
     from nbdeploy._workspace import Workspace
     from nbdeploy.targets import shutdown_warm_server
 
-    for folder in root.glob("nbdeploy-quickstart-*/workspace"):
+    for folder in root.glob("nbdeploy-*/workspace"):
         ws = Workspace(folder)
         for record in ws.services.list():
             Webservice._from_record(ws, record).delete()
         shutdown_warm_server(ws)
         shutil.rmtree(folder.parent, ignore_errors=True)
+
+
+# -- themes, contrast, whole-notebook screenshots ---------------------------------------
+
+#: WCAG contrast of every visible text in the outputs, against what is behind it.
+_CONTRAST_JS = "\n".join(
+    line
+    for line in (Path(__file__).parent / "contrast.js").read_text().splitlines()
+    if not line.startswith("//")
+)
+
+
+def contrast_report(page: Any, selector: str = ".jp-NotebookPanel .jp-OutputArea-output") -> Any:
+    """``{"checked": n, "failures": [...]}``: every visible text in the outputs whose
+    contrast with its background is below WCAG AA (4.5:1, 3:1 for large text)."""
+    return page.evaluate(_CONTRAST_JS, selector)
+
+
+def set_theme(page: Any, name: str) -> None:
+    """Switch JupyterLab's theme (``"JupyterLab Dark"`` / ``"JupyterLab Light"``) from
+    the Settings menu, as a user does; waits until the page uses it."""
+    from playwright.sync_api import expect
+
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
+    page.locator(".lm-Menu-itemLabel", has_text=name).first.click()
+    expect(page.locator(f'body[data-jp-theme-name="{name}"]')).to_have_count(1)
+    page.keyboard.press("Escape")
+
+
+def screenshot_notebook(page: Any, path: Path) -> None:
+    """A screenshot of the whole notebook (all cells and outputs), not only the part in
+    the window: the window is made as tall as the notebook for the shot."""
+    size = page.viewport_size
+    height = page.evaluate(
+        "() => { const n = document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer')"
+        " || document.querySelector('.jp-NotebookPanel-notebook');"
+        " return n ? n.scrollHeight : 1000; }"
+    )
+    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 200, 20000)})
+    try:
+        page.evaluate(
+            "() => document.querySelectorAll('.jp-NotebookPanel .jp-WindowedPanel-outer')"
+            ".forEach(n => { n.scrollTop = 0; })"
+        )
+        page.wait_for_timeout(500)  # let the re-laid-out cells paint (not a test condition)
+        page.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(size)
+
+
+def run_all_and_wait(page: Any, cells: int) -> None:
+    """Run every cell (Run > Run All Cells) and wait until the last one has finished."""
+    from playwright.sync_api import expect
+
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    prompts = page.locator(".jp-NotebookPanel .jp-Cell.jp-CodeCell .jp-InputPrompt")
+    expect(prompts.last).to_have_text(re.compile(r"\[\d+\]:"))
+    expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible()
+    assert page.locator(".jp-NotebookPanel .jp-Cell").count() == cells
+
+
+def check_both_themes(page: Any, artifacts: Path, name: str) -> None:
+    """Screenshots of the whole notebook in the light and the dark theme
+    (``test-artifacts/screenshots/<name>-light.png`` / ``-dark.png``), and in the dark
+    theme every text of every output must keep a readable contrast. Back to light after."""
+    shots = artifacts / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.keyboard.press("Escape")
+    screenshot_notebook(page, shots / f"{name}-light.png")
+    set_theme(page, "JupyterLab Dark")
+    try:
+        report = contrast_report(page)
+        screenshot_notebook(page, shots / f"{name}-dark.png")
+    finally:
+        set_theme(page, "JupyterLab Light")
+    assert report["checked"] > 20, report
+    assert report["failures"] == [], "\n".join(report["failures"])

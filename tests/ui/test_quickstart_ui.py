@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO, cleanup_workspaces, copy_without_outputs
+from .conftest import REPO, check_both_themes, cleanup_workspaces, copy_without_outputs
 
 NOTEBOOK = REPO / "notebooks" / "01-quickstart.ipynb"
 
@@ -63,6 +63,12 @@ def test_quickstart_renders_cards_swagger_and_tryit(
         expect(swagger).to_contain_text("RunMLService")
         expect(swagger).to_contain_text("data[].age")
         expect(swagger.locator(".nbdeploy-example-request")).to_be_visible()
+        # The lab extension adds Copy buttons to examples and snippets, and sends the
+        # service's links through the Jupyter server (they work on JupyterHub, Binder).
+        expect(swagger.locator(".jp-nbdeploy-copy").first).to_be_visible()
+        docs_link = card.locator("a", has_text="/docs")
+        expect(docs_link).to_have_attribute("href", re.compile(r"/nbdeploy/proxy/\d+/docs$"))
+        expect(docs_link).to_have_text(re.compile(r"^http://127\.0\.0\.1:\d+/docs$"))
 
         widget = outputs.locator(".nbdeploy-tryit")
         expect(widget.locator("textarea")).to_have_value(re.compile(r'"age": '))
@@ -82,6 +88,9 @@ def test_quickstart_renders_cards_swagger_and_tryit(
         expect(
             page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         ).to_have_count(0)
-        page.screenshot(path=str(artifacts / "quickstart-end.png"), full_page=True)
+        # Progress bars end as static lines (what a saved notebook keeps).
+        static = outputs.locator(".nbdeploy-progress-static[data-ok='True']")
+        expect(static.filter(has_text="deploying diabetes-svc: Healthy")).to_have_count(1)
+        check_both_themes(page, artifacts, "01-quickstart")
     finally:
         cleanup_workspaces(lab_root)
