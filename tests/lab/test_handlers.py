@@ -308,11 +308,24 @@ async def test_proxy_forwards_to_the_service_only(
     assert "/score" in document["paths"]
 
     scored = await jp_fetch(
-        "nbdeploy", "proxy", port, "score", method="POST", body=json.dumps({"data": [1, 2]})
+        "nbdeploy",
+        "proxy",
+        port,
+        "score",
+        method="POST",
+        body=json.dumps({"data": [1, 2]}),
+        headers={"Content-Type": "application/json"},
     )
     assert json.loads(scored.body) == [2, 4]
     bad = await jp_fetch(
-        "nbdeploy", "proxy", port, "score", method="POST", body="not json", raise_error=False
+        "nbdeploy",
+        "proxy",
+        port,
+        "score",
+        method="POST",
+        body="not json",
+        headers={"Content-Type": "application/json"},
+        raise_error=False,
     )
     assert bad.code == 400  # the service's own answer, passed through
     assert json.loads(bad.body)["status_code"] == 400

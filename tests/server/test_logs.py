@@ -59,7 +59,12 @@ def test_service_log_has_request_lines_and_user_tracebacks(service: Any) -> None
     assert service.run([1, 2]) == [2, 4]
     with pytest.raises(nbdeploy.exceptions.ScoringError):
         service.run([0])
-    requests.post(service.scoring_uri, data=b"not json", timeout=10)
+    requests.post(
+        service.scoring_uri,
+        data=b"not json",
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
     log = _wait_for(service, "POST /score 400")
 
     assert re.search(r"INFO +request: POST /score 200 \d+\.\d ms", log), log
