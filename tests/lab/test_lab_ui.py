@@ -294,7 +294,13 @@ def _scenario(page: Any, url: str, token: str, home: Path) -> None:
     # Follow: a request made now shows up without pressing Refresh.
     page.locator(".jp-nbdeploy-logs-widget .jp-nbdeploy-follow").click()
     urllib.request.urlopen(
-        urllib.request.Request(scoring_uri, data=b'{"data": [21]}', method="POST"), timeout=10
+        urllib.request.Request(
+            scoring_uri,
+            data=b'{"data": [21]}',
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        ),
+        timeout=10,
     )
     expect(logs).to_contain_text("request: POST /score 200")
     page.screenshot(path=str(ARTIFACTS / "lab-ui-logs.png"))
