@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
@@ -491,7 +491,7 @@ class KubernetesConfig(TargetConfig):
         (False, 'kubernetes')
         """
         values: dict[str, Any] = {"target": self.target}
-        for name in self.__dataclass_fields__:
+        for name in _names(self):
             if name in SECRET_FIELDS:
                 continue
             value = getattr(self, name)
@@ -507,7 +507,7 @@ class KubernetesConfig(TargetConfig):
     @classmethod
     def from_record_config(cls, config: Mapping[str, Any]) -> KubernetesConfig:
         """The configuration stored in a service record (other keys ignored)."""
-        known = set(cls.__dataclass_fields__) - set(SECRET_FIELDS)
+        known = set(_names(cls)) - set(SECRET_FIELDS)
         values = {k: v for k, v in config.items() if k in known}
         if isinstance(values.get("image_pull_secrets"), list):
             values["image_pull_secrets"] = tuple(values["image_pull_secrets"])
@@ -517,7 +517,7 @@ class KubernetesConfig(TargetConfig):
         """Only the settings that differ from the defaults; keys masked."""
         default = KubernetesConfig()
         shown = []
-        for name in self.__dataclass_fields__:
+        for name in _names(self):
             value = getattr(self, name)
             if value == getattr(default, name):
                 continue
@@ -525,3 +525,48 @@ class KubernetesConfig(TargetConfig):
                 value = mask_secret(value)
             shown.append(f"{name}={value!r}")
         return f"KubernetesConfig({', '.join(shown)})"
+
+
+def _names(config: Any) -> list[str]:
+    """The settings of a configuration (its dataclass fields, not its class constants)."""
+    return [f.name for f in fields(config)]
+
+
+#: The reference's parameters with no meaning outside Azure, and what to use instead.
+_CLOUD_ONLY = {
+    "collect_model_data": "log inputs in run() and read them with service.get_logs()",
+    "enable_app_insights": "read service.get_logs(), or scrape the pods' logs with your "
+    "cluster's log collector",
+    "blobfuse_enabled": "mount storage with a volume of your own (kubectl patch), or put "
+    "the files into the model",
+}
+
+
+def from_reference(**settings: Any) -> KubernetesConfig:
+    """A configuration from ``AksWebservice.deploy_configuration``'s parameters.
+
+    ``None`` means the default; ``compute_target_name`` (the AKS cluster in the
+    reference) names the kubeconfig context; Azure-only features asked for
+    (``enable_app_insights=True`` ...) fail with what to use instead.
+
+    Examples
+    --------
+    >>> from_reference(cpu_cores=1, memory_gb=1, compute_target_name="kind-dev").context
+    'kind-dev'
+    >>> from_reference(enable_app_insights=True)
+    Traceback (most recent call last):
+    ...
+    nbdeploy.exceptions.InvalidArgumentError: enable_app_insights=True needs Azure App Insights
+    Hint: read service.get_logs(), or scrape the pods' logs with your cluster's log collector
+    """
+    values = {k: v for k, v in settings.items() if v is not None}
+    for name, instead in _CLOUD_ONLY.items():
+        if values.pop(name, False):
+            service = "App Insights" if name == "enable_app_insights" else "storage"
+            raise InvalidArgumentError(f"{name}=True needs Azure {service}", hint=instead)
+    if "compute_target_name" in values:
+        values.setdefault("context", values.pop("compute_target_name"))
+    for name in ("tags", "properties"):
+        if name in values:
+            values[name] = {str(k): str(v) for k, v in dict(values[name]).items()}
+    return KubernetesConfig(**values)

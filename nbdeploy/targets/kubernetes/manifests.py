@@ -691,6 +691,7 @@ def build(
     auth_json: bytes | None = None,
     weights: Mapping[str, int] | None = None,
     routes_generation: int = 1,
+    router_image: tuple[str, str] | None = None,
 ) -> Manifests:
     """Every object of a service, in apply order.
 
@@ -710,6 +711,9 @@ def build(
         ConfigMap and the router; ``Service <svc>`` then selects the router.
     routes_generation:
         The routes' generation (bumped by each traffic change).
+    router_image:
+        ``(image, pull policy)`` of the router (default: the first workload's; it
+        only needs nbdeploy, so it keeps the one it started with).
 
     Raises
     ------
@@ -745,8 +749,8 @@ def build(
                 )
             )
     if routes is not None:
-        first = workloads[0]
-        objects.append(router_deployment(cfg, service, first.image, routes, first.pull_policy))
+        image, policy = router_image or (workloads[0].image, workloads[0].pull_policy)
+        objects.append(router_deployment(cfg, service, image, routes, policy))
         main_selector = {
             "app.kubernetes.io/instance": k8s_name(service),
             f"{PREFIX}/deployment": router_name(service),
