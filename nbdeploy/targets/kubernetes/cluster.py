@@ -81,8 +81,9 @@ def _load_api_client(context: str | None, kubeconfig: str | None) -> Any:
     in_cluster = "KUBERNETES_SERVICE_HOST" in os.environ
     try:
         if explicit or not in_cluster or Path(default_file.split(os.pathsep)[0]).is_file():
+            # $KUBECONFIG is read now (the client reads it once, when imported).
             return config.new_client_from_config(
-                config_file=kubeconfig, context=context, persist_config=False
+                config_file=kubeconfig or default_file, context=context, persist_config=False
             )
         configuration = kubernetes.client.Configuration()
         config.load_incluster_config(client_configuration=configuration)

@@ -169,6 +169,10 @@ class KubernetesConfig(TargetConfig):
         Where clients outside the cluster reach the service (e.g.
         ``http://127.0.0.1:6789`` after ``kubectl port-forward svc/NAME 6789:80``); it
         becomes the scoring URI.
+    port:
+        Shorthand for ``public_url="http://127.0.0.1:<port>"``: the local port of
+        ``kubectl port-forward svc/NAME <port>:80`` (what ``%deploy --port`` and the
+        deploy widget's port mean for this target).
     labels, annotations:
         Added to every object (labels also to the pods).
     target_rps, request_seconds:
@@ -231,6 +235,7 @@ class KubernetesConfig(TargetConfig):
     ingress_class: str | None = None
     ingress_tls_secret: str | None = None
     public_url: str | None = None
+    port: int | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     target_rps: float | None = None
@@ -405,6 +410,18 @@ class KubernetesConfig(TargetConfig):
         _text(self.ingress_tls_secret, "ingress_tls_secret", _DNS_LABEL, "a TLS Secret's name")
         if self.ingress_tls_secret and not self.ingress_host:
             raise InvalidArgumentError("ingress_tls_secret needs ingress_host")
+        if self.port is not None:
+            if (
+                isinstance(self.port, bool)
+                or not isinstance(self.port, int)
+                or not (1 <= self.port <= 65535)
+            ):
+                raise InvalidArgumentError(
+                    f"invalid port {self.port!r}",
+                    hint="the local port of kubectl port-forward, between 1 and 65535",
+                )
+            if self.public_url is None:
+                self._set("public_url", f"http://127.0.0.1:{self.port}")
         if self.public_url is not None:
             parsed = urlparse(self.public_url) if isinstance(self.public_url, str) else None
             if parsed is None or parsed.scheme not in {"http", "https"} or not parsed.netloc:

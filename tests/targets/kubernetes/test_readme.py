@@ -59,7 +59,7 @@ async def test_readme_example_runs_as_written(
     out = capsys.readouterr().out
     assert "Healthy http://diabetes-k8s.default.svc.cluster.local/score" in out
     assert "kind: Deployment" in out
-    assert "image: \"registry.example.com/team/diabetes:1\"" in out
+    assert 'image: "registry.example.com/team/diabetes:1"' in out
     assert ("diabetes-k8s", 1) in cluster.handled
     assert cluster.controller.names(DEPLOYMENTS) == []  # svc.delete()
     assert Workspace(home).services.list() == []

@@ -105,6 +105,7 @@ def test_kubernetes_is_a_target_everywhere() -> None:
         ({"load_into": "docker-desktop"}, "invalid load_into"),
         ({"image": "x:1", "registry": "reg.example.com"}, "image= names an existing image"),
         ({"public_url": "localhost:8080"}, "invalid public_url"),
+        ({"port": 0}, "invalid port 0"),
         ({"labels": {"team": "a b"}}, "invalid label value"),
         ({"target_rps": 10}, "sizing needs both"),
         ({"enable_app_insights": True}, "needs Azure App Insights"),
@@ -130,6 +131,8 @@ def test_reference_defaults_and_round_trip() -> None:
     assert KubernetesConfig.from_dict(fixed.to_dict()) == fixed
     assert KubernetesConfig.from_record_config({**fixed.to_dict(), "other": 1}) == fixed
     assert AksWebservice.deploy_configuration(compute_target_name="kind-dev").context == "kind-dev"
+    # %deploy --target kubernetes --port 6789: the local end of kubectl port-forward.
+    assert default_config("kubernetes", port=6789).public_url == "http://127.0.0.1:6789"
 
 
 # --------------------------------------------------------------------------- status
