@@ -316,3 +316,28 @@ async def test_regen_key_rotates_the_secret_and_keys_stay_masked(
             assert key not in text, where
     assert manifests.find("Secret") == []
     assert "kubectl -n default create secret generic keys-auth" in manifests.to_yaml()
+
+
+async def test_wait_for_deployment_streams_the_rollout_events(
+    kubeconfig: str,
+    cluster: AutoController,
+    workspace: Workspace,
+    registered: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cluster.plan["later", "1"] = "unschedulable"
+    svc = await _deploy(workspace, registered, "later", _aks(kubeconfig), wait=False)
+    assert svc.record.state.value == "Transitioning"
+    with pytest.raises(DeploymentError, match="Insufficient cpu"):
+        await asyncio.to_thread(svc.wait_for_deployment, show_output=True)
+    out = capsys.readouterr().out
+    assert "Pod/later-7d4f9-00001 Warning FailedScheduling: 0/3 nodes are available" in out
+    assert "later: Unschedulable: pod later-7d4f9-00001: 0/3 nodes are available" in out
+
+    # The cluster gets room (the controller retries the rollout): the wait succeeds.
+    ctl = cluster.controller
+    ctl.complete("later", log=cluster.log)
+    assert await asyncio.to_thread(svc.wait_for_deployment, show_output=True) == "Healthy"
+    assert "later: Healthy at http://later.default.svc.cluster.local/score" in (
+        capsys.readouterr().out
+    )
