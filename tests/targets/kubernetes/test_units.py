@@ -303,3 +303,14 @@ def test_an_api_server_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> 
         cluster._api_client.configuration.retries = 0
         with pytest.raises(TargetUnavailableError, match="cannot reach the Kubernetes API server"):
             cluster.get("Deployment", "default", "iris")
+
+
+def test_manifests_of_a_service_of_another_target_say_what_to_use(tmp_path: Path) -> None:
+    from nbdeploy._service import Webservice
+    from nbdeploy.core.services import ServiceRecord
+    from nbdeploy.core.workspace import Workspace
+
+    workspace = Workspace(tmp_path / "ws")
+    record = workspace.services.put(ServiceRecord("boxed", "docker", "Healthy"))
+    with pytest.raises(InvalidArgumentError, match="--kubernetes DIR"):
+        Webservice._from_record(workspace, record).manifests()
