@@ -20,6 +20,7 @@ from ._api import get_service as get_service
 from ._api import models as models
 from ._api import register as register
 from ._api import services as services
+from ._environment import Environment as Environment
 from ._model import Model as Model
 from ._package import Package as Package
 from ._package import package as package
@@ -32,7 +33,6 @@ from ._service import LocalWebservice as LocalWebservice
 from ._service import Webservice as Webservice
 from ._workspace import Workspace as Workspace
 from .core.bundle import InferenceConfig as InferenceConfig
-from .core.environment import Environment as Environment
 from .core.rawhttp import Request as Request
 from .core.rawhttp import Response as Response
 from .core.rawhttp import rawhttp as rawhttp

@@ -16,6 +16,7 @@ from ._service import Webservice
 from ._workspace import get_workspace
 from .core.bundle import InferenceConfig
 from .core.environment import Environment
+from .core.scoring import InputMode
 
 if TYPE_CHECKING:
     from .core.workspace import Workspace
@@ -86,6 +87,7 @@ def deploy(
     show_output: bool = False,
     auth: str | bool | None = None,
     cors: Any = None,
+    input_mode: InputMode | None = None,
     workspace: Workspace | str | os.PathLike[str] | None = None,
 ) -> Webservice:
     """Deploy a registered model (``"name"``, ``"name:3"``, a ``Model`` or a list of
@@ -104,6 +106,10 @@ def deploy(
     service (``["http://localhost:3000"]``, or a dict of
     :class:`~nbdeploy.core.auth.CorsPolicy` settings; ``False`` turns CORS off).
     ``service.run()`` sends the credentials itself.
+
+    ``input_mode`` says what an undecorated ``run()`` receives: ``"decoded"`` (the
+    default here: ``"data"`` as the DataFrame / ndarray the model's schema describes)
+    or ``"raw"`` (the request body as ``str``, as Azure ML calls entry scripts).
 
     Examples
     --------
@@ -135,6 +141,7 @@ def deploy(
             entry_script=None if score is None else Path(score),
             environment=_environment(environment),
             source_directory=None if source_directory is None else Path(source_directory),
+            input_mode=input_mode or "decoded",
         ),
         config,
         target=target,

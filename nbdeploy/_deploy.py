@@ -26,6 +26,7 @@ from .core.bundle import Bundle, InferenceConfig, build_bundle
 from .core.refs import ModelRef, check_name
 from .core.registry import ModelVersion
 from .core.services import ServiceRecord
+from .core.serving import serving_settings
 from .exceptions import (
     InvalidArgumentError,
     NbdeployError,
@@ -37,7 +38,13 @@ if TYPE_CHECKING:
     from ._service import Webservice
     from .core.workspace import Workspace
 
-__all__ = ["access_settings", "deploy_models", "resolve_models", "update_service"]
+__all__ = [
+    "access_settings",
+    "deploy_models",
+    "keep_input_mode",
+    "resolve_models",
+    "update_service",
+]
 
 
 def resolve_models(workspace: Workspace, models: Any) -> list[ModelVersion]:
@@ -173,7 +180,18 @@ def access_settings(
         settings["auth_file"] = str(path)
     if policy is not None:
         settings["cors"] = policy.to_dict()
+    # Per-replica concurrency, queue wait and scoring timeout: from the configuration,
+    # else kept from the running bundle; the server enforces them on every target.
+    settings.update(serving_settings(config, current))
     return config, settings
+
+
+def keep_input_mode(config: InferenceConfig, current: Bundle) -> InferenceConfig:
+    """``config`` with the running bundle's input mode when it names none (a built-in
+    scorer's bundle says nothing about how a new script wants its requests)."""
+    if current.manifest.builtin_scorer is not None:
+        return config
+    return config.with_default_input_mode(current.input_mode)
 
 
 def _keep_access(record: ServiceRecord, auth: Any, cors: Any) -> tuple[Any, Any]:
@@ -213,11 +231,47 @@ def deploy_models(
     ``auth`` and ``cors`` are described in :func:`access_settings`.
     """
     from ._service import Webservice
-    from .targets import get_target
 
     check_name(name, "service")
     versions = resolve_models(workspace, models)
     config_target, config = _target_of(deployment_config, target)
+    # One deploy of a name at a time, across processes: the check below and the
+    # deploy or update it leads to must not interleave with another's.
+    with workspace.service_lock(name):
+        record = _deploy_locked(
+            workspace,
+            name,
+            versions,
+            inference_config,
+            deployment_config,
+            config_target,
+            config,
+            overwrite=overwrite,
+            wait=wait,
+            show_output=show_output,
+            auth=auth,
+            cors=cors,
+        )
+    return Webservice._from_record(workspace, record)
+
+
+def _deploy_locked(
+    workspace: Workspace,
+    name: str,
+    versions: list[ModelVersion],
+    inference_config: InferenceConfig | None,
+    deployment_config: Any,
+    config_target: str,
+    config: Any,
+    *,
+    overwrite: bool,
+    wait: bool,
+    show_output: bool,
+    auth: Any,
+    cors: Any,
+) -> ServiceRecord:
+    from .targets import get_target
+
     try:
         existing: ServiceRecord | None = workspace.services.get(name)
     except ServiceNotFoundError:
@@ -233,7 +287,7 @@ def deploy_models(
             if deployment_config is None:
                 # Only a new configuration changes how callers authenticate.
                 auth, cors = _keep_access(existing, auth, cors)
-            record = update_service(
+            return update_service(
                 workspace,
                 existing,
                 models=versions,
@@ -243,17 +297,15 @@ def deploy_models(
                 auth=auth,
                 cors=cors,
             )
-            return Webservice._from_record(workspace, record)
         get_target(existing.target, workspace).delete(name)
 
     config, settings = access_settings(
         workspace, name, config_target, config, auth=auth, cors=cors, fresh=True
     )
     bundle = _new_bundle(workspace, name, versions, inference_config or InferenceConfig(), settings)
-    record = get_target(config_target, workspace).deploy(
+    return get_target(config_target, workspace).deploy(
         name, bundle, config, wait=wait, show_output=show_output
     )
-    return Webservice._from_record(workspace, record)
 
 
 def update_service(
@@ -270,7 +322,39 @@ def update_service(
 ) -> ServiceRecord:
     """Build a new bundle from what changed (the rest is taken from the running one)
     and switch the service to it. Auth and CORS stay as they are unless ``auth``,
-    ``cors`` or the deployment configuration change them (:func:`access_settings`)."""
+    ``cors`` or the deployment configuration change them (:func:`access_settings`);
+    so does the input mode, unless the new inference config names one.
+
+    Runs holding the service's lock, on the record as stored then (another process
+    may have changed or deleted the service since ``record`` was read); a bundle
+    built for an update that failed is removed."""
+    with workspace.service_lock(record.name):
+        record = workspace.services.get(record.name)  # ServiceNotFoundError if deleted
+        return _update_locked(
+            workspace,
+            record,
+            models=models,
+            inference_config=inference_config,
+            deployment_config=deployment_config,
+            score=score,
+            show_output=show_output,
+            auth=auth,
+            cors=cors,
+        )
+
+
+def _update_locked(
+    workspace: Workspace,
+    record: ServiceRecord,
+    *,
+    models: Any,
+    inference_config: InferenceConfig | None,
+    deployment_config: Any,
+    score: str | None,
+    show_output: bool,
+    auth: Any,
+    cors: Any,
+) -> ServiceRecord:
     from .targets import get_target
 
     current = Bundle.load(record.bundle_path) if record.bundle_path else None
@@ -292,6 +376,8 @@ def update_service(
             )
         else:
             inference_config = InferenceConfig()
+    if current is not None:
+        inference_config = keep_input_mode(inference_config, current)
     deployment_config, settings = access_settings(
         workspace,
         record.name,
@@ -303,6 +389,23 @@ def update_service(
         fresh=False,
     )
     bundle = _new_bundle(workspace, record.name, versions, inference_config, settings)
-    return get_target(record.target, workspace).update(
-        record.name, bundle, deployment_config, wait=True, show_output=show_output
-    )
+    try:
+        return get_target(record.target, workspace).update(
+            record.name, bundle, deployment_config, wait=True, show_output=show_output
+        )
+    except BaseException:
+        _drop_unused_bundle(workspace, record.name, bundle)
+        raise
+
+
+def _drop_unused_bundle(workspace: Workspace, name: str, bundle: Bundle) -> None:
+    """Remove a bundle built for ``name`` that its record does not point at (an update
+    that failed), so a failed update leaves nothing behind."""
+    import shutil
+
+    try:
+        used = workspace.services.get(name).bundle_path
+    except ServiceNotFoundError:
+        used = None
+    if used != str(bundle.path):
+        shutil.rmtree(bundle.path, ignore_errors=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .core.registry import ModelVersion, Resources
+from .exceptions import CloudOnlyError, InvalidArgumentError
 
 if TYPE_CHECKING:
     from ._package import Package
@@ -19,12 +20,37 @@ if TYPE_CHECKING:
 __all__ = ["Model"]
 
 
+class _Framework:
+    """The reference's ``Model.Framework`` names, for ``model_framework=``."""
+
+    SCIKITLEARN = "ScikitLearn"
+    ONNX = "Onnx"
+    TENSORFLOW = "TensorFlow"
+    PYTORCH = "PyTorch"
+    CUSTOM = "Custom"
+    MULTI = "Multi"
+
+
+#: ``Model.Framework`` value -> the framework name nbdeploy records.
+_FRAMEWORKS = {
+    "ScikitLearn": "sklearn",
+    "Onnx": "onnx",
+    "TensorFlow": "tensorflow",
+    "PyTorch": "torch",
+    "Custom": "custom",
+    "Multi": "custom",
+}
+
+
 class Model:
     """A registered model version, as Azure ML's ``Model``.
 
     ``Model(workspace, name)`` gets the latest version, ``Model(workspace, name,
-    version=3)`` a given one; ``Model.register(...)`` registers, ``Model.deploy(...)``
-    deploys, ``Model.get_model_path(name)`` finds the files inside a scoring script.
+    version=3)`` or ``Model(workspace, id="name:3")`` a given one;
+    ``Model.register(...)`` registers, ``Model.deploy(...)`` deploys,
+    ``Model.get_model_path(name)`` finds the files inside a scoring script.
+    ``Model.Framework.SCIKITLEARN`` (``ONNX``, ``PYTORCH``, ``TENSORFLOW``,
+    ``CUSTOM``) names a framework for ``Model.register(model_framework=...)``.
 
     Examples
     --------
@@ -37,22 +63,28 @@ class Model:
     {'w': [1, 2]}
     """
 
+    Framework = _Framework
+
     def __init__(
         self,
         workspace: Workspace | None = None,
         name: str | None = None,
         version: int | None = None,
         *,
+        id: str | None = None,
         _version: ModelVersion | None = None,
     ) -> None:
         from ._workspace import get_workspace
 
         self.workspace = get_workspace(workspace)
         if _version is None:
-            if name is None:
-                raise TypeError("Model() needs a name")
-            ref = name if version is None else f"{name}:{version}"
-            _version = self.workspace.registry.get(ref)
+            if name is None and id is None:
+                raise InvalidArgumentError(
+                    "Model() needs a name (or an id 'name:version')",
+                    hint="Model(ws, name='diabetes', version=1) or Model(ws, id='diabetes:1')",
+                )
+            ref = id if id is not None else name if version is None else f"{name}:{version}"
+            _version = self.workspace.registry.get(str(ref))
         self.model_version = _version
 
     # -- attributes of the reference ------------------------------------------------
@@ -129,9 +161,14 @@ class Model:
         sample_output: Any = None,
         resource_configuration: Resources | Mapping[str, float] | None = None,
         model_framework: str | None = None,
+        model_framework_version: str | None = None,
         model: Any = None,
     ) -> Model:
         """Register a file, a folder or an in-memory object (``model=``) as a new version.
+
+        ``model_framework`` is a ``Model.Framework`` value or an nbdeploy framework
+        name (``"sklearn"``, ``"onnx"`` ...); ``model_framework_version`` is recorded as
+        given (else the installed version is).
 
         Examples
         --------
@@ -157,7 +194,8 @@ class Model:
             sample_input=sample_input,
             sample_output=sample_output,
             resources=_resources(resource_configuration),
-            framework=model_framework,
+            framework=_FRAMEWORKS.get(model_framework or "", model_framework),
+            framework_version=model_framework_version,
         )
         return Model(ws, _version=mv)
 
@@ -290,12 +328,18 @@ class Model:
         models: Sequence[Any],
         inference_config: InferenceConfig | None = None,
         deployment_config: Any = None,
+        deployment_target: Any = None,
         overwrite: bool = False,
         show_output: bool = False,
     ) -> Webservice:
         """Deploy ``models`` as web service ``name`` (the reference's ``Model.deploy``).
 
-        Returns once the service is ``Healthy``; raises when it ends ``Failed``.
+        Returns once the service is ``Healthy``; raises when it ends ``Failed``. As in
+        Azure ML, an undecorated ``run(raw_data)`` of the entry script receives the
+        request body as ``str`` unless the inference config says
+        ``input_mode="decoded"`` (see :class:`~nbdeploy.core.scoring.RunCall`).
+        ``deployment_target`` (an AKS compute target) has no local meaning: pass a
+        deployment configuration instead.
 
         Examples
         --------
@@ -309,11 +353,17 @@ class Model:
         from ._deploy import deploy_models
         from ._workspace import get_workspace
 
+        if deployment_target is not None:
+            raise CloudOnlyError(
+                "Model.deploy(deployment_target=...) names an Azure compute target",
+                hint="pass deployment_config= instead: LocalWebservice.deploy_configuration(), "
+                "AciWebservice/DockerWebservice.deploy_configuration() (a Docker engine)",
+            )
         return deploy_models(
             get_workspace(workspace),
             name,
             list(models),
-            inference_config,
+            _azure_style(inference_config),
             deployment_config,
             overwrite=overwrite,
             show_output=show_output,
@@ -329,7 +379,7 @@ class Model:
         image_name: str | None = None,
         image_label: str | None = None,
         base_image: str | None = None,
-        offline: bool = False,
+        offline: bool | None = None,
         show_output: bool = False,
     ) -> Package:
         """Package ``models`` as a Docker image (the reference's ``Model.package``).
@@ -350,7 +400,7 @@ class Model:
         return package_models(
             get_workspace(workspace),
             list(models),
-            inference_config,
+            _azure_style(inference_config),
             generate_dockerfile=generate_dockerfile,
             image_name=image_name,
             image_label=image_label,
@@ -383,12 +433,37 @@ class Model:
         """
         from ._profile import profile_models
 
-        return profile_models(
-            workspace, profile_name, models, inference_config, input_dataset, **options
-        )
+        config = _azure_style(inference_config)
+        return profile_models(workspace, profile_name, models, config, input_dataset, **options)
+
+
+def _azure_style(config: InferenceConfig | None) -> InferenceConfig | None:
+    """The reference's rule for the object-model API: an undecorated ``run`` gets the
+    raw body unless the config says otherwise."""
+    return None if config is None else config.with_default_input_mode("raw")
 
 
 def _resources(value: Resources | Mapping[str, float] | None) -> Resources | None:
     if value is None or isinstance(value, Resources):
         return value
     return Resources(cpu=value.get("cpu"), memory_gb=value.get("memory_gb"))
+
+
+def ResourceConfiguration(
+    cpu: float | None = None, memory_in_gb: float | None = None, gpu: int | None = None
+) -> Resources:
+    """The reference's ``ResourceConfiguration(cpu=1, memory_in_gb=0.5)``: a model's
+    CPU and memory needs (:class:`~nbdeploy.core.registry.Resources`). GPUs are not
+    scheduled by nbdeploy's targets; asking for some is an error.
+
+    Examples
+    --------
+    >>> ResourceConfiguration(cpu=1, memory_in_gb=0.5)
+    Resources(cpu=1.0, memory_gb=0.5)
+    """
+    if gpu:
+        raise InvalidArgumentError(
+            f"ResourceConfiguration(gpu={gpu!r}): nbdeploy's targets do not schedule GPUs",
+            hint="leave gpu out; a container sees the host's GPUs only if its engine gives them",
+        )
+    return Resources(cpu=cpu, memory_gb=memory_in_gb)

@@ -15,10 +15,12 @@ import argparse
 import os
 import shutil
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .core.bundle import Bundle, InferenceConfig, build_bundle
+from .core.cloud import CloudAttributes
 from .core.package import (
     DEFAULT_PORT,
     BuildContext,
@@ -27,6 +29,7 @@ from .core.package import (
     write_build_context,
 )
 from .core.refs import check_name
+from .core.scoring import InputMode
 from .exceptions import DeploymentError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["Package", "add_package_command", "package", "package_models"]
 
 
-class Package:
+class Package(CloudAttributes):
     """A packaged model service: its bundle, and once built, its Docker image.
 
     The reference's ``ModelPackage``: ``wait_for_creation(show_output=True)``,
@@ -65,6 +68,14 @@ class Package:
     >>> pkg.save("diabetes-image")                            # doctest: +SKIP
     PosixPath('diabetes-image')
     """
+
+    _CLOUD_ONLY: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "get_container_registry": (
+            "returns the credentials of an Azure Container Registry",
+            "the image is on your Docker engine (package.location); push it with "
+            "`docker tag` + `docker push` to any registry you log in to",
+        ),
+    }
 
     def __init__(
         self,
@@ -358,14 +369,15 @@ def package_models(
     name: str | None = None,
     generate_dockerfile: bool = True,
     base_image: str | None = None,
-    offline: bool = False,
+    offline: bool | None = None,
     image_name: str | None = None,
     image_label: str | None = None,
     engine: str | None = None,
     show_output: bool = False,
 ) -> Package:
     """Bundle ``models`` with ``inference_config`` into a :class:`Package`; with
-    ``generate_dockerfile=False`` also build its image (blocking).
+    ``generate_dockerfile=False`` also build its image (blocking). ``base_image`` and
+    ``offline`` default to the ``base_image`` / ``offline_builds`` settings.
 
     Examples
     --------
@@ -389,12 +401,14 @@ def package_models(
         dest,
         settings={"service_name": package_name},
     )
+    from . import config
+
     pkg = Package(
         workspace,
         package_name,
         bundle,
-        base_image=base_image,
-        offline=offline,
+        base_image=config.resolve("base_image", base_image) or None,
+        offline=bool(config.resolve("offline_builds", offline)),
         image_name=image_name,
         image_label=image_label,
         engine=engine,
@@ -413,17 +427,18 @@ def package(
     source_directory: str | os.PathLike[str] | None = None,
     generate_dockerfile: bool = True,
     base_image: str | None = None,
-    offline: bool = False,
+    offline: bool | None = None,
     image_name: str | None = None,
     image_label: str | None = None,
     engine: str | None = None,
     show_output: bool = False,
+    input_mode: InputMode | None = None,
     workspace: Workspace | str | os.PathLike[str] | None = None,
 ) -> Package:
     """Package a registered model (``"name"``, ``"name:3"``, a ``Model`` or a list) as
     a Docker build context — or, with ``generate_dockerfile=False``, an image.
 
-    ``score``, ``environment`` and ``source_directory`` are those of
+    ``score``, ``environment``, ``source_directory`` and ``input_mode`` are those of
     :func:`nbdeploy.deploy`. ``offline=True`` puts every wheel into the context
     (``docker build --network none`` works); ``base_image`` is the default of the
     Dockerfile's ``BASE_IMAGE`` argument.
@@ -442,6 +457,7 @@ def package(
         entry_script=None if score is None else Path(score),
         environment=_environment(environment),
         source_directory=None if source_directory is None else Path(source_directory),
+        input_mode=input_mode or "decoded",
     )
     return package_models(
         get_workspace(workspace),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._client import decode_response, encode_request, error_for_status
 from .core.auth import ServiceAuth, auth_file_path, read_auth_file, sign_token, write_auth_file
+from .core.cloud import CloudAttributes, cloud_only
 from .core.services import ServiceRecord, ServiceState
 from .exceptions import DeploymentError, InvalidArgumentError, TargetUnavailableError
 
@@ -28,13 +29,21 @@ __all__ = [
 ]
 
 
-class Webservice:
+#: What the reference's image-based calls become: a package built on your engine.
+_IMAGES = (
+    "uses container images kept in an Azure workspace",
+    "deploy models with Model.deploy(ws, name, [model], inference_config, deployment_config); "
+    "build an image with Model.package(ws, [model], inference_config)",
+)
+
+
+class Webservice(CloudAttributes):
     """A deployed web service, found by name in a workspace.
 
     The reference's ``Webservice``: ``state``, ``scoring_uri``, ``swagger_uri``,
     ``run(input)``, ``get_logs()``, ``wait_for_deployment()``, ``update()``,
     ``delete()``. A new Python process finds the same service with
-    ``Webservice(workspace, name)``.
+    ``Webservice(workspace, name)``; ``Webservice.list(workspace)`` lists them all.
 
     Examples
     --------
@@ -42,6 +51,10 @@ class Webservice:
     >>> svc.run([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]])           # doctest: +SKIP
     [151.3]
     """
+
+    _CLOUD_ONLY: ClassVar[Mapping[str, tuple[str, str]]] = dict.fromkeys(
+        ("image", "image_id", "deploy_from_model"), _IMAGES
+    )
 
     def __init__(self, workspace: Workspace | None = None, name: str = "") -> None:
         from ._workspace import get_workspace
@@ -121,6 +134,41 @@ class Webservice:
     def state(self) -> str:
         """The live state: ``Transitioning``, ``Healthy``, ``Unhealthy``, ``Failed`` ..."""
         return str(self.refresh().state.value)
+
+    def reload(self) -> None:
+        """Read the service's record and live state again (the reference's ``reload()``).
+
+        Examples
+        --------
+        >>> service.reload(); service.state      # doctest: +SKIP
+        'Healthy'
+        """
+        self.refresh()
+
+    @staticmethod
+    def list(
+        workspace: Workspace | None = None, compute_type: str | None = None, **filters: Any
+    ) -> list[Webservice]:
+        """The services of ``workspace`` (the reference's ``Webservice.list``);
+        ``compute_type`` filters by target (``"Local"``, ``"Docker"`` / ``"ACI"`` ...).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> Webservice.list(tempfile.mkdtemp())
+        []
+        """
+        from ._workspace import get_workspace
+
+        del filters  # image_name, model_name ... of the reference: nothing to filter here
+        ws = get_workspace(workspace)
+        target = _TARGETS.get(compute_type.upper(), compute_type.lower()) if compute_type else None
+        return [Webservice._from_record(ws, r) for r in ws.services.list(target=target)]
+
+    @classmethod
+    def deploy_from_image(cls, *args: Any, **kwargs: Any) -> Webservice:
+        """The reference's image-based deployment: cloud-only (see the hint)."""
+        raise cloud_only("Webservice.deploy_from_image", *_IMAGES)
 
     # -- using it -------------------------------------------------------------------
     def _http(self) -> requests.Session:
@@ -325,6 +373,7 @@ class Webservice:
         *,
         score: str | None = None,
         show_output: bool = False,
+        image: Any = None,
     ) -> Webservice:
         """Switch the service to new models, script, environment or settings.
 
@@ -340,6 +389,8 @@ class Webservice:
         """
         from ._deploy import update_service
 
+        if image is not None:
+            raise cloud_only("Webservice.update(image=...)", *_IMAGES)
         self._record = update_service(
             self.workspace,
             self._record,
@@ -508,6 +559,10 @@ class Webservice:
         return self._record.to_dict()
 
 
+#: The reference's compute types -> nbdeploy targets.
+_TARGETS = {"LOCAL": "local", "ACI": "docker", "DOCKER": "docker"}
+
+
 class LocalWebservice(Webservice):
     """A service on this machine; the reference's ``LocalWebservice``.
 
@@ -526,13 +581,20 @@ class LocalWebservice(Webservice):
         auth_enabled: bool = False,
         token_auth_enabled: bool = False,
         cors: Any = None,
+        replicas: int | str = 1,
+        replica_max_concurrent_requests: int | None = None,
+        max_request_wait_time: int | None = None,
+        scoring_timeout_ms: int | None = None,
     ) -> Any:
         """The local target's deployment configuration (``port=None`` picks a free one).
 
         ``auth_enabled`` turns on key auth, ``token_auth_enabled`` token auth (not
         both; local services default to none); ``cors`` lists the browser origins
         allowed to call the service (a list, or a dict of
-        :class:`~nbdeploy.core.auth.CorsPolicy` settings).
+        :class:`~nbdeploy.core.auth.CorsPolicy` settings). ``replicas`` server
+        processes (``"auto"``: one per usable core) share the port; the last three
+        are each replica's limits, with the reference's names (see
+        :class:`~nbdeploy.targets.local.LocalConfig`).
 
         Examples
         --------
@@ -550,6 +612,10 @@ class LocalWebservice(Webservice):
             auth_enabled=auth_enabled,
             token_auth_enabled=token_auth_enabled,
             cors=cors,
+            replicas=replicas,
+            replica_max_concurrent_requests=replica_max_concurrent_requests,
+            max_request_wait_time=max_request_wait_time,
+            scoring_timeout_ms=scoring_timeout_ms,
         )
 
 
@@ -592,8 +658,10 @@ class DockerWebservice(Webservice):
         >>> cfg.port, cfg.memory_gb
         (6789, 0.5)
         """
+        from . import config
         from .targets.docker import DockerConfig
 
+        base_image = config.resolve("base_image", base_image) or None
         return DockerConfig(
             port=0 if port is None else port,
             host=host,

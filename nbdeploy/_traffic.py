@@ -112,23 +112,27 @@ def _inference_config(
     source_directory: Any,
 ) -> InferenceConfig:
     from ._api import _environment
+    from ._deploy import keep_input_mode
 
+    current = Bundle.load(record.bundle_path) if record.bundle_path else None
     if inference_config is not None:
-        return inference_config
-    if score is not None or environment is not None or source_directory is not None:
-        return InferenceConfig(
+        config = inference_config
+    elif score is not None or environment is not None or source_directory is not None:
+        config = InferenceConfig(
             entry_script=score,
             environment=_environment(environment),
             source_directory=source_directory,
         )
-    if not record.bundle_path:
+    elif current is None:
         return InferenceConfig()
-    current = Bundle.load(record.bundle_path)
-    return InferenceConfig(
-        entry_script=None if current.manifest.builtin_scorer else current.entry_script,
-        environment=current.environment,
-        source_directory=current.source_dir,
-    )
+    else:
+        config = InferenceConfig(
+            entry_script=None if current.manifest.builtin_scorer else current.entry_script,
+            environment=current.environment,
+            source_directory=current.source_dir,
+        )
+    # Every version behind one endpoint is called the same way unless told otherwise.
+    return config if current is None else keep_input_mode(config, current)
 
 
 def _endpoint_settings(record: ServiceRecord) -> dict[str, Any]:

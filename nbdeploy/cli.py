@@ -190,9 +190,11 @@ def _cmd_logs(args: argparse.Namespace) -> int:
 
 
 def _cmd_delete(args: argparse.Namespace) -> int:
-    from ._api import delete_service
+    from ._api import get_service
 
-    delete_service(args.name, workspace=args.workspace)
+    # Unlike delete_service() (idempotent for scripts), a name that matches no service
+    # is an error here: a typo must not print "deleted" and exit 0.
+    get_service(args.name, workspace=args.workspace).delete()
     print(f"deleted service {args.name}")
     return 0
 
@@ -312,6 +314,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Text from the workspace (tags, descriptions, logs) may hold characters the
+    # terminal cannot encode; show them escaped instead of failing the command.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
         return int(args.func(args))
     except NbdeployError as exc:

@@ -81,6 +81,20 @@ SETTINGS: dict[str, Setting] = {
             "Largest request body a service accepts (413 beyond).",
         ),
         Setting("log_level", str, "info", "Log level of scoring servers."),
+        Setting(
+            "base_image",
+            str,
+            "",
+            "Base image of built service images (Model.package, the docker target); "
+            "empty: python:<the bundle's Python>-slim.",
+        ),
+        Setting(
+            "offline_builds",
+            _to_bool,
+            False,
+            "Package images with every wheel in the build context and build them with no "
+            "network (Model.package / nbdeploy.package without offline=).",
+        ),
     ]
 }
 

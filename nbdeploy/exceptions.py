@@ -17,14 +17,19 @@ server, the CLI and the notebook all report the same thing in the same words.
     │   │   └── ServiceExistsError      deploying over a service of another target
     │   ├── BadRequestError (400)       a request body that is not valid JSON / not {"data": ...}
     │   ├── AuthenticationError (401)   missing, wrong or expired credentials
+    │   ├── HostNotAllowedError (403)   a Host header the service does not answer (DNS rebinding)
     │   ├── PayloadTooLargeError (413)  a request body over the configured limit
+    │   ├── UnsupportedMediaTypeError (415)  a body sent as another content type than JSON
     │   ├── SchemaMismatchError (422)   request data does not match the schema
     │   ├── ScoringScriptError (400)    a scoring script that does not parse or lacks init/run
     │   ├── EnvironmentSpecError (400)  an unreadable requirements / conda file
-    │   └── TargetUnavailableError (503) Docker / Ray / Kubernetes cannot be reached
+    │   ├── TargetUnavailableError (503) Docker / Ray / Kubernetes cannot be reached
+    │   ├── CloudOnlyError (501)        an Azure ML call that only makes sense in the cloud
+    │   └── ServiceBusyError (503)      every run() slot of the replica stayed busy too long
     ├── IntegrityError (500)            stored files do not match their recorded hash
     ├── DeploymentError (500)           a service could not be started (state Failed)
-    └── ScoringError (500)              the scoring script's run() raised
+    ├── ScoringError (500)              the scoring script's run() raised
+    └── ScoringTimeoutError (504)       run() did not finish within scoring_timeout_ms
 
 Messages say what failed, with which value, and how to fix it.
 """
@@ -36,9 +41,11 @@ from typing import Any
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
+    "CloudOnlyError",
     "ConflictError",
     "DeploymentError",
     "EnvironmentSpecError",
+    "HostNotAllowedError",
     "IntegrityError",
     "InvalidArgumentError",
     "ModelInUseError",
@@ -49,9 +56,12 @@ __all__ = [
     "SchemaMismatchError",
     "ScoringError",
     "ScoringScriptError",
+    "ScoringTimeoutError",
+    "ServiceBusyError",
     "ServiceExistsError",
     "ServiceNotFoundError",
     "TargetUnavailableError",
+    "UnsupportedMediaTypeError",
     "UserError",
 ]
 
@@ -144,6 +154,20 @@ class AuthenticationError(UserError):
     status_code = 401
 
 
+class HostNotAllowedError(UserError):
+    """The request's ``Host`` header names no address the service answers to: a page
+    that re-pointed its own domain at this machine (DNS rebinding) is refused."""
+
+    status_code = 403
+
+
+class UnsupportedMediaTypeError(UserError):
+    """A JSON endpoint got a body declared as another content type (``text/plain``
+    from a form or a page: a browser sends those without asking first)."""
+
+    status_code = 415
+
+
 class PayloadTooLargeError(UserError):
     """A request body is larger than the service accepts."""
 
@@ -193,6 +217,21 @@ class TargetUnavailableError(UserError):
     status_code = 503
 
 
+class CloudOnlyError(UserError):
+    """An Azure ML SDK v1 call that only makes sense with an Azure account (creating
+    AKS compute, logging in to Azure, the workspace's container registry, datastores
+    ...). The message names the call, the hint what to use instead with nbdeploy."""
+
+    status_code = 501
+
+
+class ServiceBusyError(UserError):
+    """Every ``run()`` slot of a replica (``replica_max_concurrent_requests``) stayed
+    busy for ``max_request_wait_time``: retry later, or run more replicas."""
+
+    status_code = 503
+
+
 class IntegrityError(NbdeployError):
     """Stored model files do not match the content hash recorded at registration.
 
@@ -206,3 +245,10 @@ class DeploymentError(NbdeployError):
 
 class ScoringError(NbdeployError):
     """The scoring script's ``run()`` raised. The traceback is in the service logs."""
+
+
+class ScoringTimeoutError(NbdeployError):
+    """``run()`` did not finish within ``scoring_timeout_ms``. It goes on in its
+    thread (Python cannot stop it) and keeps its slot until it returns."""
+
+    status_code = 504

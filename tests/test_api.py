@@ -155,7 +155,8 @@ def test_reference_object_model(
     assert nbdeploy.Model(ws, "diabetes").version == registered.version == 1
     env = nbdeploy.Environment.from_kernel(script=score, frameworks=["sklearn"])
     assert any(r.startswith("scikit-learn==") for r in env.requirements)
-    config = nbdeploy.InferenceConfig(entry_script=score, environment=env)
+    # score.py's run(data) takes decoded data; Model.deploy's default is the raw body.
+    config = nbdeploy.InferenceConfig(entry_script=score, environment=env, input_mode="decoded")
     deployment = nbdeploy.LocalWebservice.deploy_configuration(port=0)
     service = nbdeploy.Model.deploy(ws, "diabetes-ref", [registered], config, deployment)
     assert service.wait_for_deployment(show_output=False) == "Healthy"

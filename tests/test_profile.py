@@ -204,7 +204,8 @@ def _is_server(pid: int) -> bool:
 def test_reference_form_model_profile(ws: Workspace, tmp_path: Path) -> None:
     (tmp_path / "score.py").write_text(BURN)
     model = Model.register(ws, model={"weights": [1]}, model_name="ref")
-    config = InferenceConfig(entry_script=tmp_path / "score.py")
+    # BURN's run(data) takes decoded data; Model.profile's default is the raw body.
+    config = InferenceConfig(entry_script=tmp_path / "score.py", input_mode="decoded")
     # The reference's dataset: one string column, one request body per row.
     dataset = pd.DataFrame({"request": [WALL] * 5})
     result = Model.profile(ws, "unique_name", [model], config, input_dataset=dataset, count=10)

@@ -21,7 +21,9 @@ packages always win. It is never installed in a notebook kernel: only the server
 process (and tools that run a script the way the server does) call :func:`install`.
 
 What the modules do (implemented in :mod:`nbdeploy.compat._schema` and
-:mod:`nbdeploy.compat._aml`):
+:mod:`nbdeploy.compat._aml`; :func:`decorations` reads the schema decorators of either
+the stand-ins or the real ``inference_schema`` package, see
+:mod:`nbdeploy.compat._decorations`):
 
 - ``Model.get_model_path(model_name, version=None)`` is
   :func:`nbdeploy.get_model_path`;
@@ -57,7 +59,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["SHIMMED_PACKAGES", "ShimFinder", "install", "installed", "uninstall"]
+from ._decorations import decorations
+
+__all__ = [
+    "SHIMMED_PACKAGES",
+    "ShimFinder",
+    "decorations",
+    "install",
+    "installed",
+    "schema_package",
+    "uninstall",
+]
 
 #: The top-level packages this folder can stand in for.
 SHIMMED_PACKAGES = ("azureml", "inference_schema")
@@ -123,6 +135,23 @@ def _is_shim(module: ModuleType) -> bool:
         return Path(origin).resolve().is_relative_to(_ROOT)
     except (OSError, ValueError):
         return False
+
+
+def schema_package() -> str | None:
+    """Which ``inference_schema`` this process imported: ``"nbdeploy's stand-in"``,
+    ``"inference-schema <version> (<folder>)"``, or ``None`` (not imported)."""
+    module = sys.modules.get("inference_schema")
+    if module is None:
+        return None
+    if _is_shim(module):
+        return "nbdeploy's stand-in"
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("inference-schema")
+    except PackageNotFoundError:
+        release = "?"
+    return f"inference-schema {release} ({Path(module.__file__ or '').parent})"
 
 
 def uninstall() -> None:

@@ -2,10 +2,12 @@
 
 ``@input_schema(name, ParameterType(sample))`` and ``@output_schema(ParameterType(
 sample))`` infer nbdeploy :class:`~nbdeploy.core.schema.Schema` objects from the samples
-and attach them to ``run`` (:data:`~nbdeploy.core.scoring.INPUT_SCHEMA_ATTR`,
-:data:`~nbdeploy.core.scoring.OUTPUT_SCHEMA_ATTR`), where the scoring server finds them:
-they validate and convert requests and fill the OpenAPI documents, in preference to the
-model's registered schema.
+and attach the parameter types to ``run`` (``__nbdeploy_parameters__``,
+:data:`~nbdeploy.core.scoring.OUTPUT_SCHEMA_ATTR`), where the scoring server finds them
+(:class:`~nbdeploy.core.scoring.Decorations`): they validate and convert requests and
+fill the OpenAPI documents, in preference to the model's registered schema. When the
+real ``inference_schema`` package is installed, :mod:`nbdeploy.compat._decorations`
+turns its parameter types into these classes, so both behave the same.
 
 The decorated ``run`` receives the converted value in the named parameter: an ndarray
 for :class:`NumpyParameterType`, a DataFrame for :class:`PandasParameterType`, the
@@ -26,21 +28,24 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
+import json
 from collections.abc import Callable
+from io import StringIO
 from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from nbdeploy.core.schema import Schema, infer_schema
-from nbdeploy.core.scoring import INPUT_SCHEMA_ATTR, OUTPUT_SCHEMA_ATTR
-from nbdeploy.exceptions import InvalidArgumentError, ScoringScriptError
+from nbdeploy.core.scoring import INPUT_SCHEMA_ATTR, OUTPUT_SCHEMA_ATTR, PARAMETERS_ATTR
+from nbdeploy.exceptions import InvalidArgumentError, SchemaMismatchError, ScoringScriptError
 
 __all__ = [
-    "DATA_PARAM_ATTR",
     "AbstractParameterType",
+    "DescribedParameter",
     "NumpyParameterType",
     "PandasParameterType",
     "StandardPythonParameterType",
@@ -49,11 +54,6 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: Attribute naming ``run``'s first parameter when ``@input_schema`` describes it; the
-#: server also accepts the request's data under that key (Azure ML clients send
-#: ``{"<name>": ...}``).
-DATA_PARAM_ATTR = "__nbdeploy_data_param__"
 
 
 class AbstractParameterType:
@@ -64,11 +64,16 @@ class AbstractParameterType:
     sample_input:
         The sample the schema is inferred from.
     enforce_column_type, enforce_shape:
-        Accepted for compatibility. nbdeploy always checks types; the batch (first)
-        dimension is always variable and the others are checked.
+        nbdeploy always checks types; the batch (first) dimension is always variable,
+        and the others are checked unless ``enforce_shape=False`` (numpy arrays).
     **options:
         Other options of the original classes (``apply_column_names``, ``orient`` ...),
         accepted and kept in :attr:`options`.
+
+    Attributes
+    ----------
+    schema:
+        What the API documents say about the parameter (the JSON form clients send).
     """
 
     def __init__(
@@ -83,7 +88,8 @@ class AbstractParameterType:
         self.enforce_column_type = enforce_column_type
         self.enforce_shape = enforce_shape
         self.options = options
-        self.schema: Schema = infer_schema(self._schema_sample())
+        self._converter: Schema = self._infer()
+        self.schema: Schema = self._document(self._converter)
 
     def _check_sample(self, sample: Any) -> None:
         """Refuse a sample of the wrong kind (subclasses)."""
@@ -91,13 +97,21 @@ class AbstractParameterType:
     def _schema_sample(self) -> Any:
         return self.sample_input
 
+    def _infer(self) -> Schema:
+        """The schema requests are converted with."""
+        return infer_schema(self._schema_sample())
+
+    def _document(self, converter: Schema) -> Schema:
+        """The schema the API documents show (the JSON layout clients send)."""
+        return converter
+
     def is_converted(self, value: Any) -> bool:
         """Whether ``value`` is already what ``run`` should receive."""
         return False
 
     def deserialize_input(self, input_data: Any) -> Any:
         """Validate decoded JSON and convert it (raises ``SchemaMismatchError``)."""
-        return self.schema.convert(input_data)
+        return self._converter.convert(input_data)
 
     def convert(self, value: Any) -> Any:
         """``value`` converted, unless it already is."""
@@ -118,7 +132,15 @@ class NumpyParameterType(AbstractParameterType):
     --------
     >>> NumpyParameterType(np.zeros((1, 3))).schema.shape
     (None, 3)
+    >>> NumpyParameterType(np.zeros((1, 3)), enforce_shape=False).schema.shape
+    (None, None)
     """
+
+    def _infer(self) -> Schema:
+        schema = infer_schema(self.sample_input)
+        if self.enforce_shape or schema.shape is None:
+            return schema
+        return dataclasses.replace(schema, shape=(None,) * len(schema.shape))
 
     def _check_sample(self, sample: Any) -> None:
         if not isinstance(sample, np.ndarray):
@@ -131,15 +153,69 @@ class NumpyParameterType(AbstractParameterType):
         return isinstance(value, np.ndarray)
 
 
+#: The layouts ``orient=`` may name (those of ``DataFrame.to_json``).
+_ORIENTS = ("records", "split", "index", "columns", "values", "table")
+
+
 class PandasParameterType(AbstractParameterType):
     """A DataFrame parameter: ``run`` receives a DataFrame with the sample's columns and
-    dtypes (records, split or columns JSON layouts are accepted).
+    dtypes.
+
+    ``orient`` (default ``"records"``) is the JSON layout the documents show and the
+    example uses, as in ``DataFrame.to_json(orient=...)``. Records and split are always
+    accepted (with the other layouts :meth:`Schema.convert` reads); the other orients
+    are read with ``pandas.read_json``.
 
     Examples
     --------
     >>> PandasParameterType(pd.DataFrame({"a": [1.5]})).schema.names
     ['a']
+    >>> PandasParameterType(pd.DataFrame({"a": [1.5]}), orient="split").schema.example
+    {'columns': ['a'], 'index': [0], 'data': [[1.5]]}
     """
+
+    def __init__(
+        self,
+        sample_input: Any,
+        enforce_column_type: bool = True,
+        enforce_shape: bool = True,
+        apply_column_names: bool = False,
+        orient: str = "records",
+    ) -> None:
+        if orient not in _ORIENTS:
+            raise InvalidArgumentError(
+                f"PandasParameterType: unknown orient {orient!r}",
+                hint=f"use one of {', '.join(_ORIENTS)}",
+            )
+        self.orient = orient
+        super().__init__(
+            sample_input,
+            enforce_column_type,
+            enforce_shape,
+            apply_column_names=apply_column_names,
+            orient=orient,
+        )
+
+    def _document(self, converter: Schema) -> Schema:
+        if self.orient == "records":
+            return converter
+        if self.orient == "split":
+            return _split_schema(converter, self.sample_input)
+        layout = json.loads(self.sample_input.to_json(orient=self.orient, date_format="iso"))
+        return infer_schema(layout)
+
+    def deserialize_input(self, input_data: Any) -> Any:
+        if self.orient in ("records", "split") or not isinstance(input_data, (dict, list)):
+            return self._converter.convert(input_data)
+        try:
+            orient: Any = self.orient  # one of _ORIENTS, checked in __init__
+            frame = pd.read_json(StringIO(json.dumps(input_data)), orient=orient, dtype=False)
+        except ValueError as exc:
+            raise SchemaMismatchError(
+                f"the data is not a DataFrame in the {self.orient!r} layout: {exc}",
+                hint="compare the request with the example in /swagger.json",
+            ) from None
+        return self._converter.convert(frame.to_dict(orient="records"))
 
     def _check_sample(self, sample: Any) -> None:
         if not isinstance(sample, pd.DataFrame):
@@ -150,6 +226,34 @@ class PandasParameterType(AbstractParameterType):
 
     def is_converted(self, value: Any) -> bool:
         return isinstance(value, pd.DataFrame)
+
+
+def _split_schema(frame: Schema, sample: pd.DataFrame) -> Schema:
+    """The documents' schema of a DataFrame in the split layout ``{"columns", "index",
+    "data"}``: the column names, and rows with one value per column."""
+    cells = [f.to_json_schema() for f in frame.fields]
+    same = all(cell == cells[0] for cell in cells)
+    row: dict[str, Any] = {
+        "type": "array",
+        "items": cells[0] if cells and same else {},
+        "minItems": len(cells),
+        "maxItems": len(cells),
+    }
+    if cells and not same:
+        row["description"] = "one value per column, in order: " + ", ".join(
+            f"{f.name} ({f.type.value})" for f in frame.fields
+        )
+    body = {
+        "type": "object",
+        "properties": {
+            "columns": {"type": "array", "items": {"type": "string", "enum": frame.names}},
+            "index": {"type": "array", "items": {}},
+            "data": {"type": "array", "items": row},
+        },
+        "required": ["columns", "data"],
+    }
+    example = json.loads(sample.head(3).to_json(orient="split", date_format="iso"))
+    return Schema(kind="python", json=body, example=example)
 
 
 def _plain_sample(sample: Any) -> Any:
@@ -179,13 +283,39 @@ class StandardPythonParameterType(AbstractParameterType):
         return _plain_sample(self.sample_input)
 
     def deserialize_input(self, input_data: Any) -> Any:
-        value = self.schema.convert(input_data)
+        value = self._converter.convert(input_data)
         return _convert_nested(self.sample_input, value)
+
+    def is_converted(self, value: Any) -> bool:
+        """True when the nested typed values are converted already (the server did it
+        before calling ``run``); plain values are checked again, which changes nothing."""
+        return _nested_converted(self.sample_input, value) is True
+
+
+def _nested_converted(sample: Any, value: Any) -> bool | None:
+    """Whether every nested typed value in ``value`` is converted; None: none nested."""
+    if isinstance(sample, AbstractParameterType):
+        return sample.is_converted(value)
+    if isinstance(sample, dict) and isinstance(value, dict):
+        found = [_nested_converted(sub, value[key]) for key, sub in sample.items() if key in value]
+        nested = [f for f in found if f is not None]
+        return all(nested) if nested else None
+    if isinstance(sample, (list, tuple)) and isinstance(value, list) and value:
+        first = next(iter(sample), None)
+        if isinstance(first, AbstractParameterType):
+            return all(first.is_converted(item) for item in value)
+    return None
 
 
 def _convert_nested(sample: Any, value: Any) -> Any:
     if isinstance(sample, AbstractParameterType):
         return sample.convert(value)
+    if isinstance(sample, (list, tuple)) and isinstance(value, list):
+        # As the reference does: items of a list are all of the first item's type.
+        first = next(iter(sample), None)
+        if isinstance(first, AbstractParameterType):
+            return [first.convert(item) for item in value]
+        return value
     if isinstance(sample, dict) and isinstance(value, dict):
         if not any(isinstance(v, (AbstractParameterType, dict)) for v in sample.values()):
             return value
@@ -195,6 +325,23 @@ def _convert_nested(sample: Any, value: Any) -> Any:
                 converted[key] = _convert_nested(sub, converted[key])
         return converted
     return value
+
+
+@dataclasses.dataclass(frozen=True)
+class DescribedParameter:
+    """A parameter as ``@input_schema`` describes it: its type and whether a request
+    may leave it out (:class:`~nbdeploy.core.scoring.ParameterSpec`)."""
+
+    kind: Any
+    optional: bool = False
+
+    @property
+    def schema(self) -> Schema | None:
+        schema: Schema | None = getattr(self.kind, "schema", None)
+        return schema
+
+    def convert(self, value: Any) -> Any:
+        return self.kind.convert(value)
 
 
 def _check_type(param_type: Any, decorator: str) -> AbstractParameterType:
@@ -217,7 +364,8 @@ def input_schema(
     """Describe ``run``'s parameter ``param_name`` by a sample (Azure ML's decorator).
 
     When ``param_name`` is ``run``'s first parameter its schema becomes the service's
-    input schema. ``optional`` is accepted for compatibility.
+    input schema. A request must send every described parameter unless the decorator
+    says ``optional=True``.
 
     Raises
     ------
@@ -233,7 +381,6 @@ def input_schema(
     'DataFrame'
     """
     checked = _check_type(param_type, f"@input_schema({param_name!r}, ...)")
-    del optional
 
     def decorate(func: F) -> F:
         signature = inspect.signature(func)
@@ -250,6 +397,10 @@ def input_schema(
                 "@input_schema('data', ...) on def run(data)",
             )
         index = next((i for i, p in enumerate(positional) if p.name == param_name), None)
+        described = {
+            **getattr(func, PARAMETERS_ATTR, {}),
+            param_name: DescribedParameter(checked, optional=optional),
+        }
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -260,9 +411,10 @@ def input_schema(
                     args = (*args[:index], checked.convert(args[index]), *args[index + 1 :])
             return func(*args, **kwargs)
 
+        # functools.wraps copied the inner decorators' attributes; add this one's.
+        setattr(wrapper, PARAMETERS_ATTR, described)
         if positional and positional[0].name == param_name:
             setattr(wrapper, INPUT_SCHEMA_ATTR, checked.schema)
-            setattr(wrapper, DATA_PARAM_ATTR, param_name)
         return wrapper  # type: ignore[return-value]
 
     return decorate

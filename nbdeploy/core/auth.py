@@ -65,6 +65,7 @@ __all__ = [
     "AUTH_FILE_NAME",
     "AUTH_MODES",
     "DEFAULT_TOKEN_TTL",
+    "MAX_TOKEN_TTL",
     "AuthMode",
     "CorsPolicy",
     "ServiceAuth",
@@ -84,6 +85,8 @@ AuthMode = Literal["key", "token"]
 AUTH_MODES: tuple[AuthMode, ...] = ("key", "token")
 #: Seconds a token is valid unless the service or the caller says otherwise.
 DEFAULT_TOKEN_TTL = 3600.0
+#: The longest token lifetime a service or :func:`sign_token` accepts (one year).
+MAX_TOKEN_TTL = 366 * 24 * 3600.0
 #: The auth file's name inside ``<workspace>/services/<name>/``.
 AUTH_FILE_NAME = "auth.json"
 
@@ -228,11 +231,11 @@ class ServiceAuth:
         if (
             isinstance(self.token_ttl, bool)
             or not isinstance(self.token_ttl, (int, float))
-            or not self.token_ttl > 0
+            or not 0 < self.token_ttl <= MAX_TOKEN_TTL
         ):
             raise InvalidArgumentError(
                 f"bad token lifetime {self.token_ttl!r}",
-                hint="give a positive number of seconds, e.g. 3600",
+                hint="give a positive, finite number of seconds (at most one year), e.g. 3600",
             )
         object.__setattr__(self, "token_ttl", float(self.token_ttl))
 
@@ -434,9 +437,15 @@ def sign_token(
     1
     """
     lifetime = auth.token_ttl if ttl is None else ttl
-    if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or lifetime <= 0:
+    if (
+        isinstance(lifetime, bool)
+        or not isinstance(lifetime, (int, float))
+        or not 0 < lifetime <= MAX_TOKEN_TTL  # also refuses NaN and infinity
+    ):
         raise InvalidArgumentError(
-            f"bad token lifetime {lifetime!r}", hint="give a positive number of seconds"
+            f"bad token lifetime {lifetime!r}",
+            hint=f"give a positive, finite number of seconds, at most {MAX_TOKEN_TTL:.0f} "
+            "(one year), e.g. ttl=3600",
         )
     issued = time.time() if now is None else float(now)
     expires = issued + float(lifetime)
@@ -506,6 +515,10 @@ def verify_token(token: str, auth: ServiceAuth, *, now: float | None = None) -> 
 # --------------------------------------------------------------------------- checking
 
 
+#: Authorization schemes an answer may name (anything else may be a secret sent bare).
+_KNOWN_SCHEMES = frozenset({"basic", "digest", "token", "negotiate", "ntlm", "hoba", "mutual"})
+
+
 def _missing_message(mode: AuthMode) -> str:
     if mode == "token":
         return (
@@ -543,9 +556,12 @@ def authenticate(header: str | None, auth: ServiceAuth, *, now: float | None = N
     credential = credential.strip()
     what = "token" if auth.mode == "token" else "key"
     if scheme.lower() != "bearer":
-        shown = scheme[:20] + ("..." if len(scheme) > 20 else "")
+        # Name the scheme only when it is a well-known one: a client that sent its key
+        # without "Bearer " would otherwise get (part of) the key back in the answer.
+        known = scheme.lower() in _KNOWN_SCHEMES
         raise AuthenticationError(
-            f"the Authorization header must use the Bearer scheme, got {shown!r}",
+            "the Authorization header must use the Bearer scheme"
+            + (f", not {scheme!r}" if known else ""),
             hint=f"send 'Authorization: Bearer <{what}>'",
         )
     if not credential:
@@ -570,8 +586,8 @@ def authenticate(header: str | None, auth: ServiceAuth, *, now: float | None = N
 
 # --------------------------------------------------------------------------- CORS
 
-_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s?#]+$", re.IGNORECASE)
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+", re.IGNORECASE)
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def _strings(value: Any, what: str) -> tuple[str, ...]:
@@ -632,7 +648,7 @@ class CorsPolicy:
                 "['http://localhost:3000'], or pass cors=None to turn CORS off",
             )
         for origin in origins:
-            if origin != "*" and not _ORIGIN.match(origin):
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
                 raise InvalidArgumentError(
                     f"bad CORS origin {origin!r}",
                     hint="an origin is scheme://host[:port] with no path and no trailing "
@@ -643,7 +659,7 @@ class CorsPolicy:
         headers = _strings(self.allow_headers, "allow_headers")
         exposed = _strings(self.expose_headers, "expose_headers")
         for item in (*methods, *headers, *exposed):
-            if item != "*" and not _TOKEN.match(item):
+            if item != "*" and not _TOKEN.fullmatch(item):
                 raise InvalidArgumentError(
                     f"bad CORS method or header name {item!r}",
                     hint="use HTTP token names such as 'POST' or 'Content-Type'",

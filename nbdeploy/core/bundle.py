@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -41,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbdeploy.core.environment import Environment
 from nbdeploy.core.schema import Schema
-from nbdeploy.core.scoring import check_script
+from nbdeploy.core.scoring import InputMode, check_input_mode, check_script
 from nbdeploy.exceptions import (
     IntegrityError,
     InvalidArgumentError,
@@ -98,13 +99,25 @@ class InferenceConfig:
     source_directory:
         A folder copied into the bundle (``src/``) and put on the script's
         ``sys.path``.
+    input_mode:
+        How an undecorated ``run()`` receives a request: ``"raw"`` — the body as
+        ``str``, Azure ML's rule; ``"decoded"`` — ``"data"`` converted by the model's
+        schema. ``None`` leaves it to the API that deploys: ``Model.deploy`` /
+        ``Model.package`` / ``Model.profile`` mean ``"raw"``, ``nbdeploy.deploy``
+        ``"decoded"``. Decorated scripts (``@rawhttp``, ``@input_schema``) are called as
+        their decorators say (see :class:`~nbdeploy.core.scoring.RunCall`).
+    runtime, conda_file, description:
+        The reference's older arguments: ``runtime`` must be ``"python"``;
+        ``conda_file`` (relative to ``source_directory`` when that is set) becomes the
+        environment, as :meth:`Environment.from_conda_specification` reads it.
 
     Raises
     ------
     ScoringScriptError
         The entry script does not exist or is not a file.
     InvalidArgumentError
-        The source directory does not exist, or the environment is not one.
+        The source directory does not exist, the environment is not one, an unknown
+        ``input_mode`` or ``runtime``, or both ``environment`` and ``conda_file``.
 
     Examples
     --------
@@ -118,8 +131,18 @@ class InferenceConfig:
     entry_script: str | Path | None = None
     environment: Environment | None = None
     source_directory: str | Path | None = None
+    input_mode: InputMode | None = None
+    runtime: str | None = None
+    conda_file: str | Path | None = None
+    description: str | None = None
 
     def __post_init__(self) -> None:
+        check_input_mode(self.input_mode)
+        if self.runtime is not None and str(self.runtime).lower() != "python":
+            raise InvalidArgumentError(
+                f"runtime {self.runtime!r} is not supported; nbdeploy serves Python scripts",
+                hint='use runtime="python" (or leave it out)',
+            )
         # Paths are kept as Path objects, so configs compare equal however they were given.
         for name in ("entry_script", "source_directory"):
             value = getattr(self, name)
@@ -142,6 +165,8 @@ class InferenceConfig:
                     f"source_directory {str(source)!r} is not a folder",
                     hint="pass the folder that holds the scoring script's helper files",
                 )
+        if self.conda_file is not None:
+            self._environment_from_conda_file()
         script = self.entry_script_path
         if script is not None and not script.is_file():
             where = (
@@ -155,13 +180,26 @@ class InferenceConfig:
                 hint="write it first (e.g. with %%writefile-score score.py) or fix the path",
             )
 
+    def _environment_from_conda_file(self) -> None:
+        if self.environment is not None:
+            raise InvalidArgumentError(
+                "InferenceConfig got both environment= and conda_file=",
+                hint="pass one of them: environment=Environment.from_conda_specification(...)",
+            )
+        conda = Path(self.conda_file or "")
+        if self.source_directory is not None and not conda.is_absolute():
+            conda = Path(self.source_directory) / conda
+        env = Environment.from_conda_specification(conda.stem, conda)
+        object.__setattr__(self, "environment", env)
+        object.__setattr__(self, "conda_file", None)  # now it is the environment
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (paths as strings); :meth:`from_dict` reads it back.
 
         Examples
         --------
         >>> InferenceConfig().to_dict()
-        {'entry_script': None, 'environment': None, 'source_directory': None}
+        {'entry_script': None, 'environment': None, 'source_directory': None, 'input_mode': None}
         """
         return {
             "entry_script": None if self.entry_script is None else str(self.entry_script),
@@ -169,23 +207,38 @@ class InferenceConfig:
             "source_directory": (
                 None if self.source_directory is None else str(self.source_directory)
             ),
+            "input_mode": self.input_mode,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> InferenceConfig:
         """Read what :meth:`to_dict` wrote (the files must still exist)."""
-        unknown = set(data) - {"entry_script", "environment", "source_directory"}
+        unknown = set(data) - {"entry_script", "environment", "source_directory", "input_mode"}
         if unknown:
             raise InvalidArgumentError(
                 f"unknown inference config fields {sorted(unknown)}",
-                hint="use entry_script, environment, source_directory",
+                hint="use entry_script, environment, source_directory, input_mode",
             )
         environment = data.get("environment")
         return cls(
             entry_script=data.get("entry_script"),
             environment=None if environment is None else Environment.from_dict(environment),
             source_directory=data.get("source_directory"),
+            input_mode=data.get("input_mode"),
         )
+
+    def with_default_input_mode(self, mode: InputMode) -> InferenceConfig:
+        """This config, with ``input_mode=mode`` when it has none and runs a script of
+        its own (built-in scorers always get decoded data).
+
+        Examples
+        --------
+        >>> InferenceConfig().with_default_input_mode("raw").input_mode is None
+        True
+        """
+        if self.input_mode is not None or self.entry_script is None:
+            return self
+        return dataclasses.replace(self, input_mode=mode)
 
     @property
     def entry_script_path(self) -> Path | None:
@@ -338,6 +391,7 @@ class BundleManifest:
     settings: dict[str, Any] = field(default_factory=dict)
     original_entry_script: str | None = None
     builtin_scorer: str | None = None
+    input_mode: InputMode = "decoded"
     format: int = BUNDLE_FORMAT
 
     def to_dict(self) -> dict[str, Any]:
@@ -347,6 +401,7 @@ class BundleManifest:
             "entry_script": self.entry_script,
             "original_entry_script": self.original_entry_script,
             "builtin_scorer": self.builtin_scorer,
+            "input_mode": self.input_mode,
             "source_dir": self.source_dir,
             "input_schema": self.input_schema,
             "output_schema": self.output_schema,
@@ -379,7 +434,11 @@ class BundleManifest:
         if source_dir is not None:
             source_dir = _check_relative(_field(data, "source_dir", str, where), where)
         optional_dict = (dict, type(None))
+        # Bundles made before the field existed meant "decoded".
+        raw_mode = _field(data, "input_mode", str, where) if "input_mode" in data else None
+        mode = check_input_mode(raw_mode, f"bundle {where}: field 'input_mode'") or "decoded"
         return cls(
+            input_mode=mode,
             format=fmt,
             models=models,
             entry_script=entry,
@@ -512,6 +571,11 @@ class Bundle:
         """The schema of ``run()``'s answers, if any."""
         data = self.manifest.output_schema
         return None if data is None else Schema.from_dict(data)
+
+    @property
+    def input_mode(self) -> InputMode:
+        """How an undecorated ``run()`` receives requests (``"raw"`` / ``"decoded"``)."""
+        return self.manifest.input_mode
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -774,6 +838,7 @@ def build_bundle(
     _check_dest(target)
     script, builtin = _entry_script(models, inference_config)
     check_script(script).raise_for_errors()
+    input_mode = _input_mode(inference_config, builtin)
     settings_dict = _json_settings(settings)
     if models:  # explicit schemas win over the first model's
         input_schema = input_schema if input_schema is not None else models[0].input_schema
@@ -805,6 +870,7 @@ def build_bundle(
             entry_script=ENTRY_SCRIPT,
             original_entry_script=script.name,
             builtin_scorer=builtin,
+            input_mode=input_mode,
             source_dir=source_dir,
             input_schema=input_dict,
             output_schema=output_dict,
@@ -819,6 +885,18 @@ def build_bundle(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return Bundle.load(target)
+
+
+def _input_mode(config: InferenceConfig, builtin: str | None) -> InputMode:
+    """The bundle's input mode: the config's, ``"decoded"`` by default and always for
+    a built-in scorer (nbdeploy's own scripts take decoded data)."""
+    if builtin is not None and config.input_mode == "raw":
+        raise InvalidArgumentError(
+            "input_mode='raw' needs a scoring script of your own: the built-in scorers "
+            "take decoded data",
+            hint="drop input_mode, or pass entry_script= (score=) with a run(raw_data)",
+        )
+    return config.input_mode or "decoded"
 
 
 def _capture_environment(

@@ -46,6 +46,7 @@ from nbdeploy.exceptions import EnvironmentSpecError, InvalidArgumentError
 
 __all__ = [
     "FRAMEWORK_MODULES",
+    "SERVED_BY_NBDEPLOY",
     "Environment",
     "imported_modules",
     "parse_requirements",
@@ -95,6 +96,19 @@ def running_python_version() -> str:
     2
     """
     return "{}.{}.{}".format(*sys.version_info[:3])
+
+
+#: Azure ML's serving packages, which environments written for it list: nbdeploy's
+#: scoring server and its ``azureml`` stand-ins take their place, so a bundle's
+#: ``requirements.txt`` keeps them as comments instead of installing them.
+SERVED_BY_NBDEPLOY = frozenset(
+    {
+        "azureml-defaults",
+        "azureml-core",
+        "azureml-inference-server-http",
+        "azureml-contrib-services",
+    }
+)
 
 
 def _canonical(name: str) -> str:
@@ -831,7 +845,13 @@ class Environment:
         pandas==2.2.0
         """
         header = f"# nbdeploy environment {self.name!r} (python {self.python_version})"
-        return "\n".join((header, *self.requirements)) + "\n"
+        lines = [
+            f"# {line}  (not installed: nbdeploy's scoring server replaces it)"
+            if _requirement_key(line) in SERVED_BY_NBDEPLOY
+            else line
+            for line in self.requirements
+        ]
+        return "\n".join((header, *lines)) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict; :meth:`from_dict` reads it back.

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.metadata
+import importlib.util
 import platform
 import sys
 from collections.abc import Sequence
@@ -214,10 +215,21 @@ def load_pickle(path: Path) -> object:
         import joblib
 
         return joblib.load(path)
+    import pickle
+
     import cloudpickle
 
-    with path.open("rb") as fh:
-        return cloudpickle.load(fh)
+    try:
+        with path.open("rb") as fh:
+            return cloudpickle.load(fh)
+    except pickle.UnpicklingError:
+        # joblib.dump(model, "model.pkl") - how Azure ML's samples save models - writes
+        # arrays in joblib's own frames, which only joblib reads.
+        if importlib.util.find_spec("joblib") is None:
+            raise
+        import joblib
+
+        return joblib.load(path)
 
 
 class PythonHandler(FrameworkHandler):

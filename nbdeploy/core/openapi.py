@@ -35,7 +35,7 @@ _SCORE_OK = (
 _INPUT_DESCRIPTION = "The input payload for executing the real-time machine learning service."
 _FAILED = "The service failed to execute due to an error."
 _BEARER_DESCRIPTION = "For example: Bearer abc123"
-_ANY_INPUT = "Any JSON value: the scoring script's run() receives it as decoded."
+_ANY_INPUT = "Any JSON value, not validated by the service: the scoring script's run() reads it."
 _ANY_OUTPUT = "Whatever the scoring script's run() returns, as JSON."
 
 # The error statuses /score answers with (OpenAPI 3.1 document), from nbdeploy.exceptions.

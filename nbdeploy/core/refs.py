@@ -11,12 +11,26 @@ from nbdeploy.exceptions import InvalidArgumentError
 __all__ = ["NAME_PATTERN", "ModelRef", "check_name"]
 
 #: Model and service names: start with a letter or digit, then letters, digits, ``_.-``.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 def check_name(name: object, what: str = "model") -> str:
-    """Return ``name`` if it is a valid model/service name, else raise a clear error."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    """Return ``name`` if it is a valid model/service name, else raise a clear error.
+
+    The whole string must match (``fullmatch``): ``re.match`` with ``$`` would accept a
+    trailing newline, a name no later lookup finds again.
+
+    Examples
+    --------
+    >>> check_name("iris-2")
+    'iris-2'
+    >>> check_name("iris\\n")
+    Traceback (most recent call last):
+    ...
+    nbdeploy.exceptions.InvalidArgumentError: invalid model name 'iris\\n'
+    Hint: use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InvalidArgumentError(
             f"invalid {what} name {name!r}",
             hint="use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit",

@@ -40,6 +40,7 @@ import json
 import math
 import os
 import sqlite3
+import stat
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -359,7 +360,24 @@ def _check_str_mapping(value: object, what: str) -> dict[str, str]:
                 f"{what}[{key!r}] must be a string, got {type(item).__qualname__} {item!r}",
                 hint=f"convert it: {what}={{{key!r}: str(value)}}",
             )
+        for text in (key, item):
+            if not _is_unicode(text):
+                raise InvalidArgumentError(
+                    f"{what} {key!r}: {text!r} is not valid Unicode text (it holds "
+                    "undecodable bytes, e.g. from a file name or a command-line argument)",
+                    hint="pass text that encodes as UTF-8; decode bytes with "
+                    "errors='replace' first",
+                )
     return dict(value)
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (no lone surrogates from undecodable bytes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _FilterArg = Mapping[str, str] | Iterable[str | Sequence[str]] | None
@@ -432,7 +450,8 @@ def _source_path(obj: object) -> Path | None:
 
 
 def _walk_files(root: Path) -> builtins.list[str]:
-    """Relative POSIX paths of the regular files under ``root`` (following file links)."""
+    """Relative POSIX paths of the regular files under ``root`` (an artifact folder,
+    which holds no links: registration copies their content)."""
     found: builtins.list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
@@ -444,25 +463,86 @@ def _walk_files(root: Path) -> builtins.list[str]:
     return found
 
 
+def _source_files(root: Path) -> builtins.list[tuple[str, Path]]:
+    """``(relative path, file to copy)`` for every file of a folder being registered.
+
+    Symbolic links are followed deliberately — the artifact holds a copy of what they
+    point at, so the model does not change when the link does — but only links that
+    stay inside ``root``: a link to a folder inside is walked like a folder (never
+    silently dropped), a link leading outside (``../secrets``, ``~/.ssh/id_rsa``) is
+    refused, so registering a folder never ships files from elsewhere. Broken links
+    and link loops are refused too.
+    """
+    real_root = root.resolve()
+    found: builtins.list[tuple[str, Path]] = []
+    visiting: set[Path] = set()
+
+    def inside(link: Path) -> Path:
+        target = link.resolve()
+        if target != real_root and not target.is_relative_to(real_root):
+            raise InvalidArgumentError(
+                f"{link} links to {target}, outside the folder {root} being registered",
+                hint="copy that file into the folder (or register its folder instead): "
+                "links leading outside a registered folder are refused",
+            )
+        if not target.exists():
+            raise InvalidArgumentError(
+                f"{link} is a broken link", hint="remove it or point it at a file"
+            )
+        return target
+
+    def walk(folder: Path, rel: str) -> None:
+        real = folder.resolve()
+        if real in visiting:
+            raise InvalidArgumentError(
+                f"{folder} links back to a folder that contains it",
+                hint="remove the link loop from the folder",
+            )
+        visiting.add(real)
+        for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+            path = f"{rel}{entry.name}"
+            target = inside(entry) if entry.is_symlink() else entry
+            if target.is_dir():
+                walk(entry, path + "/")
+            elif target.is_file():
+                found.append((path, target))
+        visiting.discard(real)
+
+    walk(root, "")
+    return found
+
+
 def _copy_source(source: Path, dest: Path) -> dict[str, bytes]:
     if source.is_file():
-        return {source.name: copy_and_hash(source, dest / source.name)}
-    files = _walk_files(source)
+        return {source.name: _copy_keeping_mode(source, dest / source.name)}
+    files = _source_files(source)
     if not files:
         raise InvalidArgumentError(
             f"folder {source} holds no files", hint="register a folder with the model's files"
         )
     digests: dict[str, bytes] = {}
-    for rel in files:
+    for rel, original in files:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        digests[rel] = copy_and_hash(source / rel, target)
+        digests[rel] = _copy_keeping_mode(original, target)
     return digests
 
 
+def _copy_keeping_mode(source: Path, target: Path) -> bytes:
+    """Copy and hash ``source``; the copy keeps its permission bits without the write
+    bits (a 0600 file stays private: 0400), so registering never widens access."""
+    digest = copy_and_hash(source, target)
+    mode = stat.S_IMODE(source.stat().st_mode) & ~0o222 | 0o400
+    os.chmod(target, mode)
+    return digest
+
+
 def _make_read_only(root: Path, files: Iterable[str]) -> None:
+    """Drop the write bits of the files nbdeploy wrote (they stay readable by their
+    owner only where the process's umask said so; copied files keep their mode)."""
     for rel in files:
-        os.chmod(root / rel, 0o444)
+        path = root / rel
+        os.chmod(path, stat.S_IMODE(path.stat().st_mode) & ~0o222)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -533,6 +613,7 @@ class Registry:
         sample_output: Any = None,
         resources: Resources | Mapping[str, Any] | None = None,
         framework: str | None = None,
+        framework_version: str | None = None,
     ) -> ModelVersion:
         """Register an object, file or folder as the next version of model ``name``.
 
@@ -555,6 +636,8 @@ class Registry:
         framework:
             Override the detected framework (``"sklearn"``, ``"onnx"``, ``"torch"``,
             ``"python"``, ``"custom"`` or any name to record).
+        framework_version:
+            Record this framework version instead of the installed one.
 
         Returns
         -------
@@ -573,9 +656,10 @@ class Registry:
         ('custom', ('weights.bin',))
         """
         check_name(name)
-        if not isinstance(description, str):
+        if not isinstance(description, str) or not _is_unicode(description):
             raise InvalidArgumentError(
-                f"description must be a string, got {type(description).__qualname__}"
+                f"description must be a string of valid Unicode text, got "
+                f"{type(description).__qualname__} {description!r:.80}"
             )
         tag_values = _check_str_mapping(tags, "tags")
         property_values = _check_str_mapping(properties, "properties")
@@ -612,6 +696,8 @@ class Registry:
                 version = known.version() if known is not None else None
                 if version is None and framework is not None:
                     version = frameworks.dist_version(framework)
+            if framework_version is not None:
+                version = str(framework_version)
             files = tuple(sorted(digests))
             _make_read_only(model_dir, files)
             content_hash = combine_digests(digests)
@@ -1000,8 +1086,9 @@ class Registry:
                 f"files of model {mv.ref} at {mv.path} do not match the registered hash",
                 hint="the files were changed after registration; register the model again",
             )
-        for path in written:
-            os.chmod(path, 0o644)
+        for rel in mv.files:
+            # The registered mode, writable again by the owner (never wider).
+            os.chmod(dest / rel, stat.S_IMODE((mv.path / rel).stat().st_mode) | 0o200)
         return dest / mv.files[0] if len(mv.files) == 1 else dest
 
     def delete(

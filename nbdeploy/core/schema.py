@@ -803,6 +803,7 @@ _JSON_INFERRERS: dict[type, Callable[[Any], dict[str, Any]]] = {
 def _frame_json_schema(schema: Schema, dialect: Dialect) -> dict[str, Any]:
     return {
         "type": "array",
+        "minItems": 1,
         "items": {
             "type": "object",
             "properties": {f.name: f.to_json_schema(dialect) for f in schema.fields},
@@ -813,7 +814,7 @@ def _frame_json_schema(schema: Schema, dialect: Dialect) -> dict[str, Any]:
 
 
 def _series_json_schema(schema: Schema, dialect: Dialect) -> dict[str, Any]:
-    return {"type": "array", "items": schema.fields[0].to_json_schema(dialect)}
+    return {"type": "array", "minItems": 1, "items": schema.fields[0].to_json_schema(dialect)}
 
 
 def _array_element_json(dtype_name: str) -> dict[str, Any]:
@@ -825,10 +826,13 @@ def _array_element_json(dtype_name: str) -> dict[str, Any]:
 
 def _ndarray_json_schema(schema: Schema, dialect: Dialect) -> dict[str, Any]:
     out = _array_element_json(schema.dtype or "object")
-    for size in reversed(schema.shape or ()):
+    shape = schema.shape or ()
+    for index, size in reversed(list(enumerate(shape))):
         out = {"type": "array", "items": out}
         if size is not None:
             out["minItems"] = out["maxItems"] = size
+        elif index == 0:
+            out["minItems"] = 1  # the batch: at least one row
     return out
 
 
@@ -1253,7 +1257,19 @@ _FRAME_READERS: dict[type, Callable[[Schema, Any], pd.DataFrame]] = {
 }
 
 
+def _no_rows(expected: str) -> SchemaMismatchError:
+    """The error for an empty batch: a model has nothing to predict from (the schemas
+    say ``minItems: 1``), and scripts should not have to guard against it."""
+    return SchemaMismatchError(
+        "the request data holds no rows; send at least one",
+        expected=expected,
+        hint='e.g. {"data": [<one row>]} (see the example in /swagger.json)',
+    )
+
+
 def _convert_dataframe(schema: Schema, data: Any) -> pd.DataFrame:
+    if isinstance(data, list) and not data:
+        raise _no_rows("array of records")
     if isinstance(data, pd.DataFrame):
         frame = data
         _check_columns(schema, list(data.columns))
@@ -1275,6 +1291,8 @@ def _convert_dataframe(schema: Schema, data: Any) -> pd.DataFrame:
                 field=name,
                 expected=next(f.expected for f in schema.fields if f.name == name),
             )
+    if len(frame) == 0:
+        raise _no_rows("array of records")
     columns = {f.name: _convert_column(f, frame[f.name]) for f in schema.fields}
     return pd.DataFrame(columns, index=frame.index, copy=False)
 
@@ -1287,6 +1305,8 @@ def _convert_series(schema: Schema, data: Any) -> pd.Series[Any]:
             field=field.name,
             expected=f"array of {field.expected}",
         )
+    if not data:
+        raise _no_rows(f"array of {field.expected}")
     column = pd.Series(data, dtype=object if not data else None, name=field.name)
     return _convert_column(field, column)
 
@@ -1305,7 +1325,7 @@ def _convert_ndarray(schema: Schema, data: Any) -> np.ndarray[Any, Any]:
     dtype_name = schema.dtype or "object"
     expected_shape = _shape_text(shape)
     if isinstance(data, list) and not data and shape:
-        return np.empty((0, *(s or 0 for s in shape[1:])), dtype=_array_target(dtype_name))
+        raise _no_rows(f"shape {expected_shape}")
     try:
         array = np.asarray(data)
     except ValueError:

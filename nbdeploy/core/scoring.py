@@ -9,8 +9,25 @@ A scoring (entry) script is an ordinary Python file with two top-level functions
   JSON-serializable.
 
 This module checks scripts statically (:func:`check_script`, no code runs), imports
-them for the server (:func:`load_script`) and gives scripts their model files
-(:func:`get_model_path`).
+them for the server (:func:`load_script`), decides how ``run()`` is called
+(:class:`RunCall`, the one rule the server and ``%%writefile-score``'s dry run share)
+and gives scripts their model files (:func:`get_model_path`).
+
+How ``run()`` is called
+-----------------------
+==================================  ===================================================
+the script's ``run``                what it receives
+==================================  ===================================================
+``@rawhttp``                        the request object (method, headers, body bytes)
+``@input_schema(...)`` /            the decoded, typed parameters: each request key
+``@output_schema(...)``             named like a parameter, converted by its decorator
+                                    (ndarray, DataFrame, Python value)
+undecorated, ``input_mode="raw"``   the request body as ``str`` (Azure ML's rule; the
+                                    default of ``Model.deploy`` / ``InferenceConfig``)
+undecorated, ``input_mode=          ``"data"`` converted by the model's registered
+"decoded"``                         schema (DataFrame/ndarray), extra keys as keyword
+                                    arguments (the default of ``nbdeploy.deploy``)
+==================================  ===================================================
 
 Examples
 --------
@@ -24,30 +41,41 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib.util
+import inspect
 import os
 import symtable
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from types import CodeType, ModuleType, TracebackType
+from typing import Any, Literal, Protocol, cast
 
 from nbdeploy.core.schema import Schema
 from nbdeploy.exceptions import (
+    BadRequestError,
     InvalidArgumentError,
     ModelNotFoundError,
+    NbdeployError,
+    SchemaMismatchError,
     ScoringScriptError,
 )
 
 __all__ = [
+    "INPUT_MODES",
     "RAWHTTP_MARKER",
+    "Decorations",
+    "InputMode",
+    "ParameterSpec",
+    "RunCall",
     "ScoringScript",
     "ScriptIssue",
     "ScriptReport",
+    "check_input_mode",
     "check_script",
     "get_model_path",
+    "keyword_parameters",
     "load_script",
 ]
 
@@ -56,6 +84,15 @@ RAWHTTP_MARKER = "__nbdeploy_rawhttp__"
 #: Attributes the schema decorators set on ``run`` (a ``Schema`` or its dict).
 INPUT_SCHEMA_ATTR = "__nbdeploy_input_schema__"
 OUTPUT_SCHEMA_ATTR = "__nbdeploy_output_schema__"
+#: Attribute the schema decorators set on ``run``: ``{parameter name: ParameterSpec}``.
+PARAMETERS_ATTR = "__nbdeploy_parameters__"
+
+#: How an undecorated ``run()`` receives a request: the body as ``str`` (``"raw"``,
+#: Azure ML's rule) or ``"data"`` decoded and converted (``"decoded"``).
+InputMode = Literal["raw", "decoded"]
+INPUT_MODES: tuple[InputMode, ...] = ("raw", "decoded")
+#: What ``run()`` receives; see :class:`RunCall`.
+CallStyle = Literal["rawhttp", "schema", "raw", "decoded"]
 
 #: Names every module has without defining them (``__class__``: the compiler's cell
 #: behind ``super()``).
@@ -555,6 +592,375 @@ def _scoring_script(file: Path, module: ModuleType) -> ScoringScript:
         input_schema=_schema_attr(run, INPUT_SCHEMA_ATTR, file),
         output_schema=_schema_attr(run, OUTPUT_SCHEMA_ATTR, file),
     )
+
+
+# --------------------------------------------------------------------------- run call
+
+
+def check_input_mode(value: Any, what: str = "input_mode") -> InputMode | None:
+    """``value`` if it is an input mode (or ``None``); else a clear error.
+
+    Examples
+    --------
+    >>> check_input_mode("raw")
+    'raw'
+    >>> check_input_mode("json")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    nbdeploy.exceptions.InvalidArgumentError: input_mode must be 'raw' or 'decoded', got 'json'
+    Hint: 'raw': ...
+    """
+    if value is None or value in INPUT_MODES:
+        return cast("InputMode | None", value)
+    raise InvalidArgumentError(
+        f"{what} must be 'raw' or 'decoded', got {value!r}",
+        hint="'raw': an undecorated run() gets the request body as str (Azure ML's rule); "
+        "'decoded': it gets \"data\" converted by the model's schema",
+    )
+
+
+class ParameterSpec(Protocol):
+    """What a schema decorator knows about one parameter of ``run``.
+
+    ``schema`` documents it (``None``: undocumented); ``convert`` turns the decoded
+    JSON value into what ``run`` receives, raising :class:`SchemaMismatchError` (or any
+    exception, taken as the request's fault) when the value does not fit; ``optional``
+    says whether a request may leave it out (``@input_schema(..., optional=True)``).
+    """
+
+    @property
+    def schema(self) -> Schema | None: ...
+
+    @property
+    def optional(self) -> bool: ...
+
+    def convert(self, value: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Decorations:
+    """What the schema decorators on ``run`` say (``inference_schema``'s or nbdeploy's
+    stand-ins; :func:`nbdeploy.compat.decorations` reads both).
+
+    Attributes
+    ----------
+    decorated:
+        ``run`` carries ``@input_schema`` or ``@output_schema``: it receives decoded,
+        typed parameters, whatever the input mode.
+    parameters:
+        The described parameters and how to convert them.
+    output_schema:
+        What ``@output_schema`` describes.
+    package_dirs:
+        Folders of the decorators' own code: an exception raised there while ``run``
+        never got to the script's code is a validation failure (the request's fault).
+    """
+
+    decorated: bool = False
+    parameters: Mapping[str, ParameterSpec] = field(default_factory=dict)
+    output_schema: Schema | None = None
+    package_dirs: tuple[str, ...] = ()
+
+    @classmethod
+    def from_attributes(cls, run: Callable[..., Any]) -> Decorations:
+        """The decorations nbdeploy's own decorators left on ``run`` as attributes."""
+        parameters = getattr(run, PARAMETERS_ATTR, None)
+        output = getattr(run, OUTPUT_SCHEMA_ATTR, None)
+        if not isinstance(parameters, Mapping):
+            parameters = {}
+        decorated = bool(parameters) or output is not None
+        return cls(
+            decorated=decorated,
+            parameters=dict(parameters),
+            output_schema=output if isinstance(output, Schema) else None,
+        )
+
+
+def keyword_parameters(run: Callable[..., Any]) -> tuple[bool, frozenset[str], str | None]:
+    """What extra request keys ``run`` takes: ``(takes_any, names, data_parameter)``.
+
+    ``takes_any`` when it has ``**kwargs``; ``names`` are its parameters that can be
+    passed by keyword, except the first positional one, ``data_parameter`` (which
+    receives the data). Decorators made with ``functools.wraps`` (or ``wrapt``) are
+    seen through.
+
+    Examples
+    --------
+    >>> def run(data, method="predict", *, top=3): ...
+    >>> takes_any, names, first = keyword_parameters(run)
+    >>> takes_any, sorted(names), first
+    (False, ['method', 'top'], 'data')
+    >>> keyword_parameters(lambda data, **kw: None)
+    (True, frozenset(), 'data')
+    """
+    try:
+        parameters = list(inspect.signature(run).parameters.values())
+    except (TypeError, ValueError):
+        return False, frozenset(), None
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    positional_kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    first = next((p.name for p in parameters if p.kind in positional_kinds), None)
+    names = frozenset(
+        p.name
+        for p in parameters
+        if p.name != first
+        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
+    return takes_any, names, first
+
+
+def _convert(
+    convert: Callable[[Any], Any], value: Any, what: str, *, name: str | None = None
+) -> Any:
+    """``convert(value)``; a failure is a :class:`SchemaMismatchError` (naming the
+    parameter ``name`` when the value is not the request's data)."""
+    try:
+        return convert(value)
+    except SchemaMismatchError as exc:
+        if name is None:
+            raise
+        raise SchemaMismatchError(
+            f"parameter {name!r}: {exc.message}",
+            field=name if exc.field is None else f"{name}.{exc.field}",
+            row=exc.row,
+            expected=exc.expected,
+            hint=exc.hint,
+        ) from exc
+    except NbdeployError:
+        raise
+    except Exception as exc:  # a decorator's own check, or a conversion gap: the request's
+        text = str(exc).strip()
+        raise SchemaMismatchError(
+            f"{what} does not fit the input schema: {type(exc).__name__}: {text}",
+            field=what,
+            hint="compare the request with the example in /swagger.json",
+        ) from exc
+
+
+def _is_empty_batch(value: Any) -> bool:
+    """A list, array or frame with no rows (what a client sends by mistake)."""
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple):
+        return len(shape) > 0 and shape[0] == 0
+    return isinstance(value, (list, tuple)) and not value
+
+
+def _frames(exc: BaseException) -> list[CodeType]:
+    codes: list[CodeType] = []
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        codes.append(tb.tb_frame.f_code)
+        tb = tb.tb_next
+    return codes
+
+
+def _body_code(run: Callable[..., Any]) -> CodeType | None:
+    """The code of ``run``'s own body, under its decorators (``__wrapped__`` chain)."""
+    try:
+        inner = inspect.unwrap(run)
+    except ValueError:  # a cycle of __wrapped__
+        return None
+    code = getattr(inner, "__code__", None)
+    return code if isinstance(code, CodeType) else None
+
+
+@dataclass(frozen=True)
+class RunCall:
+    """How ``run()`` is called for one loaded script: the rule of the module docstring.
+
+    Made by :meth:`plan`; the server (and ``%%writefile-score``'s dry run, so it calls
+    ``run`` exactly as the server will) then use :meth:`text_argument` (``"raw"``) or
+    :meth:`arguments` (``"schema"``, ``"decoded"``) for each request, call
+    ``run(data, **extras)`` and hand what it raised to :meth:`request_error`.
+
+    Attributes
+    ----------
+    style:
+        ``"rawhttp"``, ``"schema"`` (decorated), ``"raw"`` or ``"decoded"``.
+    data_keys:
+        The request keys the data may come under (``"data"``, and the name of
+        ``run``'s first parameter for decorated scripts).
+    input_schema, output_schema, input_example, output_example:
+        What the API documents say about requests and answers.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "s.py"
+    >>> _ = p.write_text("import json\\ndef init(): pass\\ndef run(raw): return json.loads(raw)\\n")
+    >>> call = RunCall.plan(load_script(p), input_mode="raw")
+    >>> call.style, call.run(call.text_argument(b'{"data": [1]}'))
+    ('raw', {'data': [1]})
+    """
+
+    run: Callable[..., Any]
+    style: CallStyle
+    data_keys: tuple[str, ...] = ("data",)
+    data_spec: ParameterSpec | Schema | None = None
+    parameters: Mapping[str, ParameterSpec] = field(default_factory=dict)
+    takes_any_key: bool = False
+    keyword_names: frozenset[str] = frozenset()
+    input_schema: Schema | None = None
+    output_schema: Schema | None = None
+    input_example: Any = None
+    output_example: Any = None
+    body_code: CodeType | None = None
+    package_dirs: tuple[str, ...] = ()
+
+    @classmethod
+    def plan(
+        cls,
+        script: ScoringScript,
+        *,
+        input_mode: InputMode | None = None,
+        model_input_schema: Schema | None = None,
+        model_output_schema: Schema | None = None,
+        decorations: Decorations | None = None,
+    ) -> RunCall:
+        """Decide how ``script.run`` is called (see the module docstring's table).
+
+        ``input_mode`` applies to undecorated scripts only (``None``: ``"decoded"``,
+        what bundles made before the setting existed mean); the model's schemas
+        convert and document ``"decoded"`` requests.
+        """
+        run = script.run
+        deco = decorations if decorations is not None else Decorations.from_attributes(run)
+        base: dict[str, Any] = {"run": run, "body_code": _body_code(run)}
+        if script.raw:
+            return cls(style="rawhttp", **base)
+        takes_any, names, first = keyword_parameters(run)
+        if deco.decorated:
+            spec = deco.parameters.get(first) if first is not None else None
+            schema = None if spec is None else spec.schema
+            output = deco.output_schema or model_output_schema
+            keys = ("data",) if first in (None, "data") else ("data", str(first))
+            return cls(
+                style="schema",
+                data_keys=keys,
+                data_spec=spec,
+                parameters={k: v for k, v in deco.parameters.items() if k != first},
+                takes_any_key=takes_any,
+                keyword_names=names,
+                input_schema=schema,
+                output_schema=output,
+                input_example=None if schema is None else schema.example,
+                output_example=None if output is None else output.example,
+                package_dirs=tuple(os.path.realpath(d) for d in deco.package_dirs),
+                **base,
+            )
+        if check_input_mode(input_mode) == "raw":
+            # run() parses the body itself: nothing is validated, the documents keep the
+            # registered sample as an example of what to send.
+            example = None if model_input_schema is None else model_input_schema.example
+            return cls(style="raw", input_example=example, **base)
+        return cls(
+            style="decoded",
+            data_spec=model_input_schema,
+            takes_any_key=takes_any,
+            keyword_names=names,
+            input_schema=model_input_schema,
+            output_schema=model_output_schema,
+            input_example=None if model_input_schema is None else model_input_schema.example,
+            output_example=None if model_output_schema is None else model_output_schema.example,
+            **base,
+        )
+
+    def text_argument(self, body: bytes) -> str:
+        """The request body as ``run``'s ``str`` argument (style ``"raw"``).
+
+        Raises
+        ------
+        BadRequestError
+            The body is not UTF-8 text.
+        """
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequestError(
+                f"request body is not UTF-8 text: {exc}",
+                hint="send JSON text encoded as UTF-8",
+            ) from None
+
+    def arguments(self, payload: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """``run``'s data and keyword arguments for a decoded request body.
+
+        The data is the value under ``"data"`` (or the first parameter's name),
+        converted by the decorator's parameter type (``"schema"``) or the model's
+        schema (``"decoded"``). Other keys reach ``run`` as keyword arguments when its
+        signature takes them (all with ``**kwargs``), converted by their decorators.
+
+        Raises
+        ------
+        SchemaMismatchError
+            A value does not fit its schema; the message names it.
+        """
+        key = "data" if "data" in payload else self.data_keys[-1]
+        data = payload[key]
+        spec = self.data_spec
+        if isinstance(spec, Schema):
+            data = _convert(spec.convert, data, "the request data")
+        elif spec is not None:
+            data = _convert(spec.convert, data, f"parameter {key!r}")
+        self._check_present(payload)
+        return data, self._extras(payload) if len(payload) > 1 else {}
+
+    def _check_present(self, payload: Mapping[str, Any]) -> None:
+        for name, param in self.parameters.items():
+            if name not in payload and not param.optional:
+                raise SchemaMismatchError(
+                    f"the request lacks {name!r}, which run()'s @input_schema({name!r}, ...) "
+                    "describes",
+                    field=name,
+                    hint=f'send {{"data": ..., "{name}": ...}}, or declare it with '
+                    f"@input_schema({name!r}, ..., optional=True)",
+                )
+
+    def _extras(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The body's other keys that ``run`` takes as keyword arguments, converted."""
+        extras: dict[str, Any] = {}
+        for name, value in payload.items():
+            if name in self.data_keys or not (self.takes_any_key or name in self.keyword_names):
+                continue
+            param = self.parameters.get(name)
+            # An optional parameter sent empty is passed as it is (as the reference does).
+            if param is not None and (value or not param.optional):
+                extras[name] = _convert(param.convert, value, f"parameter {name!r}", name=name)
+            else:
+                extras[name] = value
+        return extras
+
+    def request_error(self, exc: BaseException, data: Any) -> NbdeployError | None:
+        """The request's fault hidden in an exception ``run`` raised, if it is one.
+
+        Two cases are: a decorator's validation failed before the body of ``run`` ran
+        (the exception passed through the decorator package's code and never through
+        ``run``'s own body), and ``run`` failed on an empty batch. Anything else is
+        ``run``'s own failure (``None``; the server answers 500).
+        """
+        if isinstance(exc, NbdeployError):
+            return None
+        text = str(exc).strip() or type(exc).__name__
+        codes = _frames(exc)
+        if self.package_dirs and self.body_code not in codes:
+            files = [os.path.realpath(code.co_filename) for code in codes]
+            in_decorator = any(f.startswith(d + os.sep) for f in files for d in self.package_dirs)
+            if in_decorator:
+                error = SchemaMismatchError(
+                    f"the request does not fit run()'s input schema: {type(exc).__name__}: {text}",
+                    hint="compare the request with the example in /swagger.json",
+                )
+                error.__cause__ = exc
+                return error
+        if self.style in ("schema", "decoded") and _is_empty_batch(data):
+            error = SchemaMismatchError(
+                f"the request data is an empty batch (no rows), and run() failed on it: "
+                f"{type(exc).__name__}: {text}",
+                row=0,
+                hint="send at least one row",
+            )
+            error.__cause__ = exc
+            return error
+        return None
 
 
 # --------------------------------------------------------------------------- model path

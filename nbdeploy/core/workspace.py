@@ -34,6 +34,8 @@ workspace at once apply each migration exactly once.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -91,6 +93,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX services_by_target ON services(target);
     """,
 )
+
+#: Seconds a deploy, update or delete waits for another one of the same service.
+LOCK_TIMEOUT = 600.0
 
 #: The ``user_version`` of a database with every migration applied.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -194,6 +199,12 @@ class Workspace:
         return self.path / "services"
 
     @property
+    def locks_dir(self) -> Path:
+        """Lock files serializing changes to one service across processes (never
+        removed: a lock file deleted while held would let a second holder in)."""
+        return self.path / "locks"
+
+    @property
     def run_dir(self) -> Path:
         """The warm-start server's socket and pid."""
         return self.path / "run"
@@ -232,7 +243,7 @@ class Workspace:
         'wal'
         >>> conn.close()
         """
-        self.path.mkdir(parents=True, exist_ok=True)
+        self._make_private()
         conn = sqlite3.connect(
             self.db_path,
             timeout=_BUSY_TIMEOUT_MS / 1000,
@@ -241,6 +252,9 @@ class Workspace:
         )
         try:
             conn.row_factory = sqlite3.Row
+            # A value that is not valid UTF-8 (written by another tool, or an older
+            # version) must not make every listing fail: it reads with U+FFFD instead.
+            conn.text_factory = _decode_text
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             _enable_wal(conn)
             conn.execute("PRAGMA foreign_keys = ON")
@@ -249,6 +263,27 @@ class Workspace:
             conn.close()
             raise
         return conn
+
+    def _make_private(self) -> None:
+        """Create the workspace readable by its owner only (0700), with its folders.
+
+        Model files, samples, auth files, logs and runtime sockets live here; nothing
+        in it is meant for other users of the machine. A folder that already was a
+        workspace is tightened if it is ours; an existing folder that is not yet a
+        workspace (a project folder, say) keeps its mode, and the workspace's own
+        folders inside it are private.
+        """
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folders = [self.artifacts_dir, self.samples_dir, self.staging_dir]
+        folders += [self.bundles_dir, self.services_dir, self.run_dir, self.locks_dir]
+        names = {p.name for p in folders} | {self.db_path.name}
+        names |= {self.db_path.name + "-wal", self.db_path.name + "-shm"}
+        with contextlib.suppress(OSError):
+            if all(entry in names for entry in os.listdir(self.path)):
+                folders.insert(0, self.path)  # holds nothing but a workspace
+        for folder in folders:
+            folder.mkdir(exist_ok=True, mode=0o700)
+            _tighten(folder)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         with self._migrate_lock:
@@ -355,6 +390,46 @@ class Workspace:
                 conn.execute("ROLLBACK")
             raise
 
+    @contextmanager
+    def service_lock(self, name: str, *, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+        """Hold the lock of service ``name``: one deploy, update or delete of a name at a
+        time, across threads and processes.
+
+        An exclusive ``flock`` on ``locks/service-<name>.lock`` (released by the kernel
+        when the holder dies, so a killed process never leaves it locked), taken
+        again without waiting by the thread that holds it (a deploy that updates, or
+        deletes, inside its own lock).
+
+        Raises
+        ------
+        TargetUnavailableError
+            Another process held the lock for ``timeout`` seconds (its PID is named).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> ws = Workspace(tempfile.mkdtemp())
+        >>> with ws.service_lock("iris"), ws.service_lock("iris"):
+        ...     pass
+        """
+        held = _name_lock(self._lock_path(name))
+        held.acquire(timeout, f"service {name!r}")
+        try:
+            yield
+        finally:
+            held.release()
+
+    def service_lock_held(self, name: str) -> bool:
+        """Whether this thread holds the lock of service ``name``."""
+        return _name_lock(self._lock_path(name)).held_here()
+
+    def _lock_path(self, name: str) -> Path:
+        from .refs import NAME_PATTERN
+
+        if not NAME_PATTERN.fullmatch(name):  # never a path outside locks/
+            name = "hash-" + hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:24]
+        return self.locks_dir / f"service-{name}.lock"
+
     def close(self) -> None:
         """Close the connections this object keeps (one per thread); reopened on use.
 
@@ -409,6 +484,97 @@ class _Session:
     conn: sqlite3.Connection
     pid: int
     mode: Literal["read", "write"] | None = None
+
+
+class _NameLock:
+    """A lock file held with ``flock`` by at most one thread of one process at a time.
+
+    Threads of this process queue on a ``threading.RLock``; the thread that owns it
+    holds the ``flock`` (one open file per process: two descriptors of one process
+    would block each other) and may take it again.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._threads = threading.RLock()
+        self._owner: int | None = None
+        self._depth = 0
+        self._fd = -1
+
+    def held_here(self) -> bool:
+        return self._owner == threading.get_ident() and self._fd >= 0
+
+    def acquire(self, timeout: float, what: str) -> None:
+        from nbdeploy.exceptions import TargetUnavailableError
+
+        deadline = time.monotonic() + timeout
+        if not self._threads.acquire(timeout=timeout):
+            raise TargetUnavailableError(
+                f"{what} is being changed by another thread of this process",
+                hint="wait for that call to finish",
+            )
+        try:
+            if self._depth == 0:
+                self._fd = self._lock_file(deadline, what)
+            self._owner = threading.get_ident()
+            self._depth += 1
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def _lock_file(self, deadline: float, what: str) -> int:
+        from nbdeploy.exceptions import TargetUnavailableError
+
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        delay = 0.002
+        while not _lock(fd, blocking=False):
+            if time.monotonic() >= deadline:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                os.close(fd)
+                raise TargetUnavailableError(
+                    f"{what} is being changed by another process (pid {holder})",
+                    hint="wait for that deploy, update or delete to finish, then try again",
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        return fd
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+            fd, self._fd = self._fd, -1
+            os.close(fd)  # releases the flock
+        self._threads.release()
+
+
+_NAME_LOCKS: dict[Path, _NameLock] = {}
+_NAME_LOCKS_GUARD = threading.Lock()
+
+
+def _name_lock(path: Path) -> _NameLock:
+    with _NAME_LOCKS_GUARD:
+        lock = _NAME_LOCKS.get(path)
+        if lock is None:
+            lock = _NAME_LOCKS[path] = _NameLock(path)
+        return lock
+
+
+def _tighten(folder: Path) -> None:
+    """Remove group and other permissions from a folder this user owns."""
+    try:
+        st = folder.stat()
+        if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+            os.chmod(folder, st.st_mode & 0o700)
+    except OSError:
+        pass  # not ours, or gone: leave it
+
+
+def _decode_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
 
 
 def _close_all(pool: list[_Session], lock: threading.Lock) -> None:

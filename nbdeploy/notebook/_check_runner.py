@@ -6,9 +6,11 @@
 
 with a bundle built for the registered model, so the script sees exactly what a
 service would: ``NBDEPLOY_MODEL_DIR``/``AZUREML_MODEL_DIR`` pointing at the bundle's
-model folder, the bundle's ``src/`` on ``sys.path``, and the request data converted
-by the input schema the way the server converts it. Nothing from the notebook's
-namespace exists here, which is the point.
+model folder, the bundle's ``src/`` on ``sys.path``, and ``run()`` called the way the
+server calls it (:class:`nbdeploy.core.scoring.RunCall`: the request object for
+``@rawhttp``, typed parameters for schema decorators, the body as ``str`` or the
+converted data for undecorated scripts, by the bundle's ``input_mode``). Nothing from
+the notebook's namespace exists here, which is the point.
 
 The outcome goes to ``RESULT_JSON`` (never stdout, which belongs to the script's own
 prints)::
@@ -89,10 +91,39 @@ def _failure(phase: str, exc: BaseException, script: Path, started: float) -> di
     }
 
 
+def _arguments(call: Any, body: bytes) -> tuple[Any, dict[str, Any]]:
+    """What the server would pass to ``run`` for ``body`` (a ``POST /score``)."""
+    from nbdeploy.core.rawhttp import Request
+    from nbdeploy.server.runtime import decode_request
+
+    if call.style == "rawhttp":
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+        return Request("POST", "/score", query_string=b"", headers=headers, body=body), {}
+    if call.style == "raw":
+        return call.text_argument(body), {}
+    data, extras = call.arguments(decode_request(body, call.data_keys))
+    return data, extras
+
+
+def _answer(result: Any) -> Any:
+    """``run``'s result as the JSON a client gets (a raw response's body decoded)."""
+    from nbdeploy.server.serialization import dumps
+
+    get_data = getattr(result, "get_data", None)
+    if callable(get_data) and isinstance(getattr(result, "status_code", None), int):
+        body = get_data()
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+        try:
+            return {"status": result.status_code, "body": json.loads(text)}
+        except ValueError:
+            return {"status": result.status_code, "body": text}
+    return json.loads(dumps(result))
+
+
 def _check(bundle_dir: Path, request_file: Path) -> dict[str, Any]:
     from nbdeploy import compat
     from nbdeploy.core.bundle import Bundle
-    from nbdeploy.core.scoring import load_script
+    from nbdeploy.core.scoring import RunCall, load_script
 
     # The check runs the script as the server would, Azure ML stand-ins included.
     compat.install()
@@ -106,17 +137,25 @@ def _check(bundle_dir: Path, request_file: Path) -> dict[str, Any]:
         phase = "init"
         script.init()
         phase = "convert"
-        payload = json.loads(request_file.read_text())
-        data = payload["data"] if isinstance(payload, dict) else payload
-        schema = script.input_schema or bundle.input_schema
-        if schema is not None:
-            data = schema.convert(data)
+        call = RunCall.plan(
+            script,
+            input_mode=bundle.input_mode,
+            model_input_schema=bundle.input_schema,
+            model_output_schema=bundle.output_schema,
+            decorations=compat.decorations(script.run),
+        )
+        data, extras = _arguments(call, request_file.read_bytes())
         phase = "run"
-        result = script.run(data)
+        try:
+            result = call.run(data, **extras)
+        except Exception as exc:
+            fault = call.request_error(exc, data)
+            if fault is None:
+                raise
+            phase = "convert"  # the decorator refused the sample, as the server would
+            raise fault from exc
         phase = "serialize"
-        from nbdeploy.server.serialization import dumps
-
-        encoded = json.loads(dumps(result))
+        encoded = _answer(result)
     except Exception as exc:
         return _failure(phase, exc, script_path, started)
     return {

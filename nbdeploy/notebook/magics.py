@@ -156,6 +156,13 @@ class NbdeployMagics(Magics):
         help="also run init() and run(sample) against this registered model, in a "
         "separate clean process",
     )
+    @argument(
+        "--input-mode",
+        choices=("decoded", "raw"),
+        default=None,
+        help="how the service will call an undecorated run(): decoded data (default, as "
+        "%%deploy) or the raw body as str (as Model.deploy)",
+    )
     def writefile_score(self, line: str, cell: str) -> Any:
         """Write the cell to a scoring script and check it at once.
 
@@ -172,7 +179,9 @@ class NbdeployMagics(Magics):
 
         names = [n for n in self.shell.user_ns if not n.startswith("_")] if self.shell else []
         with _one_line():
-            return write_score(args.path, cell, model=args.model, known_names=names)
+            return write_score(
+                args.path, cell, model=args.model, known_names=names, input_mode=args.input_mode
+            )
 
     @line_magic("register")
     @magic_arguments()
@@ -225,6 +234,12 @@ class NbdeployMagics(Magics):
         default=None,
         help="authentication of the service (default: the target's; none for local)",
     )
+    @argument(
+        "--input-mode",
+        choices=("decoded", "raw"),
+        default=None,
+        help="what an undecorated run() receives: decoded data (default) or the raw body",
+    )
     def deploy(self, line: str) -> Any:
         """Deploy registered model(s) as a web service, with live progress, and show
         the service card. An existing service of that name is updated in place.
@@ -239,6 +254,8 @@ class NbdeployMagics(Magics):
         extra: dict[str, Any] = {}
         if args.auth is not None:
             extra["auth"] = args.auth
+        if args.input_mode is not None:
+            extra["input_mode"] = args.input_mode
         models = args.model if len(args.model) > 1 else args.model[0]
         label = args.name or args.model[0].partition(":")[0]
         progress = Progress(f"deploying {label}")

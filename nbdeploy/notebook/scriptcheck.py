@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nbdeploy.core.scoring import ScriptReport, check_script
+from nbdeploy.core.scoring import InputMode, ScriptReport, check_script
 from nbdeploy.exceptions import InvalidArgumentError, ScoringScriptError
 
 from .display import escape, select_mimetypes
@@ -209,13 +209,17 @@ def run_check(
     *,
     workspace: Workspace | str | os.PathLike[str] | None = None,
     timeout: float = 300.0,
+    input_mode: InputMode | None = None,
 ) -> RunCheck:
     """Run ``init()`` and ``run(sample)`` of the script at ``path`` against a registered
     model, in a separate Python process, and report what happened.
 
     The model's registered sample input is the request (encoded to JSON as a client
-    would send it, converted back by the schema as the server does). The bundle is
-    built in a temporary folder and removed afterwards.
+    would send it), and ``run`` is called exactly as a service deployed with the same
+    ``input_mode`` would call it (default ``"decoded"``, as ``%deploy`` /
+    ``nbdeploy.deploy``; ``"raw"`` as ``Model.deploy``): see
+    :class:`nbdeploy.core.scoring.RunCall`. The bundle is built in a temporary folder
+    and removed afterwards.
 
     Raises
     ------
@@ -245,7 +249,11 @@ def run_check(
         )
     with tempfile.TemporaryDirectory(prefix="nbdeploy-check-") as tmp:
         root = Path(tmp)
-        config = InferenceConfig(entry_script=Path(path), environment=Environment(name="check"))
+        config = InferenceConfig(
+            entry_script=Path(path),
+            environment=Environment(name="check"),
+            input_mode=input_mode or "decoded",
+        )
         bundle = build_bundle([mv], config, root / "bundle", verify=True)
         request = root / "request.json"
         request.write_bytes(encode_request(sample))
@@ -289,6 +297,7 @@ def write_score(
     known_names: Iterable[str] = (),
     workspace: Workspace | str | os.PathLike[str] | None = None,
     show_progress: bool = True,
+    input_mode: InputMode | None = None,
 ) -> ScriptCheck:
     """Write ``source`` to ``path`` as a scoring script and check it.
 
@@ -309,6 +318,9 @@ def write_score(
         The workspace holding ``model`` (default: the default workspace).
     show_progress:
         Show a :class:`~nbdeploy.notebook.progress.Progress` while the run check goes on.
+    input_mode:
+        How the service will call an undecorated ``run()``: ``"decoded"`` (default,
+        as ``%deploy``) or ``"raw"`` (the body as ``str``, as ``Model.deploy``).
 
     Examples
     --------
@@ -335,7 +347,7 @@ def write_score(
     if model is not None and report.ok:
         progress = Progress(f"running {target.name} against {model}") if show_progress else None
         try:
-            run = run_check(target, model, workspace=workspace)
+            run = run_check(target, model, workspace=workspace, input_mode=input_mode)
         finally:
             if progress is not None:
                 ok = run is not None and run.ok

@@ -65,8 +65,13 @@ def _load(path: Path) -> Any:
         import joblib
 
         return joblib.load(path)
-    with path.open("rb") as fh:
-        return pickle.load(fh)  # the files the registry registered and hashed
+    try:
+        with path.open("rb") as fh:
+            return pickle.load(fh)  # the files the registry registered and hashed
+    except pickle.UnpicklingError:
+        import joblib  # joblib.dump(model, "model.pkl"), as Azure ML's samples save models
+
+        return joblib.load(path)
 
 
 def init() -> None:

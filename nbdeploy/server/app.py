@@ -47,10 +47,11 @@ Access control
 Speed: ``POST /score`` of an ordinary script and ``GET /`` skip FastAPI and Starlette
 altogether. The app's ``__call__`` recognises them by path and method and answers
 with a plain ASGI function (:func:`_fast_score`): one pass over the header list (body
-size, credentials, request id), the body read straight from ``receive``, orjson
-decoding, the schema conversion, ``run()`` — called right on the event loop by
-servers the launcher started (see :mod:`nbdeploy.server.runtime` for why and the
-trade-off) — and two ``send`` calls. Auth is one ``stat`` and one constant-time
+size, content type, credentials, request id), the body read straight from
+``receive``, then orjson decoding, the schema conversion and ``run()`` on the scoring
+thread within the replica's limits (see :mod:`nbdeploy.server.runtime`), and two
+``send`` calls. Before any route, the ``Host`` header is checked against the allowed
+names (one scan of the headers). Auth is one ``stat`` and one constant-time
 comparison, CORS (only when configured) wraps that function as it wraps the app,
 request ids are a per-process random prefix and a counter, and the access log is off
 (``--log-level debug`` logs one line per scored request; Authorization headers are
@@ -81,8 +82,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from nbdeploy.exceptions import (
     AuthenticationError,
     BadRequestError,
+    HostNotAllowedError,
     NbdeployError,
     PayloadTooLargeError,
+    ScoringTimeoutError,
+    ServiceBusyError,
+    UnsupportedMediaTypeError,
 )
 from nbdeploy.server.auth import AuthChecker, unauthorized_headers
 from nbdeploy.server.docs import docs_page, static_asset
@@ -229,6 +234,55 @@ async def _receive_body(receive: Receive, declared: bytes | None, limit: int) ->
             return b"".join(chunks)
 
 
+def _check_json_type(content_type: bytes | None) -> None:
+    """Refuse a ``POST /score`` body not declared as JSON (415).
+
+    A web page can send ``text/plain``, ``application/x-www-form-urlencoded``,
+    ``multipart/form-data`` — or no type at all — to any address without asking the
+    browser first (no CORS preflight); ``application/json`` needs a preflight, which
+    this server refuses unless a CORS policy allows the page. So parsing only bodies
+    declared as JSON is what keeps a page from driving a local service.
+    """
+    media = b"" if content_type is None else content_type.split(b";", 1)[0].strip().lower()
+    if media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    ):
+        return
+    shown = "none" if content_type is None else repr(content_type.decode("latin-1")[:60])
+    raise UnsupportedMediaTypeError(
+        f"POST /score takes a JSON body declared as such; the Content-Type was {shown}",
+        hint="send the header 'Content-Type: application/json' (curl: -H "
+        "'Content-Type: application/json'; requests: json=...)",
+    )
+
+
+def _host_allowed(headers: list[tuple[bytes, bytes]], names: frozenset[str]) -> str | None:
+    """``None`` when the request's ``Host`` is one of ``names`` (any port), else the
+    host that was sent (for the message)."""
+    host = next((value for key, value in headers if key == b"host"), None)
+    if host is None:
+        return "(no Host header)"
+    text = host.decode("latin-1").strip().lower()
+    if text.startswith("["):  # [::1]:8080
+        name = text[: text.find("]") + 1] if "]" in text else text
+    elif text.count(":") == 1:  # localhost:8080
+        name = text.split(":", 1)[0]
+    else:  # localhost, or a bare IPv6 address
+        name = text
+    if name in names or (name.endswith(".localhost") and "localhost" in names):
+        return None
+    return text[:100]
+
+
+async def _refuse_host(send: Send, host: str, names: frozenset[str]) -> None:
+    exc = HostNotAllowedError(
+        f"this service does not answer requests for host {host!r}",
+        hint=f"call it as {', '.join(sorted(names))} (a page that points its own domain "
+        "at this machine is refused), or deploy with allowed_hosts=[...]",
+    )
+    await _send_error(send, exc.status_code, str(exc), [])
+
+
 def _not_ready_message(runtime: ScoringRuntime) -> str:
     if runtime.state == "starting":
         return "Initializing: the scoring script's init() has not finished yet"
@@ -348,6 +402,7 @@ def create_app(bundle: Bundle | str | Path, settings: ServerSettings | None = No
         lifespan=lifespan,
     )
     app.state.nbdeploy_runtime = runtime
+    cast(Any, app).nbdeploy_hosts = settings.host_names
     install_error_handlers(app)
     _install_middleware(app, settings)
 
@@ -481,8 +536,8 @@ def _build_document(
         input_schema=inputs,
         output_schema=outputs,
         auth=settings.auth_mode is not None,
-        input_example=None if inputs is None else inputs.example,
-        output_example=None if outputs is None else outputs.example,
+        input_example=runtime.input_example,
+        output_example=runtime.output_example,
     )
     if runtime.raw:
         document = raw_document(document)
@@ -494,6 +549,9 @@ def _build_document(
 def _error_message(exc: NbdeployError, request_id: str) -> str:
     """The message of an error answer; a 5xx is logged with its cause and traceback and
     its message names the request id instead of carrying the traceback."""
+    if isinstance(exc, (ServiceBusyError, ScoringTimeoutError)):
+        logger.warning("request %s: %s", request_id, exc.message)
+        return str(exc)
     if exc.status_code >= 500:
         cause = exc.__cause__ or exc
         logger.error("request %s failed: %s", request_id, exc.message, exc_info=cause)
@@ -521,8 +579,15 @@ def _scoring_app_class() -> type[Any]:
         plain ASGI functions, everything else to FastAPI."""
 
         nbdeploy_fast_routes: _FastRoutes | None = None
+        nbdeploy_hosts: frozenset[str] | None = None
 
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            hosts = self.nbdeploy_hosts
+            if hosts is not None and scope["type"] == "http":
+                refused = _host_allowed(scope["headers"], hosts)
+                if refused is not None:
+                    await _refuse_host(send, refused, hosts)
+                    return
             fast = self.nbdeploy_fast_routes
             if fast is not None and scope["type"] == "http":
                 path = scope["path"]
@@ -585,11 +650,14 @@ async def _fast_score(
     over the headers, the body from ``receive``, then :meth:`ScoringRuntime.score_here`
     right here on the loop when the runtime is inline, else the worker thread.
     """
-    declared = authorization = given_id = given_ms_id = None
+    declared = authorization = given_id = given_ms_id = content_type = None
     for key, value in scope["headers"]:
         if key == b"content-length":
             if declared is None:
                 declared = value
+        elif key == b"content-type":
+            if content_type is None:
+                content_type = value
         elif key == b"authorization":
             if authorization is None:
                 authorization = value
@@ -615,11 +683,9 @@ async def _fast_score(
         else:
             if checker is not None:
                 checker.check(None if authorization is None else authorization.decode("latin-1"))
+            _check_json_type(content_type)
             body = await _receive_body(receive, declared, limit)
-            if runtime.inline:
-                result = runtime.score_here(body)
-            else:
-                result = await runtime.score(body)
+            result = await runtime.score(body)
             await _send(send, 200, [_JSON, id_header], result)
     except AuthenticationError as exc:
         status = exc.status_code

@@ -168,6 +168,10 @@ def receive_listener(path: str, timeout: float = 5.0) -> socket.socket:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(timeout)
         conn.connect(path)
+        uid = _peer_uid(conn)
+        if uid is not None and uid != os.geteuid():
+            # Another user's process bound the path first: take nothing from it.
+            raise ConnectionError(f"the socket at {path!r} belongs to uid {uid}, not this user")
         message, fds, _, _ = socket.recv_fds(conn, len(_MAGIC), 1)
     if message != _MAGIC or not fds:
         for fd in fds:

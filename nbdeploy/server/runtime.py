@@ -1,46 +1,43 @@
 """The scoring script inside the server: loaded once, ``init()`` once, ``run()`` per request.
 
-``init()`` and ``run()`` always run on **one** thread: scoring scripts keep a model in a
-global and are rarely thread-safe, and some libraries keep per-thread state (a SQLite
-connection opened in ``init()``, torch's grad mode, numpy's error state). Requests are
-scored one at a time, like an Azure ML worker; scale out with replicas, not threads.
-Which thread that is depends on who starts the runtime:
+``init()`` and ``run()`` run on **one** scoring thread by default: scoring scripts keep a
+model in a global and are rarely thread-safe, and some libraries keep per-thread state
+(a SQLite connection opened in ``init()``, torch's grad mode, numpy's error state).
+Requests are scored one at a time, like an Azure ML worker; scale out with replicas.
+``run()`` is never called on the event loop: the loop only does HTTP, so ``GET /``
+(health), the documents and the refusals of requests that must wait too long are
+answered while a slow ``run()`` works, and a 5 s ``run()`` does not make the service
+look dead to a health probe. The price, measured with ``make bench`` on a 2-core
+machine: at concurrency 1 nothing (0.9-1.2x the hand-written server that predicts on
+its event loop), at concurrency 16 the loop and the scoring thread share the GIL and
+one replica does 0.6-0.9x of it (worst for sub-millisecond requests); replicas, not an
+inline ``run()``, are how a service uses more of the machine (2 replicas: 1.5-1.8x
+the hand-written server).
 
-**Inline** (:meth:`ScoringRuntime.initialize_here`, what ``python -m nbdeploy.server``
-and every target use)
-    The launcher runs ``init()`` on the main thread *before* the event loop starts
-    (a small stand-in answers ``503 Initializing`` on the socket meanwhile, see
-    :mod:`nbdeploy.server.standby`), then uvicorn runs the event loop on that same
-    thread and ``run()`` — with the JSON decoding, schema conversion and encoding
-    around it — is called right on the loop, like a hand-written FastAPI endpoint.
-    No thread hop, no GIL hand-over per request: measured on a 2-core machine, the
-    hop to a scoring thread cost ~20 µs per request, and with a model that releases
-    the GIL (a 200-tree forest) the loop thread and the scoring thread fought over
-    it, 20 % of the throughput at concurrency 16. The price: while ``run()`` works,
-    the loop does nothing else — ``GET /`` (health) and other requests wait until
-    the current ``run()`` returns, exactly as they would behind a hand-written
-    endpoint or a single synchronous worker. Size a liveness probe's timeout for the
-    slowest request, or keep requests small.
+``init()`` runs on the scoring thread too: :meth:`ScoringRuntime.initialize_here`
+(what the launcher calls before the loop starts, while a stand-in answers ``503
+Initializing``, see :mod:`nbdeploy.server.standby`) waits for it there, and
+:meth:`ScoringRuntime.initialize` (an app started in-process by its lifespan, e.g.
+under FastAPI's ``TestClient``) awaits it.
 
-**Worker** (:meth:`ScoringRuntime.initialize`, an app started in-process by its
-lifespan, e.g. under FastAPI's ``TestClient``)
-    Everything runs on one daemon worker thread (:class:`SerialWorker`), so the loop
-    stays free: ``GET /`` answers ``503 Initializing`` during a slow ``init()`` and
-    health checks answer while a big request is scored. One request costs one
-    hand-off to that thread and one back (``loop.call_soon_threadsafe`` on a future
-    made up front).
+Each replica enforces its limits (:mod:`nbdeploy.core.serving`): at most
+``replica_max_concurrent_requests`` ``run()`` calls at once (that many scoring
+threads; 1 by default, which keeps ``init()`` and ``run()`` on one thread), a request
+waits at most ``max_request_wait_time`` ms for a slot (then ``503``), and ``run()``
+must answer within ``scoring_timeout_ms`` (then ``504``; it goes on in its thread and
+keeps its slot until it returns).
 
 How ``run`` is called
 ---------------------
-- ordinary scripts: ``run(data)`` with the request's ``"data"`` converted by the input
-  schema (the script's ``@input_schema`` decorator schema wins over the model's
-  registered one). **Extra top-level keys** of the body (``{"data": ..., "method":
-  "predict"}``) are passed as keyword arguments when ``run``'s signature accepts them:
-  all of them when it has ``**kwargs``, otherwise those named like one of its keyword
-  parameters (``def run(data, method="predict_proba")``); others are ignored. The
-  signature is inspected once, at load. Built-in scorers use this for ``"method"``.
-- ``@rawhttp`` scripts: ``run(request)`` with a :class:`nbdeploy.core.rawhttp.Request`;
-  see :meth:`ScoringRuntime.score_raw` for what may come back.
+The rule lives in :class:`nbdeploy.core.scoring.RunCall` (shared with
+``%%writefile-score``'s dry run): ``@rawhttp`` scripts get the request
+(:meth:`ScoringRuntime.score_raw`); scripts with schema decorators (nbdeploy's or the
+real ``inference_schema`` package's) get their typed parameters, each request key
+named like a parameter converted by its decorator; undecorated scripts get the body as
+``str`` when the bundle's ``input_mode`` is ``"raw"`` (Azure ML's rule), else
+``"data"`` converted by the model's schema, with the body's other top-level keys as
+keyword arguments when ``run``'s signature takes them. The signature is inspected
+once, at load.
 
 Azure ML entry scripts import ``azureml.*`` and ``inference_schema.*``; before a script
 is imported, :func:`nbdeploy.compat.install` lets this process (and only this one)
@@ -50,8 +47,9 @@ find nbdeploy's minimal stand-ins when the real packages are not installed.
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import contextlib
-import inspect
 import logging
 import os
 import queue
@@ -62,11 +60,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import orjson
 
+from nbdeploy.core.scoring import RunCall, keyword_parameters
 from nbdeploy.exceptions import (
     BadRequestError,
     NbdeployError,
-    SchemaMismatchError,
     ScoringError,
+    ScoringTimeoutError,
+    ServiceBusyError,
 )
 from nbdeploy.server.serialization import dumps
 
@@ -84,7 +84,14 @@ logger = logging.getLogger("nbdeploy.server")
 T = TypeVar("T")
 State = Literal["starting", "ready", "failed", "stopped"]
 
-_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+_Job = tuple[
+    asyncio.AbstractEventLoop,
+    "asyncio.Future[Any]",
+    Callable[..., Any],
+    tuple[Any, ...],
+    Callable[[], None] | None,
+]
+_SyncJob = tuple["concurrent.futures.Future[Any]", Callable[..., Any], tuple[Any, ...]]
 
 #: What a raw script's answer becomes: status, headers, body.
 RawAnswer = tuple[int, list[tuple[str, str]], bytes]
@@ -94,39 +101,12 @@ _SERVER_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"
 _NO_JSON_HINT = "return a str, a number, a list, a dict, an array or a DataFrame"
 
 
-def keyword_parameters(run: Callable[..., Any]) -> tuple[bool, frozenset[str], str | None]:
-    """What extra request keys ``run`` takes: ``(takes_any, names, data_parameter)``.
-
-    ``takes_any`` when it has ``**kwargs``; ``names`` are its parameters that can be
-    passed by keyword, except the first positional one, ``data_parameter`` (which
-    receives the data). Decorators made with ``functools.wraps`` are seen through.
-
-    Examples
-    --------
-    >>> def run(data, method="predict", *, top=3): ...
-    >>> keyword_parameters(run)
-    (False, frozenset({'method', 'top'}), 'data')
-    >>> keyword_parameters(lambda data, **kw: None)
-    (True, frozenset(), 'data')
-    """
-    try:
-        parameters = list(inspect.signature(run).parameters.values())
-    except (TypeError, ValueError):
-        return False, frozenset(), None
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
-    positional_kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    first = next((p.name for p in parameters if p.kind in positional_kinds), None)
-    names = frozenset(
-        p.name
-        for p in parameters
-        if p.name != first
-        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    )
-    return takes_any, names, first
-
-
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
+def _settle(
+    future: asyncio.Future[Any], ok: bool, value: Any, on_done: Callable[[], None] | None
+) -> None:
+    if on_done is not None:
+        on_done()
+    if future.done():  # cancelled, or answered already (a scoring timeout)
         return
     if ok:
         future.set_result(value)
@@ -135,7 +115,8 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
 
 
 class SerialWorker:
-    """A single daemon thread that runs submitted calls in order.
+    """Daemon threads (one by default) that run submitted calls in order of submission;
+    with ``threads`` > 1, up to that many at once.
 
     Examples
     --------
@@ -148,41 +129,71 @@ class SerialWorker:
     >>> worker.close()
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, threads: int = 1) -> None:
         self._name = name
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._threads = threads
+        self._queue: queue.SimpleQueue[_Job | _SyncJob | None] = queue.SimpleQueue()
+        self._started = False
         self._lock = threading.Lock()
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """Queue ``fn(*args)``; the returned future settles on the calling loop."""
+    def _start(self) -> None:
+        if self._started:
+            return
+        with self._lock:
+            if not self._started:
+                for index in range(self._threads):
+                    suffix = f"-{index}" if self._threads > 1 else ""
+                    threading.Thread(
+                        target=self._work, name=self._name + suffix, daemon=True
+                    ).start()
+                self._started = True
+
+    def submit(
+        self, fn: Callable[..., T], *args: Any, on_done: Callable[[], None] | None = None
+    ) -> asyncio.Future[T]:
+        """Queue ``fn(*args)``; the returned future settles on the calling loop, where
+        ``on_done()`` is called once ``fn`` returned (also when the future was
+        answered before)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
-                    self._thread.start()
-        self._queue.put((loop, future, fn, args))
+        self._start()
+        self._queue.put((loop, future, fn, args, on_done))
         return future
 
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on a worker thread and wait for it (no event loop needed:
+        the launcher runs ``init()`` this way before the loop starts)."""
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._start()
+        self._queue.put((done, fn, args))
+        return done.result()
+
     def close(self) -> None:
-        """Let the thread finish the queued calls and stop (does not wait for it)."""
-        self._queue.put(None)
+        """Let the threads finish the queued calls and stop (does not wait for them)."""
+        for _ in range(self._threads):
+            self._queue.put(None)
 
     def _work(self) -> None:
         while True:
             job = self._queue.get()
             if job is None:
                 return
-            loop, future, fn, args = job
+            if len(job) == 3:
+                done, call, arguments = job
+                try:
+                    done.set_result(call(*arguments))
+                except BaseException as exc:  # re-raised in the waiting thread
+                    done.set_exception(exc)
+                del job, done
+                continue
+            loop, future, fn, args, on_done = job
             try:
                 ok, value = True, fn(*args)
             # User code may raise anything, SystemExit included; the caller decides.
             except BaseException as exc:
                 ok, value = False, exc
             with contextlib.suppress(RuntimeError):  # the loop closed while fn ran
-                loop.call_soon_threadsafe(_settle, future, ok, value)
+                loop.call_soon_threadsafe(_settle, future, ok, value, on_done)
             del job, future, value
 
 
@@ -205,6 +216,64 @@ def describe_exception(exc: BaseException) -> str:
     return _one_line(f"{name}: {message}" if message else name)
 
 
+class _Gate:
+    """The ``run()`` slots of one replica (``replica_max_concurrent_requests``) and
+    the requests waiting for one, first come first served; used on the event loop
+    only. A slot is given back when ``run()`` really returns, not when its request
+    gave up (a scoring timeout), so a stuck ``run()`` keeps counting."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self._free = slots
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def leave(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes on directly
+                return
+        self._free += 1
+
+    async def enter(self, wait_ms: int) -> None:
+        """Take a slot, waiting up to ``wait_ms``; :class:`ServiceBusyError` if none."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        if wait_ms > 0:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait({waiter}, timeout=wait_ms / 1000)
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self.leave()  # got the slot while being cancelled: pass it on
+                waiter.cancel()
+                raise
+            if waiter.done():
+                return
+            waiter.cancel()
+        raise ServiceBusyError(
+            f"the service is busy: every run() slot of this replica "
+            f"({self.slots}, replica_max_concurrent_requests) stayed taken for "
+            f"{wait_ms} ms (max_request_wait_time)",
+            hint="retry later, send fewer requests at once, or deploy with more replicas "
+            "or a longer max_request_wait_time",
+        )
+
+
+def _expire(future: asyncio.Future[Any], timeout_ms: int) -> None:
+    if not future.done():
+        future.set_exception(
+            ScoringTimeoutError(
+                f"run() did not answer within {timeout_ms} ms (scoring_timeout_ms); it goes "
+                "on in the background and keeps its slot until it returns",
+                hint="make run() faster, send smaller requests, or deploy with a longer "
+                "scoring_timeout_ms",
+            )
+        )
+
+
 class ScoringRuntime:
     """Owns one bundle's scoring script for the life of a server.
 
@@ -223,9 +292,6 @@ class ScoringRuntime:
     init_started:
         Whether :meth:`initialize` or :meth:`initialize_here` was called (by the
         app's start-up, or earlier by the launcher).
-    inline:
-        True once :meth:`initialize_here` ran ``init()`` on the calling thread:
-        ``run()`` is then called on that thread too, with no hop (:meth:`score_here`).
     """
 
     def __init__(self, bundle: Bundle, settings: ServerSettings) -> None:
@@ -233,20 +299,21 @@ class ScoringRuntime:
         self.settings = settings
         self.state: State = "starting"
         self.init_started = False
-        self.inline = False
         self.error: BaseException | None = None
         self.script: ScoringScript | None = None
         self.input_schema: Schema | None = bundle.input_schema
         self.output_schema: Schema | None = bundle.output_schema
+        self.input_example: Any = None if self.input_schema is None else self.input_schema.example
+        self.output_example: Any = (
+            None if self.output_schema is None else self.output_schema.example
+        )
         self.raw = False
+        self.call: RunCall | None = None
         self._run: Callable[..., Any] | None = None
-        self._data_keys: tuple[str, ...] = ("data",)
-        self._takes_any_key = False
-        self._keyword_names: frozenset[str] = frozenset()
-        self._reserved_keys: frozenset[str] = frozenset({"data"})
         self._listeners: list[Callable[[BaseException | None], None]] = []
         self._settled = threading.Event()
-        self._worker = SerialWorker("nbdeploy-score")
+        self._worker = SerialWorker("nbdeploy-score", settings.replica_max_concurrent_requests)
+        self._gate: _Gate | None = None
 
     # -- start-up ---------------------------------------------------------------------
 
@@ -280,14 +347,12 @@ class ScoringRuntime:
             self._settle_init(None, started)
 
     def initialize_here(self) -> bool:
-        """Load the scoring script and run its ``init()`` on **this** thread; True when
-        it succeeded.
+        """Load the scoring script and run its ``init()`` now, blocking the calling
+        thread (the launcher's, before the event loop starts); True when it succeeded.
 
-        From then on :attr:`inline` is true: the caller promises to score on this
-        same thread (the launcher runs the event loop on it), through
-        :meth:`score_here` / :meth:`score_raw_here`. A failure is recorded (``state``
-        ``"failed"``, :attr:`failure_reason`) and logged, not raised;
-        ``KeyboardInterrupt`` is raised.
+        ``init()`` runs on the scoring thread, where ``run()`` will be called too. A
+        failure is recorded (``state`` ``"failed"``, :attr:`failure_reason`) and
+        logged, not raised; ``KeyboardInterrupt`` is raised.
 
         Examples
         --------
@@ -300,13 +365,14 @@ class ScoringRuntime:
         self.init_started = True
         started = time.perf_counter()
         try:
-            self._load_and_init()
+            # On the scoring thread, where run() will be called too: the event loop
+            # stays free for health checks and other requests while run() works.
+            self._worker.call(self._load_and_init)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # user code may raise anything, SystemExit too
             self._settle_init(exc, started)
         else:
-            self.inline = True
             self._settle_init(None, started)
         return self.state == "ready"
 
@@ -324,7 +390,6 @@ class ScoringRuntime:
 
     def _load_and_init(self) -> None:
         from nbdeploy import compat
-        from nbdeploy.compat._schema import DATA_PARAM_ATTR
         from nbdeploy.core.scoring import load_script
 
         bundle = self.bundle
@@ -336,21 +401,20 @@ class ScoringRuntime:
         compat.install()
         script = load_script(bundle.entry_script, source_dir=bundle.source_dir)
         self.script = script
-        self.raw = script.raw
-        if script.raw:
-            # The body is not JSON data: there is nothing to validate or document.
-            self.input_schema = self.output_schema = None
-        if script.input_schema is not None:
-            self.input_schema = script.input_schema
-        if script.output_schema is not None:
-            self.output_schema = script.output_schema
-        data_param = getattr(script.run, DATA_PARAM_ATTR, None)
-        if isinstance(data_param, str) and data_param != "data":
-            self._data_keys = ("data", data_param)
-        if not script.raw:
-            self._takes_any_key, self._keyword_names, first = keyword_parameters(script.run)
-            if first is not None:
-                self._reserved_keys = frozenset({first, *self._data_keys})
+        call = RunCall.plan(
+            script,
+            input_mode=bundle.input_mode,
+            model_input_schema=bundle.input_schema,
+            model_output_schema=bundle.output_schema,
+            decorations=compat.decorations(script.run),
+        )
+        logger.info("run() is called with %s", _STYLE_TEXT[call.style])
+        if call.style == "schema" and compat.schema_package() is not None:
+            logger.info("schema decorators from %s", compat.schema_package())
+        self.call = call
+        self.raw = call.style == "rawhttp"
+        self.input_schema, self.output_schema = call.input_schema, call.output_schema
+        self.input_example, self.output_example = call.input_example, call.output_example
         script.init()
         self._run = script.run
 
@@ -376,51 +440,40 @@ class ScoringRuntime:
         NbdeployError
             Any error of nbdeploy's tree that ``run()`` raised on purpose.
         """
-        if self.inline:
-            return self._score(body)
-        return await self._worker.submit(self._score, body)
+        return await self._admitted(self._score, body)
 
-    def score_here(self, body: bytes) -> bytes:
-        """:meth:`score` on the calling thread, for an :attr:`inline` runtime (the
-        server's hot path calls it straight from the event loop, no coroutine)."""
-        return self._score(body)
+    async def _admitted(self, fn: Callable[[Any], T], argument: Any) -> T:
+        """``fn(argument)`` on a scoring thread, within the replica's limits: at most
+        ``replica_max_concurrent_requests`` at once, a wait of at most
+        ``max_request_wait_time`` for a slot (then 503), an answer within
+        ``scoring_timeout_ms`` (then 504)."""
+        gate = self._gate
+        if gate is None:
+            gate = self._gate = _Gate(self.settings.replica_max_concurrent_requests)
+        await gate.enter(self.settings.max_request_wait_time)
+        future = self._worker.submit(fn, argument, on_done=gate.leave)
+        timeout = self.settings.scoring_timeout_ms
+        timer = asyncio.get_running_loop().call_later(timeout / 1000, _expire, future, timeout)
+        try:
+            return await future
+        finally:
+            timer.cancel()
 
     def _score(self, body: bytes) -> bytes:
-        run = self._run
-        assert run is not None, "score() before init() finished"
-        payload = decode_request(body, self._data_keys)
-        key = "data" if "data" in payload else self._data_keys[-1]
-        data = payload[key]
-        extras = self._extra_arguments(payload, key) if len(payload) > 1 else {}
-        if self.input_schema is not None:
-            try:
-                data = self.input_schema.convert(data)
-            except NbdeployError:
-                raise
-            except Exception as exc:  # a conversion gap, still the request's fault
-                logger.warning("converting request data failed unexpectedly", exc_info=exc)
-                raise SchemaMismatchError(
-                    f"the request data does not fit the input schema: {describe_exception(exc)}",
-                    hint="compare the request with the example in /swagger.json",
-                ) from exc
-        result = _call(run, data, extras)
+        call = self.call
+        assert call is not None, "score() before init() finished"
+        if call.style == "raw":
+            data: Any = call.text_argument(body)
+            extras: dict[str, Any] = {}
+        else:
+            data, extras = call.arguments(decode_request(body, call.data_keys))
+        result = _call(call, data, extras)
         if isinstance(result, (bytes, bytearray, memoryview)):
             raise ScoringError(
                 f"run() returned {type(result).__name__}, which has no JSON form",
                 hint=_NO_JSON_HINT + " (or serve bytes from a @rawhttp run)",
             )
         return _json(result)
-
-    def _extra_arguments(self, payload: Mapping[str, Any], data_key: str) -> dict[str, Any]:
-        """The body's other top-level keys that ``run`` takes as keyword arguments."""
-        reserved = self._reserved_keys
-        if self._takes_any_key:
-            return {k: v for k, v in payload.items() if k != data_key and k not in reserved}
-        return {
-            k: v
-            for k, v in payload.items()
-            if k in self._keyword_names and k != data_key and k not in reserved
-        }
 
     async def score_raw(self, request: Request) -> RawAnswer:
         """Call a ``@rawhttp`` script's ``run(request)``; its answer as (status,
@@ -441,14 +494,12 @@ class ScoringRuntime:
             Any error of nbdeploy's tree that ``run()`` raised on purpose (a
             ``BadRequestError`` from ``request.get_json()`` is a 400).
         """
-        if self.inline:
-            return self._score_raw(request)
-        return await self._worker.submit(self._score_raw, request)
+        return await self._admitted(self._score_raw, request)
 
     def _score_raw(self, request: Request) -> RawAnswer:
-        run = self._run
-        assert run is not None, "score_raw() before init() finished"
-        result = _call(run, request, {})
+        call = self.call
+        assert call is not None, "score_raw() before init() finished"
+        result = _call(call, request, {})
         if isinstance(result, (bytes, bytearray, memoryview)):
             return 200, [("Content-Type", "application/octet-stream")], bytes(result)
         status = getattr(result, "status_code", None)
@@ -475,12 +526,24 @@ class ScoringRuntime:
         return 200, [("Content-Type", "application/json")], _json(result)
 
 
-def _call(run: Callable[..., Any], data: Any, extras: Mapping[str, Any]) -> Any:
+#: What the log says about each call style (RunCall.style).
+_STYLE_TEXT = {
+    "rawhttp": "the request object (@rawhttp)",
+    "schema": "the decoded, typed parameters its schema decorators describe",
+    "raw": "the request body as str (input_mode 'raw')",
+    "decoded": "the request's data decoded by the model's schema (input_mode 'decoded')",
+}
+
+
+def _call(call: RunCall, data: Any, extras: Mapping[str, Any]) -> Any:
     try:
-        return run(data, **extras) if extras else run(data)
+        return call.run(data, **extras) if extras else call.run(data)
     except NbdeployError:
         raise
     except BaseException as exc:
+        fault = call.request_error(exc, data)
+        if fault is not None:
+            raise fault from exc
         raise ScoringError(f"run() raised {describe_exception(exc)}") from exc
 
 

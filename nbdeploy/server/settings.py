@@ -10,11 +10,13 @@ its settings.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nbdeploy.core.auth import AuthMode, CorsPolicy
+from nbdeploy.core.serving import DEFAULTS, check_serving_settings
 from nbdeploy.exceptions import InvalidArgumentError
 
 __all__ = ["LOG_LEVELS", "ServerSettings"]
@@ -60,6 +62,17 @@ class ServerSettings:
         The browser origins allowed to call the service, as a
         :class:`~nbdeploy.core.auth.CorsPolicy` (a dict or a list of origins is
         converted); ``None`` (the default) answers no CORS request.
+    replica_max_concurrent_requests, max_request_wait_time, scoring_timeout_ms:
+        How many ``run()`` calls at once, how long (ms) a request may wait for one
+        (then ``503``), how long (ms) ``run()`` may take (then ``504``): see
+        :mod:`nbdeploy.core.serving`.
+    allowed_hosts:
+        The host names (``Host`` header, without the port) the server answers; others
+        get ``403``, which defeats DNS rebinding (a page whose domain was re-pointed at
+        127.0.0.1). ``"*"`` allows any. ``None`` (the default): ``localhost``,
+        ``*.localhost``, ``127.0.0.1`` and ``::1`` when the server binds a loopback
+        address, any host otherwise (a container or a public interface is reached by
+        names the server cannot know).
 
     Examples
     --------
@@ -77,8 +90,22 @@ class ServerSettings:
     token_auth_enabled: bool = False
     auth_file: str | None = None
     cors: CorsPolicy | None = None
+    replica_max_concurrent_requests: int = DEFAULTS["replica_max_concurrent_requests"]
+    max_request_wait_time: int = DEFAULTS["max_request_wait_time"]
+    scoring_timeout_ms: int = DEFAULTS["scoring_timeout_ms"]
+    allowed_hosts: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        check_serving_settings(self)
+        if self.allowed_hosts is not None:
+            given: Any = self.allowed_hosts  # a str or a list from bundle.json
+            hosts = (given,) if isinstance(given, str) else tuple(given)
+            if not hosts or not all(isinstance(h, str) and h and " " not in h for h in hosts):
+                raise InvalidArgumentError(
+                    f"bad allowed_hosts {self.allowed_hosts!r}",
+                    hint="give host names such as ['localhost', 'model.example.com'], or '*'",
+                )
+            object.__setattr__(self, "allowed_hosts", tuple(h.lower() for h in hosts))
         for flag in ("auth_enabled", "token_auth_enabled"):
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidArgumentError(
@@ -131,6 +158,23 @@ class ServerSettings:
             )
 
     @property
+    def host_names(self) -> frozenset[str] | None:
+        """The ``Host`` names to accept (lower case, no port), or ``None`` for any.
+
+        Examples
+        --------
+        >>> sorted(ServerSettings().host_names)
+        ['127.0.0.1', '::1', '[::1]', 'localhost']
+        >>> ServerSettings(host="0.0.0.0").host_names is None
+        True
+        """
+        if self.allowed_hosts is not None:
+            return None if "*" in self.allowed_hosts else frozenset(self.allowed_hosts)
+        if not _is_loopback(self.host):
+            return None
+        return frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+    @property
     def auth_mode(self) -> AuthMode | None:
         """``"key"``, ``"token"`` or ``None`` (no auth)."""
         if self.auth_enabled:
@@ -141,6 +185,8 @@ class ServerSettings:
         """The settings as a JSON-ready dict (the inverse of :meth:`from_dict`)."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         values["cors"] = None if self.cors is None else self.cors.to_dict()
+        if self.allowed_hosts is not None:
+            values["allowed_hosts"] = list(self.allowed_hosts)
         return values
 
     @classmethod
@@ -181,3 +227,12 @@ class ServerSettings:
         values = {k: v for k, v in (bundle_settings or {}).items() if k in known}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(values)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -24,6 +24,8 @@ import json
 import os
 import signal
 import socket
+import stat
+import struct
 import sys
 import sysconfig
 import time
@@ -40,9 +42,14 @@ __all__ = [
     "RotatingLog",
     "check_port_free",
     "code_fingerprint",
+    "parent_pid",
+    "peer_credentials",
+    "private_socket_dir",
+    "process_uid",
     "read_exit_status",
     "read_log_tail",
     "terminate",
+    "terminate_all",
     "write_exit_status",
 ]
 
@@ -162,6 +169,87 @@ def terminate(proc: ProcessId, timeout: float = 10.0) -> bool:
         proc.signal(signal.SIGKILL)
         proc.wait_gone(5.0)
     return True
+
+
+def terminate_all(procs: list[ProcessId], timeout: float = 10.0) -> None:
+    """:func:`terminate` several processes at once: SIGTERM to all, one shared
+    deadline, then SIGKILL to those still running (they stop in parallel).
+
+    Examples
+    --------
+    >>> terminate_all([ProcessId(2**22 + 1, 0), ProcessId(2**22 + 2, 0)])
+    """
+    running = [p for p in procs if p.signal(signal.SIGTERM)]
+    deadline = time.monotonic() + timeout
+    for proc in running:
+        if not proc.wait_gone(max(0.0, deadline - time.monotonic())):
+            proc.signal(signal.SIGKILL)
+            proc.wait_gone(5.0)
+
+
+#: Where unix sockets go when the workspace path is too long for one (tests move it).
+SOCKET_DIR_BASE = "/tmp"
+
+
+def private_socket_dir() -> Path:
+    """A folder for this user's unix sockets that no other user can enter or replace:
+    ``/tmp/nbdeploy-<uid>``, created 0700, and refused unless it is a real folder
+    owned by this user with no group or other permissions.
+
+    A socket at a predictable path in ``/tmp`` itself could be bound first by another
+    user, who would then receive what is sent to it; inside this folder it cannot.
+
+    Raises
+    ------
+    TargetUnavailableError
+        The folder exists but belongs to another user, is a link, or is open to
+        others (someone may be trying to intercept the sockets).
+
+    Examples
+    --------
+    >>> oct(private_socket_dir().stat().st_mode & 0o777)
+    '0o700'
+    """
+    from nbdeploy.exceptions import TargetUnavailableError
+
+    folder = Path(SOCKET_DIR_BASE) / f"nbdeploy-{os.geteuid()}"
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o700)
+    st = os.lstat(folder)
+    if (
+        not stat.S_ISDIR(st.st_mode)
+        or st.st_uid != os.geteuid()
+        or stat.S_IMODE(st.st_mode) & 0o077
+    ):
+        raise TargetUnavailableError(
+            f"{folder} is not a private folder of this user (owner uid {st.st_uid}, mode "
+            f"{oct(stat.S_IMODE(st.st_mode))}); its sockets could be intercepted",
+            hint=f"remove {folder} (another user may have created it on purpose), or use "
+            "a workspace with a shorter path",
+        )
+    return folder
+
+
+def peer_credentials(conn: socket.socket) -> tuple[int, int, int]:
+    """``(pid, uid, gid)`` of the process at the other end of a unix socket, as the
+    kernel recorded them (``SO_PEERCRED``; what the peer cannot lie about)."""
+    raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", raw)
+    return int(pid), int(uid), int(gid)
+
+
+def parent_pid(pid: int) -> int | None:
+    """The parent of process ``pid`` (from ``/proc``), or ``None`` when it is gone."""
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields is not None and len(fields) > 1 else None
+
+
+def process_uid(pid: int) -> int | None:
+    """The real uid of process ``pid``, or ``None`` when it is gone."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
 
 
 def check_port_free(host: str, port: int) -> bool:

@@ -13,6 +13,7 @@ stays cheap and a target's heavy client library is only imported when it is used
 from __future__ import annotations
 
 import builtins
+import functools
 import importlib
 import shutil
 from abc import ABC, abstractmethod
@@ -53,8 +54,35 @@ class Target(ABC):
     #: The target's name in records and configs (``"local"``, ``"docker"`` ...).
     name: ClassVar[str]
 
+    #: Methods that change a service; each runs holding the service's lock
+    #: (:meth:`~nbdeploy.core.workspace.Workspace.service_lock`).
+    SERIALIZED: ClassVar[tuple[str, ...]] = (
+        "deploy",
+        "update",
+        "delete",
+        "add_version",
+        "set_traffic",
+        "remove_version",
+        "rollback",
+        "update_version",
+    )
+
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Serialize every target's changes to one service across processes.
+
+        Two processes deploying, updating or deleting the same name at once would
+        each start a server and only one record would survive (the others' servers
+        keep answering, untracked). Each method of :attr:`SERIALIZED` a target
+        defines is wrapped to run under the service's lock, so every target —
+        those plugged in later included — gets it without repeating it.
+        """
+        super().__init_subclass__(**kwargs)
+        for method in cls.SERIALIZED:
+            if method in cls.__dict__:
+                setattr(cls, method, _serialized(cls.__dict__[method]))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.workspace!r})"
@@ -144,6 +172,18 @@ class Target(ABC):
     ) -> ServiceRecord:
         """Block until service ``name`` is in a final state (printing progress when
         ``show_output``); its record."""
+
+
+def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method(self, name, ...)`` run holding the lock of service ``name``."""
+
+    @functools.wraps(method)
+    def locked(self: Target, name: str, *args: Any, **kwargs: Any) -> Any:
+        # str(): a bad name gets its lock too; the method then reports what is wrong.
+        with self.workspace.service_lock(str(name)):
+            return method(self, name, *args, **kwargs)
+
+    return locked
 
 
 # name -> "module:attribute" of the Target class / the config class.

@@ -28,7 +28,22 @@ No connection is ever queued on a socket that closes — the race of two sockets
 bound with ``SO_REUSEPORT``, whose closing one resets the connections still queued
 on it. (A service started before hand-over sockets existed, or one whose socket
 cannot be taken, is updated the old way: the new generation binds the port with
-``SO_REUSEPORT``.) If the new generation fails, the old one keeps serving.
+``SO_REUSEPORT``.) If the new generation fails, the old one keeps serving. The old
+generation gets the time its settings allow a request (queue wait + scoring
+timeout, :func:`~nbdeploy.core.serving.drain_seconds`) before it is killed.
+
+Replicas (``replicas=N`` or ``"auto"``): N server processes accept from the one
+listening socket (the first binds it, the others take it over the same way as an
+update), recorded as ``config["servers"]``. State, logs, update, traffic and delete
+cover all of them. A replica found dead when the service is looked at (``get``,
+``list``, ``state`` ...) is restarted on that socket — at most :data:`RESTART_LIMIT`
+times per deployed generation, each restart with its reason in
+``config["restarts"]``; past the limit the service is ``Failed`` (or ``Unhealthy``
+while other replicas still serve) and says why.
+
+Every change of a service (deploy, update, delete, versions and traffic) holds the
+service's lock in the workspace, so two processes never change one service at once,
+and a refresh only writes its state when no change runs.
 """
 
 from __future__ import annotations
@@ -38,6 +53,7 @@ import contextlib
 import dataclasses
 import hashlib
 import http.client
+import inspect
 import ipaddress
 import json
 import os
@@ -48,7 +64,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -56,6 +72,13 @@ from typing import Any, ClassVar
 from nbdeploy.core.auth import CorsPolicy
 from nbdeploy.core.refs import check_name
 from nbdeploy.core.services import ServiceRecord, ServiceState
+from nbdeploy.core.serving import (
+    MAX_REPLICAS,
+    SERVING_SETTINGS,
+    check_serving_settings,
+    drain_seconds,
+    usable_cores,
+)
 from nbdeploy.exceptions import (
     DeploymentError,
     InvalidArgumentError,
@@ -75,9 +98,10 @@ from ._process import (
     LogFollower,
     ProcessId,
     check_port_free,
+    private_socket_dir,
     read_exit_status,
     read_log_tail,
-    terminate,
+    terminate_all,
 )
 from .base import Target
 
@@ -90,8 +114,11 @@ LISTENING = "NBDEPLOY-LISTENING"
 
 #: Seconds a probe of ``GET /`` may take before the service counts as not answering.
 PROBE_TIMEOUT = 1.0
-#: Seconds a stopped server gets to finish its requests before SIGKILL.
+#: Seconds a stopped server gets to finish its requests before SIGKILL (an update
+#: gives the old generation what its settings allow a request: ``drain_seconds``).
 STOP_TIMEOUT = 10.0
+#: Crashed replicas restarted at most this many times per deployed generation.
+RESTART_LIMIT = 3
 _POLL_MAX = 0.02  # longest sleep while waiting for a state change
 _SOCKET_PATH_LIMIT = 100  # AF_UNIX paths are limited to 108 bytes including the NUL.
 
@@ -119,6 +146,15 @@ class LocalConfig(TargetConfig):
         Browser origins allowed to call the service: a
         :class:`~nbdeploy.core.auth.CorsPolicy`, a list of origins or a dict of its
         settings; ``None`` for no CORS.
+    replicas:
+        Server processes serving the one port (1 to 64), or ``"auto"`` for one per
+        usable CPU core. They accept from one shared listening socket, so a replica
+        that stops, crashes or is replaced never strands a queued connection.
+    replica_max_concurrent_requests, max_request_wait_time, scoring_timeout_ms:
+        Each replica's ``run()`` slots, queue wait (ms, then 503) and scoring timeout
+        (ms, then 504), the reference's names; ``None`` keeps the server's defaults
+        (1, 5000, 60000). They go into the bundle's settings: see
+        :mod:`nbdeploy.core.serving`.
 
     Examples
     --------
@@ -141,6 +177,10 @@ class LocalConfig(TargetConfig):
     auth_enabled: bool = False
     token_auth_enabled: bool = False
     cors: CorsPolicy | None = field(default=None, repr=False)
+    replicas: int | str = field(default=1, repr=False)
+    replica_max_concurrent_requests: int | None = field(default=None, repr=False)
+    max_request_wait_time: int | None = field(default=None, repr=False)
+    scoring_timeout_ms: int | None = field(default=None, repr=False)
 
     target: ClassVar[str] = "local"
     label: ClassVar[str] = "local"
@@ -189,6 +229,31 @@ class LocalConfig(TargetConfig):
                 hint="choose key auth (auth_enabled) or token auth (token_auth_enabled)",
             )
         object.__setattr__(self, "cors", CorsPolicy.from_value(self.cors))
+        if self.replicas != "auto" and (
+            isinstance(self.replicas, bool)
+            or not isinstance(self.replicas, int)
+            or not 1 <= self.replicas <= MAX_REPLICAS
+        ):
+            raise InvalidArgumentError(
+                f"invalid replicas {self.replicas!r} for a local service",
+                hint=f"give a number of server processes from 1 to {MAX_REPLICAS}, or "
+                "'auto' for one per usable CPU core",
+            )
+        check_serving_settings(self)
+
+    @classmethod
+    def from_record(cls, record: ServiceRecord) -> LocalConfig:
+        """The configuration a service record was deployed with (runtime keys such as
+        ``process`` are left out)."""
+        known = set(inspect.signature(cls).parameters)
+        return cls.from_dict({k: v for k, v in record.config.items() if k in known})
+
+    @property
+    def replica_count(self) -> int:
+        """How many server processes to run (``"auto"``: the usable CPU cores)."""
+        if self.replicas == "auto":
+            return usable_cores()
+        return int(self.replicas)
 
     @property
     def bind_host(self) -> str:
@@ -206,7 +271,58 @@ class LocalConfig(TargetConfig):
             "auth_enabled": self.auth_enabled,
             "token_auth_enabled": self.token_auth_enabled,
             "cors": None if self.cors is None else self.cors.to_dict(),
+            "replicas": self.replicas,
+            **{key: getattr(self, key) for key in SERVING_SETTINGS},
         }
+
+
+@dataclass(frozen=True)
+class Server:
+    """One server process (a replica) of a service and the unix socket where it offers
+    the service's listening socket (``None`` for servers that do not offer it).
+
+    Examples
+    --------
+    >>> server = Server(ProcessId(10, 20), "/ws/services/s/listener-1.sock")
+    >>> Server.from_dict(server.to_dict()) == server
+    True
+    """
+
+    process: ProcessId
+    handover: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.process.to_dict(), "handover": self.handover}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Server:
+        handover = data.get("handover")
+        return cls(ProcessId.from_dict(data), None if handover is None else str(handover))
+
+
+def servers_of(record: ServiceRecord) -> builtins.list[Server]:
+    """The server processes of a single-version local service (its replicas); empty for
+    an endpoint with versions (whose ``process`` is its router)."""
+    if record.config.get("versions"):
+        return []
+    raw = record.config.get("servers")
+    if isinstance(raw, builtins.list):
+        return [Server.from_dict(item) for item in raw]
+    process = record.config.get("process")
+    if not isinstance(process, Mapping):
+        return []
+    handover = record.config.get("handover")  # a record written before replicas
+    return [Server(ProcessId.from_dict(process), None if handover is None else str(handover))]
+
+
+def _servers_config(servers: builtins.list[Server]) -> dict[str, Any]:
+    """The record's ``config`` entries of a group of servers (the first one is also
+    ``process`` / ``handover``, what single-process code reads)."""
+    return {
+        "servers": [s.to_dict() for s in servers],
+        "process": servers[0].process.to_dict(),
+        "handover": servers[0].handover,
+    }
 
 
 def probe(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> int | None:
@@ -276,17 +392,23 @@ class LocalTarget(Target):
     def _log_file(self, name: str) -> Path:
         return self._service_dir(name) / "server.log"
 
-    def _handover_path(self, name: str) -> str:
+    def _handover_path(self, name: str) -> str | None:
         """A fresh path for a new server's hand-over socket (one per process).
 
-        In the service folder; under ``/tmp`` (named by a hash) when that path would
-        be too long for a unix socket.
+        In the service folder; in this user's private socket folder (named by a hash)
+        when that path would be too long for a unix socket; ``None`` (no offer: an
+        update then binds the port with ``SO_REUSEPORT``) when that folder is not safe.
         """
         token = secrets.token_hex(6)
         path = str(self._service_dir(name).absolute() / f"listener-{token}.sock")
         if len(os.fsencode(path)) > _SOCKET_PATH_LIMIT:
             key = hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
-            path = f"/tmp/nbdeploy-{os.getuid()}-{key}.sock"
+            try:
+                path = str(private_socket_dir() / f"listener-{key}.sock")
+            except TargetUnavailableError as exc:
+                with self._log_file(name).open("a", encoding="utf-8") as fh:
+                    fh.write(f"nbdeploy: no hand-over socket ({exc.message})\n")
+                return None
         return path
 
     # -- starting processes -----------------------------------------------------------
@@ -316,13 +438,14 @@ class LocalTarget(Target):
         if config.warm_start and hasattr(os, "fork"):
             from . import warm
 
+            env_file = warm.write_env_file(service_dir)
             request = {
                 "bundle": str(bundle),
                 "host": host,
                 "port": port,
                 "log_file": str(log_file),
                 "exit_dir": str(service_dir),
-                "env": dict(os.environ),
+                "env_file": str(env_file),
                 "cwd": str(bundle),
                 "log_level": _bundle_log_level(bundle),
                 "reuse_port": True,
@@ -332,12 +455,16 @@ class LocalTarget(Target):
             }
             try:
                 reply = warm.spawn(self.workspace, request, timeout=config.timeout)
-            except TargetUnavailableError as exc:
+            except BaseException as exc:
+                # No child will read it (a started child reads and removes it itself).
+                with contextlib.suppress(OSError):
+                    env_file.unlink()
+                if not isinstance(exc, TargetUnavailableError):
+                    raise
                 with log_file.open("a", encoding="utf-8") as fh:
                     fh.write(f"nbdeploy: warm start unavailable ({exc.message}); plain start\n")
             else:
-                proc = ProcessId(int(reply["pid"]), reply.get("start_time"))
-                return proc, int(reply["port"]), "warm"
+                return reply["process"], int(reply["port"]), "warm"
         return self._spawn_plain(
             bundle,
             host,
@@ -408,7 +535,7 @@ class LocalTarget(Target):
     def _await(
         self,
         name: str,
-        proc: ProcessId,
+        procs: ProcessId | builtins.list[ProcessId],
         follower: LogFollower,
         host: str,
         port: int,
@@ -417,14 +544,15 @@ class LocalTarget(Target):
         *,
         shared_port: bool = False,
     ) -> Outcome:
-        """Poll log and process until the server is ready, failed or out of time.
+        """Poll log and processes until every server is ready, one failed, or time is up.
 
-        ``shared_port``: the running generation answers on the same port, so only
-        the new server's ``NBDEPLOY-READY`` line counts — a ``GET /`` answered 200
-        may come from the old one.
+        Each server prints one ``NBDEPLOY-READY`` line; with ``shared_port`` (another
+        generation or replica answers on the same port) only those lines count — a
+        ``GET /`` answered 200 may come from another process.
         """
+        group = procs if isinstance(procs, builtins.list) else [procs]
         failure: str | None = None
-        ready = False
+        ready = 0
         delay = 0.002
         polls = 0
         while True:
@@ -432,35 +560,116 @@ class LocalTarget(Target):
                 if show_output:
                     print(line, flush=True)
                 if line.startswith(READY):
-                    ready = True
+                    ready += 1
                 elif line.startswith((INIT_FAILED, BIND_FAILED)):
                     failure = line.split(":", 1)[1].strip() if ":" in line else line
-            if ready and probe(host, port, timeout=PROBE_TIMEOUT) == 200:
+            if ready >= len(group) and probe(host, port, timeout=PROBE_TIMEOUT) == 200:
                 return Outcome(True)
             polls += 1
             if (
                 not ready
+                and len(group) == 1
                 and not shared_port
                 and polls % 10 == 0
                 and probe(host, port, timeout=0.2) == 200
             ):
                 # A server that did not print READY (or whose line we missed).
                 return Outcome(True)
-            if not proc.alive():
+            dead = next((p for p in group if not p.alive()), None)
+            if dead is not None:
                 for line in follower.read_lines():
                     if show_output:
                         print(line, flush=True)
                     if line.startswith((INIT_FAILED, BIND_FAILED)):
                         failure = line.split(":", 1)[1].strip()
-                return Outcome(False, failure or self._death_reason(name, proc))
+                return Outcome(False, failure or self._death_reason(name, dead))
             if failure is not None:
                 # Printed the failure, about to exit: wait for that.
-                proc.wait_gone(5.0)
+                for proc in group:
+                    proc.wait_gone(5.0)
                 return Outcome(False, failure)
             if time.monotonic() >= deadline:
                 return Outcome(False, None)
             time.sleep(delay)
             delay = min(delay * 2, _POLL_MAX)
+
+    def _start_servers(
+        self,
+        name: str,
+        bundle: Path,
+        cfg: LocalConfig,
+        port: int,
+        count: int,
+        show_output: bool,
+        *,
+        take_over: str | None = None,
+        on_spawn: Callable[[builtins.list[Server]], None] | None = None,
+    ) -> tuple[builtins.list[Server], int, str, Outcome]:
+        """Start ``count`` server processes (replicas) of ``bundle`` sharing ONE
+        listening socket; wait until all are ready.
+
+        Fresh (no ``take_over``): the first replica binds ``port`` (0: a free one) and,
+        once it serves, offers its socket; the others take it over. An update
+        (``take_over``: the running generation's hand-over socket) starts all of them
+        at once on the running generation's socket. Sharing one socket — rather than
+        one ``SO_REUSEPORT`` socket per replica — means no connection is ever queued
+        on a socket that closes when a replica stops, crashes or is replaced.
+
+        Returns the servers (all stopped again on failure), the bound port, the mode
+        and the outcome.
+        """
+        host = cfg.bind_host
+        deadline = time.monotonic() + cfg.timeout
+        servers: builtins.list[Server] = []
+        mode = "warm"
+        try:
+            waves = [count] if take_over else [1, count - 1]
+            source = take_over
+            for size in waves:
+                if size <= 0:
+                    continue
+                follower = LogFollower.at_end(self._log_file(name))
+                wave: builtins.list[Server] = []
+                for _ in range(size):
+                    handover = self._handover_path(name)
+                    proc, port, mode = self._spawn(
+                        name,
+                        bundle,
+                        cfg,
+                        port,
+                        handover=source is not None,
+                        handover_socket=handover,
+                        take_over=source,
+                    )
+                    wave.append(Server(proc, handover))
+                servers += wave
+                if on_spawn is not None:
+                    on_spawn(servers)
+                outcome = self._await(
+                    name,
+                    [w.process for w in wave],
+                    follower,
+                    host,
+                    port,
+                    deadline,
+                    show_output,
+                    shared_port=source is not None,
+                )
+                if not outcome.ready:
+                    self._stop_servers(servers, STOP_TIMEOUT)
+                    return [], port, mode, outcome
+                source = source or servers[0].handover
+        except BaseException:
+            self._stop_servers(servers, STOP_TIMEOUT)
+            raise
+        return servers, port, mode, Outcome(True)
+
+    def _stop_servers(self, servers: builtins.list[Server], timeout: float) -> None:
+        """SIGTERM every server at once, wait up to ``timeout`` s, then SIGKILL."""
+        terminate_all([s.process for s in servers], timeout)
+        for server in servers:
+            if server.handover:
+                _remove_socket_file(server.handover)
 
     def _death_reason(self, name: str, proc: ProcessId) -> str:
         status = read_exit_status(self._service_dir(name) / f"exit-{proc.pid}.json")
@@ -492,6 +701,9 @@ class LocalTarget(Target):
         show_output: bool = False,
     ) -> ServiceRecord:
         """Run ``bundle`` as local service ``name``; the record once ``Healthy``.
+
+        With ``replicas`` > 1 the first server starts, then the others take over its
+        socket; this call then waits for all of them even with ``wait=False``.
 
         Raises
         ------
@@ -558,16 +770,45 @@ class LocalTarget(Target):
                     "port": port,
                     "bound_port": port,
                     "mode": mode,
-                    "process": proc.to_dict(),
-                    "handover": handover_socket,
+                    **_servers_config([Server(proc, handover_socket)]),
                     "log_offset": follower.offset,
                     "log_inode": follower.inode,
                 },
             )
         )
-        if not wait:
+        if not wait and cfg.replica_count == 1:
             return record
-        return self._wait_record(record, cfg.timeout, show_output)
+        record = self._wait_record(record, cfg.timeout, show_output)
+        return self._add_replicas(record, path, cfg, show_output)
+
+    def _add_replicas(
+        self, record: ServiceRecord, bundle: Path, cfg: LocalConfig, show_output: bool
+    ) -> ServiceRecord:
+        """Start the replicas after the first one (they take over its socket)."""
+        first = servers_of(record)
+        missing = cfg.replica_count - len(first)
+        if missing <= 0:
+            return record
+        if show_output:
+            print(f"{record.name}: starting {missing} more replica(s)", flush=True)
+        port = int(record.config["port"])
+        more, _, _, outcome = self._start_servers(
+            record.name, bundle, cfg, port, missing, show_output, take_over=first[0].handover
+        )
+        if not outcome.ready:
+            reason = outcome.reason or f"not ready within {cfg.timeout:g} s"
+            self._stop_servers(first, STOP_TIMEOUT)
+            record = self.workspace.services.put(
+                record.with_state(ServiceState.FAILED, f"a replica failed to start: {reason}")
+            )
+            raise DeploymentError(
+                f"service {record.name!r} failed to start: a replica failed: {reason}",
+                hint=f"see the full output with logs({record.name!r})",
+            )
+        servers = first + more
+        return self.workspace.services.put(
+            record.replace(config={**record.config, **_servers_config(servers)})
+        )
 
     def wait(
         self, name: str, timeout: float | None = None, show_output: bool = False
@@ -599,10 +840,10 @@ class LocalTarget(Target):
         if done is not None:
             return done
         limit = float(timeout if timeout is not None else record.config.get("timeout", 120.0))
-        process = record.config.get("process")
-        if not isinstance(process, Mapping):
+        servers = servers_of(record)
+        if not servers:
             raise DeploymentError(f"service {name!r} has no recorded process")
-        proc = ProcessId.from_dict(dict(process))
+        procs = [server.process for server in servers]
         offset = int(record.config.get("log_offset") or 0)
         inode = record.config.get("log_inode")
         follower = LogFollower(self._log_file(name), offset, None if inode is None else int(inode))
@@ -610,10 +851,10 @@ class LocalTarget(Target):
         host = "127.0.0.1" if host == "localhost" else host
         port = int(record.config["port"])
         outcome = self._await(
-            name, proc, follower, host, port, time.monotonic() + limit, show_output
+            name, procs, follower, host, port, time.monotonic() + limit, show_output
         )
         return conclude_wait(
-            self, record, outcome, limit, show_output, lambda: terminate(proc, STOP_TIMEOUT)
+            self, record, outcome, limit, show_output, lambda: self._stop_servers(servers, 5.0)
         )
 
     def update(
@@ -649,31 +890,14 @@ class LocalTarget(Target):
             return self._update_primary(record, bundle, config, show_output)
         path = _bundle_path(bundle)
         models = _bundle_models(path)
-        current = LocalConfig.from_dict(
-            {
-                k: record.config[k]
-                for k in (
-                    "port",
-                    "host",
-                    "warm_start",
-                    "timeout",
-                    "auth_enabled",
-                    "token_auth_enabled",
-                    "cors",
-                )
-                if k in record.config
-            }
-        )
+        current = LocalConfig.from_record(record)
         cfg = LocalConfig.coerce(config) if config is not None else current
         if cfg.port == 0:
             cfg = dataclasses.replace(cfg, port=current.port)
-        process = record.config.get("process")
-        old = ProcessId.from_dict(dict(process)) if isinstance(process, Mapping) else None
-        if old is None or not old.alive() or record.state is ServiceState.FAILED:
+        old = servers_of(record)
+        if not any(s.process.alive() for s in old) or record.state is ServiceState.FAILED:
             # Nothing to hand over from: start the new generation like a deploy.
             self._stop_processes(record)
-            if record.config.get("handover"):
-                _remove_socket_file(str(record.config["handover"]))
             store.delete(name)
             fresh = self.deploy(name, path, cfg, wait=True, show_output=show_output)
             fresh = store.put(
@@ -687,38 +911,31 @@ class LocalTarget(Target):
                 f"port {cfg.port} on {cfg.bind_host} is already in use",
                 hint="pick another port, or keep the service's port",
             )
-        follower = LogFollower.at_end(self._log_file(name))
         if show_output:
             print(f"{name}: updating to generation {record.generation + 1}", flush=True)
         # Same address: serve on the running generation's own listening socket.
-        previous = record.config.get("handover")
-        take_over = str(previous) if same_address and previous else None
-        handover_socket = self._handover_path(name)
-        new, port, mode = self._spawn(
+        live = [s for s in old if s.process.alive() and s.handover]
+        take_over = live[0].handover if same_address and live else None
+
+        def remember(started: builtins.list[Server]) -> None:
+            # Recorded before waiting, so a delete from a kernel that died here stops them.
+            nexts = [s.process.to_dict() for s in started]
+            store.put(record.replace(config={**record.config, "next": nexts}))
+
+        new, port, mode, outcome = self._start_servers(
             name,
             path,
             cfg,
             cfg.port,
-            handover=same_address,
-            handover_socket=handover_socket,
-            take_over=take_over,
-        )
-        record = store.put(record.replace(config={**record.config, "next": new.to_dict()}))
-        outcome = self._await(
-            name,
-            new,
-            follower,
-            cfg.bind_host,
-            port,
-            time.monotonic() + cfg.timeout,
+            cfg.replica_count,
             show_output,
-            shared_port=same_address,
+            take_over=take_over,
+            on_spawn=remember,
         )
         if not outcome.ready:
-            terminate(new, STOP_TIMEOUT)
-            _remove_socket_file(handover_socket)
-            config_back = {k: v for k, v in record.config.items() if k != "next"}
-            store.put(record.replace(config=config_back))
+            store.put(
+                record.replace(config={k: v for k, v in record.config.items() if k != "next"})
+            )
             reason = outcome.reason or f"not ready within {cfg.timeout:g} s"
             if show_output:
                 print(f"{name}: update failed ({reason}); still serving the old version")
@@ -726,12 +943,9 @@ class LocalTarget(Target):
                 f"update of service {name!r} failed: {reason}; the previous version keeps serving",
                 hint=f"see the full output with logs({name!r})",
             )
-        # The new generation accepts: retire the old one (it answers what it accepted).
-        terminate(old, STOP_TIMEOUT)
-        if previous:
-            _remove_socket_file(str(previous))  # the old server removes it; if killed
-        with contextlib.suppress(OSError):
-            (self._service_dir(name) / f"exit-{old.pid}.json").unlink()
+        # The new generation accepts: retire the old one. It answers what it accepted,
+        # given the time its settings allow a request (no force-kill of work in flight).
+        self._retire(name, old, _bundle_settings(record.bundle_path))
         host = cfg.bind_host
         updated = store.put(
             record.replace(
@@ -747,10 +961,9 @@ class LocalTarget(Target):
                     "port": port,
                     "bound_port": port,
                     "mode": mode,
-                    "process": new.to_dict(),
-                    "handover": handover_socket,
-                    "log_offset": follower.offset,
-                    "log_inode": follower.inode,
+                    **_servers_config(new),
+                    "log_offset": LogFollower.at_end(self._log_file(name)).offset,
+                    "log_inode": LogFollower.at_end(self._log_file(name)).inode,
                 },
             )
         )
@@ -759,6 +972,13 @@ class LocalTarget(Target):
         if show_output:
             print(f"{name}: {updated.state.value} (generation {updated.generation})", flush=True)
         return updated
+
+    def _retire(self, name: str, old: builtins.list[Server], settings: Mapping[str, Any]) -> None:
+        """Stop a replaced generation, giving it :func:`drain_seconds` to finish."""
+        self._stop_servers(old, max(STOP_TIMEOUT, drain_seconds(settings)))
+        for server in old:
+            with contextlib.suppress(OSError):
+                (self._service_dir(name) / f"exit-{server.process.pid}.json").unlink()
 
     def get(self, name: str) -> ServiceRecord:
         """The live record of local service ``name``: process alive and ``GET /``
@@ -809,9 +1029,6 @@ class LocalTarget(Target):
             return
         self._check_mine(record)
         self._stop_processes(record)
-        handover = record.config.get("handover")
-        if handover:
-            _remove_socket_file(str(handover))
         self.workspace.services.delete(name)
         self._remove_bundle(record.bundle_path)
         from .traffic import version_bundles
@@ -926,28 +1143,49 @@ class LocalTarget(Target):
     # -- helpers ------------------------------------------------------------------------
 
     def _stop_processes(self, record: ServiceRecord) -> None:
-        for key in ("next", "process"):
-            info = record.config.get(key)
-            if isinstance(info, Mapping):
-                terminate(ProcessId.from_dict(dict(info)), STOP_TIMEOUT)
-        # An endpoint with versions: "process" was its router; now its versions' servers.
+        """Stop every process of a record at once: its servers (replicas), a next
+        generation being started, and for an endpoint with versions its router and
+        the versions' servers."""
         from .traffic import version_processes
 
-        for proc in version_processes(record):
-            terminate(proc, STOP_TIMEOUT)
+        procs = [s.process for s in servers_of(record)]
+        nexts = record.config.get("next")
+        for info in nexts if isinstance(nexts, builtins.list) else [nexts]:
+            if isinstance(info, Mapping):
+                procs.append(ProcessId.from_dict(dict(info)))
+        process = record.config.get("process")
+        if isinstance(process, Mapping):
+            procs.append(ProcessId.from_dict(dict(process)))  # the router, or servers[0]
+        procs += version_processes(record)
+        terminate_all(procs, STOP_TIMEOUT)
+        for server in servers_of(record):
+            if server.handover:
+                _remove_socket_file(server.handover)
 
     def _refresh(self, record: ServiceRecord) -> ServiceRecord:
-        """The record with its live state (stored when it changed)."""
-        process = record.config.get("process")
-        if record.state is ServiceState.FAILED or not isinstance(process, Mapping):
+        """The record with its live state (stored when it changed).
+
+        Every replica must run and ``GET /`` answer 200 for ``Healthy``. A replica
+        that died is restarted here (the restart policy: at most
+        :data:`RESTART_LIMIT` restarts per deployed generation, each recorded in
+        ``config["restarts"]`` with the reason), on the same port and — while a
+        sibling still serves — on the same listening socket.
+        """
+        if record.state is ServiceState.FAILED:
             return record
-        proc = ProcessId.from_dict(dict(process))
-        if not proc.alive():
-            reason = self._death_reason(record.name, proc)
-            return self.workspace.services.put(record.with_state(ServiceState.FAILED, reason))
-        host = str(record.config.get("host", "127.0.0.1"))
-        host = "127.0.0.1" if host == "localhost" else host
-        status = probe(host, int(record.config["port"]), timeout=PROBE_TIMEOUT)
+        if record.config.get("versions"):
+            return self._refresh_endpoint(record)
+        servers = servers_of(record)
+        if not servers:
+            return record
+        dead = [s for s in servers if not s.process.alive()]
+        if dead and record.state is ServiceState.TRANSITIONING:
+            # It never served (init() failed, say): starting it again would not help.
+            reason = self._death_reason(record.name, dead[0].process)
+            return self._store_live(record, record.with_state(ServiceState.FAILED, reason))
+        if dead:
+            return self._restart(record, servers, dead)
+        status = probe(_probe_host(record), int(record.config["port"]), timeout=PROBE_TIMEOUT)
         if status == 200:
             state, error = ServiceState.HEALTHY, None
         elif record.state is ServiceState.TRANSITIONING:
@@ -957,24 +1195,108 @@ class LocalTarget(Target):
             error = (
                 f"GET / answered {status}"
                 if status is not None
-                else f"GET / did not answer within {PROBE_TIMEOUT:g} s (pid {proc.pid} alive)"
+                else f"GET / did not answer within {PROBE_TIMEOUT:g} s "
+                f"(pid {servers[0].process.pid} alive)"
             )
-        if record.config.get("versions"):
-            # Behind a router, GET / reached one version (or got the router's 502 for a
-            # dead one); every version must run, and a dead one is named.
-            from .traffic import versions_of
+        return self._store_live(record, record.with_state(state, error))
 
-            dead = [v for v in versions_of(record) if not v.process.alive()]
-            if dead:
-                state = ServiceState.UNHEALTHY
-                error = "; ".join(
-                    f"version {v.name!r} is not running: "
-                    + self._death_reason(record.name, v.process)
-                    for v in dead
-                )
-        if state is record.state and error == record.error:
-            return record
-        return self.workspace.services.put(record.with_state(state, error))
+    def _refresh_endpoint(self, record: ServiceRecord) -> ServiceRecord:
+        """:meth:`_refresh` of an endpoint with versions: its router and every version
+        must run (a dead one is named)."""
+        from .traffic import versions_of
+
+        router = ProcessId.from_dict(dict(record.config["process"]))
+        if not router.alive():
+            reason = "the router stopped: " + self._death_reason(record.name, router)
+            return self._store_live(record, record.with_state(ServiceState.FAILED, reason))
+        status = probe(_probe_host(record), int(record.config["port"]), timeout=PROBE_TIMEOUT)
+        state = ServiceState.HEALTHY if status == 200 else ServiceState.UNHEALTHY
+        error = None if status == 200 else f"GET / answered {status}"
+        dead = [v for v in versions_of(record) if not v.alive()]
+        if dead:
+            state = ServiceState.UNHEALTHY
+            error = "; ".join(
+                f"version {v.name!r} is not running: "
+                + self._death_reason(record.name, next(p for p in v.processes if not p.alive()))
+                for v in dead
+            )
+        return self._store_live(record, record.with_state(state, error))
+
+    def _store_live(self, seen: ServiceRecord, live: ServiceRecord) -> ServiceRecord:
+        """Store what a refresh found — unless another deploy, update or delete of the
+        service runs (its lock is taken) or changed the record since it was read: a
+        refresh must never write an older view over a newer one."""
+        if live.state is seen.state and live.error == seen.error:
+            return seen
+        from nbdeploy.exceptions import TargetUnavailableError
+
+        try:
+            with self.workspace.service_lock(seen.name, timeout=0):
+                stored = self.workspace.services.get(seen.name)
+                if stored.updated != seen.updated:
+                    return stored
+                return self.workspace.services.put(live)
+        except (TargetUnavailableError, ServiceNotFoundError):
+            return live
+
+    def _restart(
+        self, record: ServiceRecord, servers: builtins.list[Server], dead: builtins.list[Server]
+    ) -> ServiceRecord:
+        """Restart the dead replicas of a service (see :meth:`_refresh`)."""
+        from nbdeploy.exceptions import TargetUnavailableError
+
+        name = record.name
+        reasons = [self._death_reason(name, s.process) for s in dead]
+        try:
+            with self.workspace.service_lock(name, timeout=0):
+                if self.workspace.services.get(name).updated != record.updated:
+                    return self._refresh(self.workspace.services.get(name))
+                return self._restart_locked(record, servers, dead, reasons)
+        except TargetUnavailableError:  # being changed right now: report, do not act
+            return record.with_state(ServiceState.UNHEALTHY, "; ".join(reasons))
+
+    def _restart_locked(
+        self,
+        record: ServiceRecord,
+        servers: builtins.list[Server],
+        dead: builtins.list[Server],
+        reasons: builtins.list[str],
+    ) -> ServiceRecord:
+        store = self.workspace.services
+        live = [s for s in servers if s not in dead]
+        history = builtins.list(record.config.get("restarts") or [])
+        if len(history) + len(dead) > RESTART_LIMIT or not record.bundle_path:
+            why = (
+                f"{'; '.join(reasons)}; not restarted: {len(history)} restart(s) already "
+                f"(the limit is {RESTART_LIMIT} per deployment; see logs({record.name!r}))"
+            )
+            state = ServiceState.UNHEALTHY if live else ServiceState.FAILED
+            return store.put(record.with_state(state, why))
+        self._stop_servers(dead, 0.0)  # only removes their sockets: they are gone
+        cfg = LocalConfig.from_record(record)
+        port = int(record.config["port"])
+        source = next((s.handover for s in live if s.handover), None)
+        new, _, _, outcome = self._start_servers(
+            record.name, Path(record.bundle_path), cfg, port, len(dead), False, take_over=source
+        )
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        for server, reason in zip(dead, reasons, strict=True):
+            history.append({"time": now, "pid": server.process.pid, "reason": reason})
+        config = {**record.config, "restarts": history}
+        for server in dead:  # its reason is recorded now
+            with contextlib.suppress(OSError):
+                (self._service_dir(record.name) / f"exit-{server.process.pid}.json").unlink()
+        if not outcome.ready:
+            why = f"{'; '.join(reasons)}; the restart failed: {outcome.reason or 'timed out'}"
+            state = ServiceState.UNHEALTHY if live else ServiceState.FAILED
+            return store.put(record.replace(config=config).with_state(state, why))
+        config.update(_servers_config(live + new))
+        return store.put(record.replace(config=config).with_state(ServiceState.HEALTHY, None))
+
+
+def _probe_host(record: ServiceRecord) -> str:
+    host = str(record.config.get("host", "127.0.0.1"))
+    return "127.0.0.1" if host == "localhost" else host
 
 
 def _remove_socket_file(path: str) -> None:
@@ -982,6 +1304,18 @@ def _remove_socket_file(path: str) -> None:
     with contextlib.suppress(OSError):
         if stat.S_ISSOCK(os.lstat(path).st_mode):
             os.unlink(path)
+
+
+def _bundle_settings(bundle: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """The server settings recorded in a bundle's manifest (empty when unreadable)."""
+    if not bundle:
+        return {}
+    try:
+        manifest = json.loads((Path(bundle) / "bundle.json").read_text(encoding="utf-8"))
+        settings = manifest.get("settings") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return dict(settings) if isinstance(settings, Mapping) else {}
 
 
 def _bundle_log_level(bundle: Path) -> str:

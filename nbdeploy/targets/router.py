@@ -23,12 +23,22 @@ version that is gone are closed.
 
 HTTP: a minimal HTTP/1.1 reverse proxy on asyncio streams (uvloop when installed) —
 keep-alive towards clients and a pool of keep-alive connections to each version,
-bodies framed by ``Content-Length`` or chunked (request bodies are read whole and sent
-with a ``Content-Length``; chunked responses are passed through), ``Expect:
-100-continue`` answered by the router. If a pooled connection turns out closed before
-any byte of the answer came back, the request is sent once more on a new connection
-(the server did not start on it). ``SIGTERM`` stops accepting, lets requests in
-flight finish (idle client connections are closed) and exits.
+bodies framed by ``Content-Length`` or chunked, ``Expect: 100-continue`` answered by
+the router. Request bodies obey the endpoint's ``max_request_bytes``
+(``--max-body-bytes``): an over-limit ``Content-Length`` gets ``413`` at once, before
+any of the body is read (and no ``100 Continue``); bodies up to 1 MiB are read whole,
+larger and chunked ones are streamed through as they arrive, counted, and cut off
+with a 413 past the limit — the router never holds more than a chunk of one in
+memory. If a pooled connection turns out closed before any byte of the answer came
+back, the request is sent once more on a new connection (the server did not start on
+it). ``SIGTERM`` stops accepting, lets requests in flight finish (idle client
+connections are closed) and exits.
+
+Health: every second the router sends ``GET /`` to each version; one that does not
+answer 200 (or refuses a connection) gets no new traffic while another version can
+take it, and gets it back once it answers again. A request whose version refuses the
+connection goes to another version (it never started); a request pinned to a version
+by its header is not moved.
 
 Taking the port: with ``--take-over PATH`` (the single server's hand-over socket,
 see :mod:`nbdeploy.server.handover`) the router serves on the single server's own
@@ -89,9 +99,16 @@ _HOP_BY_HOP = frozenset(
     }
 )
 _PIN_HEADERS = (VERSION_HEADER.encode(), AZURE_VERSION_HEADER.encode())
-#: Largest request head and body the router takes (the server applies its own limit).
+#: Largest request head the router takes.
 MAX_HEAD_BYTES = 64 * 1024
-MAX_BODY_BYTES = 1024 * 1024 * 1024
+#: Largest request body by default (the servers' ``max_request_bytes``; the kernel
+#: passes the endpoint's own with ``--max-body-bytes``).
+MAX_BODY_BYTES = 100 * 1024 * 1024
+#: Bodies up to this size are read whole (and can be sent again on a new connection
+#: when a pooled one turns out closed); larger and chunked ones are streamed through.
+BUFFERED_BODY_BYTES = 1024 * 1024
+#: Seconds between health checks (``GET /``) of every version.
+HEALTH_SECONDS = 1.0
 #: Idle seconds after which a pooled upstream connection is not reused (uvicorn
 #: closes idle keep-alive connections after 5 s).
 POOL_IDLE_SECONDS = 3.0
@@ -217,7 +234,15 @@ class _BadRequest(Exception):
 
 
 class _UpstreamFailed(Exception):
-    """The version's server failed before any byte of its answer arrived."""
+    """The version's server failed before any byte of its answer arrived.
+
+    ``unreached``: the connection could not even be made, so the request never
+    started there and may go to another version.
+    """
+
+    def __init__(self, message: str, *, unreached: bool = False) -> None:
+        super().__init__(message)
+        self.unreached = unreached
 
 
 def _parse_head(head: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
@@ -260,27 +285,6 @@ def _error(status: int, message: str, *, close: bool, extra: bytes = b"") -> byt
     )
 
 
-async def _read_chunked(reader: asyncio.StreamReader, limit: int) -> bytes:
-    """De-chunk a chunked request body (trailers are dropped)."""
-    parts: list[bytes] = []
-    size_total = 0
-    while True:
-        line = await reader.readuntil(b"\r\n")
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise _BadRequest(400, "malformed chunk size in the request body") from None
-        if size == 0:
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                pass
-            return b"".join(parts)
-        size_total += size
-        if size_total > limit:
-            raise _BadRequest(413, f"request body over the router's limit of {limit} bytes")
-        parts.append(await reader.readexactly(size))
-        await reader.readexactly(2)
-
-
 @dataclass
 class _Pooled:
     reader: asyncio.StreamReader
@@ -291,10 +295,16 @@ class _Pooled:
 class Router:
     """Serves one endpoint: accepts client connections and forwards their requests."""
 
-    def __init__(self, routes_file: Path, applied_file: Path) -> None:
+    def __init__(
+        self, routes_file: Path, applied_file: Path, max_body: int = MAX_BODY_BYTES
+    ) -> None:
         self.routes_file = routes_file
         self.applied_file = applied_file
+        self.max_body = max_body
         self.routes = Routes.read(routes_file)
+        #: Versions whose last health check (or connection) failed: no new traffic
+        #: goes there while another version can take it.
+        self.down: set[Route] = set()
         self._mtime = self._stat_mtime()
         self._pools: dict[tuple[str, int], list[_Pooled]] = {}
         self._idle_clients: set[asyncio.Task[Any]] = set()
@@ -347,6 +357,24 @@ class Router:
             if self._stat_mtime() != self._mtime:
                 self.reload()
 
+    async def check_health(self) -> None:
+        """``GET /`` every version every :data:`HEALTH_SECONDS`; a version that does
+        not answer 200 gets no traffic until it does again (failover)."""
+        while not self.stopping:
+            routes = self.routes.versions
+            results = await asyncio.gather(*(_healthy(r) for r in routes))
+            for route, healthy in zip(routes, results, strict=True):
+                if healthy and route in self.down:
+                    _log(f"version {route.name!r} answers again; it gets its traffic back")
+                    self.down.discard(route)
+                elif not healthy and route not in self.down:
+                    _log(
+                        f"version {route.name!r} ({route.host}:{route.port}) is not healthy; "
+                        "its traffic goes to the other versions"
+                    )
+                    self.down.add(route)
+            await asyncio.sleep(HEALTH_SECONDS)
+
     # -- upstream connections -----------------------------------------------------------
 
     async def _connect(self, route: Route) -> tuple[_Pooled, bool]:
@@ -373,7 +401,7 @@ class Router:
 
     # -- one request --------------------------------------------------------------------
 
-    def _choose(self, headers: Sequence[tuple[bytes, bytes]]) -> Route:
+    def _choose(self, headers: Sequence[tuple[bytes, bytes]], avoid: Route | None = None) -> Route:
         for name in _PIN_HEADERS:
             pinned = _header(headers, name)
             if pinned is not None:
@@ -384,7 +412,14 @@ class Router:
                         404, f"no version {pinned.decode('latin-1')!r} here; versions: {known}"
                     )
                 return route
+        down = self.down if avoid is None else {*self.down, avoid}
+        usable = tuple(r for r in self.routes.versions if r not in down and r.weight > 0)
+        if usable and len(usable) < len([r for r in self.routes.versions if r.weight > 0]):
+            return Routes(self.routes.generation, usable).pick(self._random.random())
         return self.routes.pick(self._random.random())
+
+    def _pinned(self, headers: Sequence[tuple[bytes, bytes]]) -> bool:
+        return any(_header(headers, name) is not None for name in _PIN_HEADERS)
 
     async def _exchange(
         self,
@@ -422,7 +457,8 @@ class Router:
         try:
             return await self._connect(route)
         except OSError as exc:
-            raise _UpstreamFailed(f"cannot connect: {exc}") from None
+            self.down.add(route)  # until its next health check says otherwise
+            raise _UpstreamFailed(f"cannot connect: {exc}", unreached=True) from None
 
     async def _relay(
         self,
@@ -533,47 +569,44 @@ class Router:
             close = b"close" in connection or (
                 version == b"HTTP/1.0" and b"keep-alive" not in connection
             )
+            chunked = b"chunked" in _tokens(_header(headers, b"transfer-encoding"))
+            size = 0 if chunked else self._declared_size(headers)
+            route = self._choose(headers)
+            # Checked before "100 Continue": an over-limit body is never invited.
             if b"100-continue" in _tokens(_header(headers, b"expect")):
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            if b"chunked" in _tokens(_header(headers, b"transfer-encoding")):
-                body = await _read_chunked(reader, MAX_BODY_BYTES)
-            else:
-                length = _header(headers, b"content-length")
-                size = int(length) if length is not None and length.isdigit() else 0
-                if length is not None and not length.isdigit():
-                    raise _BadRequest(400, f"Content-Length {length[:40]!r} is not a number")
-                if size > MAX_BODY_BYTES:
-                    raise _BadRequest(
-                        413, f"request body over the router's limit of {MAX_BODY_BYTES} bytes"
-                    )
-                body = await reader.readexactly(size) if size else b""
-            route = self._choose(headers)
+            streamed = chunked or size > BUFFERED_BODY_BYTES
+            body = b"" if streamed or not size else await reader.readexactly(size)
         except _BadRequest as exc:
-            writer.write(_error(exc.status, exc.message, close=True))
-            await writer.drain()
+            await _refuse(reader, writer, exc)
             return False
         upstream = [method, b" ", target, b" HTTP/1.1\r\n"]
         for key, value in headers:
             if key not in _HOP_BY_HOP:
                 upstream += [key, b": ", value, b"\r\n"]
-        if body or method in (b"POST", b"PUT", b"PATCH"):
-            upstream.append(b"content-length: %d\r\n" % len(body))
+        if chunked:
+            upstream.append(b"transfer-encoding: chunked\r\n")
+        elif size or method in (b"POST", b"PUT", b"PATCH"):
+            upstream.append(b"content-length: %d\r\n" % size)
         upstream += [b"\r\n", body]
         request = b"".join(upstream)
         close = close or self.stopping
+        head_only = method == b"HEAD"
         try:
+            if streamed:
+                return await self._stream(route, request, reader, size, chunked, writer, close)
             try:
-                return await self._exchange(route, request, method == b"HEAD", writer, close)
-            except _UpstreamFailed:
-                if self.routes.get(route.name) == route:
+                return await self._exchange(route, request, head_only, writer, close)
+            except _UpstreamFailed as exc:
+                moved = self.routes.get(route.name) != route
+                if not (moved or (exc.unreached and not self._pinned(headers))):
                     raise
-                # The version was removed or moved while this request was on its way:
-                # it never started there, so it goes where the routes send it now.
-                route = self._choose(headers)
-                return await self._exchange(route, request, method == b"HEAD", writer, close)
+                # The request never started there (the version is gone, moved, or
+                # refuses connections): it goes to another version.
+                route = self._choose(headers, avoid=route)
+                return await self._exchange(route, request, head_only, writer, close)
         except _BadRequest as exc:
-            writer.write(_error(exc.status, exc.message, close=True))
-            await writer.drain()
+            await _refuse(reader, writer, exc)
             return False
         except _UpstreamFailed as exc:
             message = f"version {route.name!r} ({route.host}:{route.port}) did not answer: {exc}"
@@ -589,6 +622,88 @@ class Router:
             )
             await writer.drain()
             return False
+
+    def _declared_size(self, headers: Sequence[tuple[bytes, bytes]]) -> int:
+        """The ``Content-Length`` of a request; a 413 at once when it is over the limit
+        (nothing of the body is read or buffered)."""
+        length = _header(headers, b"content-length")
+        if length is None:
+            return 0
+        if not length.isdigit():
+            raise _BadRequest(400, f"Content-Length {length[:40]!r} is not a number")
+        size = int(length)
+        if size > self.max_body:
+            raise _BadRequest(
+                413,
+                f"request body of {size} bytes is over this service's limit of "
+                f"{self.max_body} bytes",
+            )
+        return size
+
+    async def _stream(
+        self,
+        route: Route,
+        head: bytes,
+        reader: asyncio.StreamReader,
+        size: int,
+        chunked: bool,
+        client: asyncio.StreamWriter,
+        close: bool,
+    ) -> bool:
+        """Send a large or chunked request body through as it arrives, counting it
+        against the limit, on a new connection; then relay the answer."""
+        try:
+            up_reader, up_writer = await asyncio.open_connection(
+                route.host, route.port, limit=MAX_HEAD_BYTES
+            )
+        except OSError as exc:
+            self.down.add(route)
+            raise _UpstreamFailed(f"cannot connect: {exc}", unreached=True) from None
+        conn = _Pooled(up_reader, up_writer, time.monotonic())
+        try:
+            up_writer.write(head)
+            try:
+                if chunked:
+                    await self._copy_chunked(reader, up_writer)
+                else:
+                    await _copy(reader, up_writer, size)
+                await up_writer.drain()
+            except OSError:
+                pass  # the server answered early (a 413, a 401) and closed: relay that
+            try:
+                answer = await up_reader.readuntil(b"\r\n\r\n")
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+                raise _UpstreamFailed(f"{type(exc).__name__}: {exc}") from None
+            await self._relay(route, conn, answer, False, client, close)
+            return False  # the client's connection may hold unread body: close it
+        finally:
+            up_writer.close()
+
+    async def _copy_chunked(self, reader: asyncio.StreamReader, up: asyncio.StreamWriter) -> None:
+        """Copy a chunked body, chunk by chunk (never a whole chunk in memory)."""
+        total = 0
+        while True:
+            line = await reader.readuntil(b"\r\n")
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _BadRequest(400, "malformed chunk size in the request body") from None
+            if size == 0:
+                while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                    pass
+                up.write(b"0\r\n\r\n")
+                return
+            total += size
+            if total > self.max_body:
+                raise _BadRequest(
+                    413,
+                    f"request body of at least {total} bytes is over this service's limit "
+                    f"of {self.max_body} bytes",
+                )
+            up.write(b"%x\r\n" % size)
+            await _copy(reader, up, size)
+            await reader.readexactly(2)
+            up.write(b"\r\n")
 
     # -- stopping -------------------------------------------------------------------------
 
@@ -606,6 +721,42 @@ class Router:
         self._pools.clear()
 
 
+async def _refuse(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, exc: _BadRequest
+) -> None:
+    """Answer an error and close gracefully: half-close, then discard what the client
+    still sends for a moment (closing with unread bytes would reset the connection,
+    and the client might never see the answer — a 413 above all)."""
+    writer.write(_error(exc.status, exc.message, close=True))
+    with contextlib.suppress(Exception):
+        await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+        deadline = time.monotonic() + 1.0
+        while (left := deadline - time.monotonic()) > 0:
+            if not await asyncio.wait_for(reader.read(_COPY_CHUNK), left):
+                break
+
+
+async def _healthy(route: Route) -> bool:
+    """Whether ``GET /`` of a version answers 200 within a second."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(route.host, route.port), HEALTH_SECONDS
+        )
+    except (OSError, asyncio.TimeoutError):
+        return False
+    try:
+        host = f"[{route.host}]" if ":" in route.host else route.host
+        writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        line = await asyncio.wait_for(reader.readline(), HEALTH_SECONDS)
+        return line.split(b" ", 2)[1:2] == [b"200"]
+    except (OSError, asyncio.TimeoutError, IndexError):
+        return False
+    finally:
+        writer.close()
+
+
 async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int) -> None:
     remaining = size
     while remaining > 0:
@@ -615,7 +766,7 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size
         writer.write(chunk)
         remaining -= len(chunk)
         if remaining > 0:
-            await writer.drain()
+            await writer.drain()  # at most one chunk buffered: memory stays flat
 
 
 # --------------------------------------------------------------------------- process
@@ -643,6 +794,10 @@ def _take_over(path: str, host: str, port: int, timeout: float = 30.0) -> socket
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(timeout)
             conn.connect(path)
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+            if int.from_bytes(creds[4:8], sys.byteorder) != os.geteuid():
+                _log(f"the hand-over socket {path} belongs to another user; binding the port")
+                return None
             message, fds, _, _ = socket.recv_fds(conn, len(_HANDOVER_MAGIC), 1)
     except OSError as exc:
         _log(f"no listening socket to take over at {path} ({exc}); binding the port")
@@ -678,7 +833,12 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 async def serve(
-    routes_file: Path, applied_file: Path, host: str, port: int, take_over: str | None = None
+    routes_file: Path,
+    applied_file: Path,
+    host: str,
+    port: int,
+    take_over: str | None = None,
+    max_body: int = MAX_BODY_BYTES,
 ) -> int:
     """Run the router on ``host:port`` until SIGTERM/SIGINT; the exit code.
 
@@ -686,7 +846,7 @@ async def serve(
     that server's listening socket; otherwise, or if none is offered, it binds the
     port with ``SO_REUSEPORT``.
     """
-    router = Router(routes_file, applied_file)
+    router = Router(routes_file, applied_file, max_body)
     loop = asyncio.get_running_loop()
     # Blocking, before anything else runs on this loop: the single server answers
     # as soon as its own loop is free.
@@ -703,6 +863,7 @@ async def serve(
         loop.add_signal_handler(signum, stop.set)
     server = await asyncio.start_server(router.handle, sock=sock, limit=MAX_HEAD_BYTES)
     watcher = asyncio.create_task(router.watch())
+    checker = asyncio.create_task(router.check_health())
     router.write_applied()
     _log(
         f"listening on {host}:{port} (pid {os.getpid()}), routes generation "
@@ -713,15 +874,21 @@ async def serve(
     _log("stopping: finishing the requests in flight")
     server.close()
     await router.drain(STOP_SECONDS)
-    watcher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await watcher
+    for task in (watcher, checker):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     coroutine = serve(
-        Path(args.routes), Path(args.applied), args.host, args.port, take_over=args.take_over
+        Path(args.routes),
+        Path(args.applied),
+        args.host,
+        args.port,
+        take_over=args.take_over,
+        max_body=args.max_body_bytes,
     )
     try:
         import uvloop
@@ -779,6 +946,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--applied", required=True, help="where to confirm applied routes")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=MAX_BODY_BYTES,
+        help="largest request body; larger ones get 413 before any of it is read",
+    )
     parser.add_argument("--detach", action="store_true", help="fork into a new session")
     parser.add_argument("--log", help="log file of the detached router")
     parser.add_argument("--exit-dir", help="folder for exit-<pid>.json")

@@ -47,9 +47,10 @@ from typing import TYPE_CHECKING, Any
 
 from nbdeploy.core.refs import check_name
 from nbdeploy.core.services import ServiceRecord, ServiceState
+from nbdeploy.core.serving import drain_seconds
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError, TargetUnavailableError
 
-from ._process import LogFollower, ProcessId, terminate
+from ._process import ProcessId, terminate, terminate_all
 from .router import Route, Routes, read_applied
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ __all__ = [
 DEFAULT_VERSION = "v1"
 #: Seconds the router may take to confirm new routes (it usually takes < 10 ms).
 ACK_TIMEOUT = 10.0
+#: The servers' default ``max_request_bytes`` (the router enforces the same limit).
+DEFAULT_BODY = 100 * 1024 * 1024
 #: Seconds the router process may take to start listening.
 ROUTER_START_TIMEOUT = 30.0
 _ROUTER_SCRIPT = Path(__file__).resolve().with_name("router.py")
@@ -94,6 +97,16 @@ class Version:
     weight: int
     process: ProcessId
     mode: str
+    replicas: tuple[ProcessId, ...] = ()
+
+    @property
+    def processes(self) -> list[ProcessId]:
+        """Every server process of this version (its replicas share one socket)."""
+        return [self.process, *self.replicas]
+
+    def alive(self) -> bool:
+        """Whether every server process of this version runs."""
+        return all(p.alive() for p in self.processes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +117,7 @@ class Version:
             "weight": self.weight,
             "process": self.process.to_dict(),
             "mode": self.mode,
+            "replicas": [p.to_dict() for p in self.replicas],
         }
 
     @classmethod
@@ -116,6 +130,7 @@ class Version:
             weight=int(data["weight"]),
             process=ProcessId.from_dict(data["process"]),
             mode=str(data.get("mode", "")),
+            replicas=tuple(ProcessId.from_dict(p) for p in data.get("replicas") or ()),
         )
 
 
@@ -156,13 +171,7 @@ def _applied_file(target: LocalTarget, name: str) -> Path:
 def _config(record: ServiceRecord) -> LocalConfig:
     from .local import LocalConfig
 
-    return LocalConfig.from_dict(
-        {
-            k: record.config[k]
-            for k in ("port", "host", "warm_start", "timeout")
-            if k in record.config
-        }
-    )
+    return LocalConfig.from_record(record)
 
 
 def _live_record(target: LocalTarget, name: str) -> ServiceRecord:
@@ -224,30 +233,22 @@ def _start_backend(
     bundle: Path,
     cfg: LocalConfig,
     show_output: bool,
-) -> tuple[ProcessId, int, str]:
-    """Start one version's server on a fresh port and wait until it answers."""
-    follower = LogFollower.at_end(target._log_file(name))
+) -> tuple[list[ProcessId], int, str]:
+    """Start one version's servers (its replicas) on a fresh port; wait until they
+    answer."""
     if show_output:
         print(f"{name}: starting version {version}", flush=True)
-    proc, port, mode = target._spawn(name, bundle, cfg, 0, handover=False)
-    outcome = target._await(
-        name,
-        proc,
-        follower,
-        cfg.bind_host,
-        port,
-        time.monotonic() + cfg.timeout,
-        show_output,
+    servers, port, mode, outcome = target._start_servers(
+        name, bundle, cfg, 0, cfg.replica_count, show_output
     )
     if not outcome.ready:
-        terminate(proc, 10.0)
         reason = outcome.reason or f"not ready within {cfg.timeout:g} s"
         raise DeploymentError(
             f"version {version!r} of service {name!r} failed to start: {reason}; "
             "the endpoint is unchanged",
             hint=f"see the full output with logs({name!r})",
         )
-    return proc, port, mode
+    return [s.process for s in servers], port, mode
 
 
 def _wait_applied(
@@ -304,7 +305,12 @@ def _start_router(
     With ``take_over`` (the single server's hand-over socket) the router serves on that
     server's own listening socket, so no connection queued for it is lost in the switch.
     """
+    from .local import _bundle_settings
+
     service_dir = _service_dir(target, name)
+    record = target.workspace.services.get(name)
+    # The endpoint's versions share its settings (auth, CORS, limits).
+    max_body = int(_bundle_settings(record.bundle_path).get("max_request_bytes") or DEFAULT_BODY)
     routes.write(_routes_file(target, name))
     with contextlib.suppress(OSError):
         _applied_file(target, name).unlink()
@@ -325,6 +331,8 @@ def _start_router(
         str(target._log_file(name)),
         "--exit-dir",
         str(service_dir),
+        "--max-body-bytes",
+        str(max_body),
         *(["--take-over", take_over] if take_over else []),
     ]
     result = subprocess.run(
@@ -368,7 +376,7 @@ def _store(
             bundle_path=main.bundle_path,
             generation=record.generation + 1,
             config={
-                **record.config,
+                **{k: v for k, v in record.config.items() if k not in ("servers", "restarts")},
                 **config,
                 "versions": [v.to_dict() for v in versions],
                 "primary": primary,
@@ -379,12 +387,35 @@ def _store(
 
 
 def _retire(target: LocalTarget, name: str, old: Version, keep: Iterable[Version]) -> None:
-    """Stop a version's process (it finishes its requests) and drop its bundle."""
-    terminate(old.process, 10.0)
-    with contextlib.suppress(OSError):
-        (_service_dir(target, name) / f"exit-{old.process.pid}.json").unlink()
+    """Stop a version's processes (they finish their requests) and drop its bundle."""
+    from .local import _bundle_settings
+
+    grace = max(10.0, drain_seconds(_bundle_settings(old.bundle_path)))
+    terminate_all(old.processes, grace)
+    for proc in old.processes:
+        with contextlib.suppress(OSError):
+            (_service_dir(target, name) / f"exit-{proc.pid}.json").unlink()
     if all(v.bundle_path != old.bundle_path for v in keep):
         target._remove_bundle(old.bundle_path)
+
+
+def _check_serving(target: LocalTarget, record: ServiceRecord, version: Version) -> None:
+    """Refuse to send traffic to a version that is not running or not answering."""
+    from .local import PROBE_TIMEOUT, probe
+
+    dead = next((p for p in version.processes if not p.alive()), None)
+    if dead is not None:
+        why = target._death_reason(record.name, dead)
+    elif probe(_config(record).bind_host, version.port, timeout=PROBE_TIMEOUT) != 200:
+        why = "it does not answer GET / with 200"
+    else:
+        return
+    raise DeploymentError(
+        f"version {version.name!r} of service {record.name!r} is not serving ({why}); "
+        "no traffic was moved",
+        hint=f"give it weight 0, update it (service.update_version({version.name!r}, ...)) "
+        "or remove it",
+    )
 
 
 def _find(versions: list[Version], version: str, service: str) -> Version:
@@ -454,15 +485,15 @@ def add_version(
             f"service {name!r} already has a version {version!r}",
             hint="pick another name, or update it with service.update_version(...)",
         )
-    proc, port, mode = _start_backend(target, name, version, path, cfg, show_output)
+    procs, port, mode = _start_backend(target, name, version, path, cfg, show_output)
     scaled = _rescale({v.name: v.weight for v in versions}, 100 - weight)
     new = [replace(v, weight=scaled[v.name]) for v in versions]
-    new.append(Version(version, str(path), models, port, weight, proc, mode))
+    new.append(Version(version, str(path), models, port, weight, procs[0], mode, tuple(procs[1:])))
     generation = int(record.config.get("routes_generation", 0)) + 1
     try:
         _apply(target, record, _routes(new, cfg.bind_host, generation))
     except BaseException:
-        terminate(proc, 10.0)
+        terminate_all(procs, 10.0)
         raise
     return _store(target, record, new, str(record.config.get("primary")), generation)
 
@@ -488,12 +519,14 @@ def _split(
         )
     if not record.bundle_path:
         raise DeploymentError(f"service {name!r} has no recorded bundle to keep serving")
-    old = ProcessId.from_dict(record.config["process"])
+    from .local import _bundle_settings, servers_of
+
+    old = servers_of(record)
     first = _start_backend(target, name, current_name, Path(record.bundle_path), cfg, show_output)
     try:
         second = _start_backend(target, name, version, path, cfg, show_output)
     except BaseException:
-        terminate(first[0], 10.0)
+        terminate_all(first[0], 10.0)
         raise
     versions = [
         Version(
@@ -502,8 +535,9 @@ def _split(
             record.models,
             port=first[1],
             weight=100 - weight,
-            process=first[0],
+            process=first[0][0],
             mode=first[2],
+            replicas=tuple(first[0][1:]),
         ),
         Version(
             version,
@@ -511,8 +545,9 @@ def _split(
             models,
             port=second[1],
             weight=weight,
-            process=second[0],
+            process=second[0][0],
             mode=second[2],
+            replicas=tuple(second[0][1:]),
         ),
     ]
     try:
@@ -525,15 +560,12 @@ def _split(
             take_over=str(handover) if handover else None,
         )
     except BaseException:
-        terminate(first[0], 10.0)
-        terminate(second[0], 10.0)
+        terminate_all(first[0] + second[0], 10.0)
         raise
     if show_output:
         print(f"{name}: router on port {cfg.port}; retiring the single server", flush=True)
     # Both listen on the endpoint's port now; the old server finishes its requests.
-    terminate(old, 10.0)
-    with contextlib.suppress(OSError):
-        (_service_dir(target, name) / f"exit-{old.pid}.json").unlink()
+    target._retire(name, old, _bundle_settings(record.bundle_path))
     return _store(
         target, record, versions, current_name, 1, mode="router", process=router.to_dict()
     )
@@ -574,6 +606,9 @@ def set_traffic(target: LocalTarget, name: str, weights: Mapping[str, int]) -> S
             hint="give percentages that add up to 100; versions left out get 0",
         )
     new = [replace(v, weight=int(weights.get(v.name, 0))) for v in versions]
+    for changed in new:
+        if changed.weight > 0:
+            _check_serving(target, record, changed)
     generation = int(record.config.get("routes_generation", 0)) + 1
     _apply(target, record, _routes(new, _config(record).bind_host, generation))
     return _store(target, record, new, str(record.config.get("primary")), generation)
@@ -665,16 +700,22 @@ def update_version(
     old = _find(versions, version or str(record.config.get("primary")), name)
     path = _bundle_path(bundle)
     cfg = _config(record)
-    proc, port, mode = _start_backend(target, name, old.name, path, cfg, show_output)
+    procs, port, mode = _start_backend(target, name, old.name, path, cfg, show_output)
     fresh = replace(
-        old, bundle_path=str(path), models=_bundle_models(path), port=port, process=proc, mode=mode
+        old,
+        bundle_path=str(path),
+        models=_bundle_models(path),
+        port=port,
+        process=procs[0],
+        replicas=tuple(procs[1:]),
+        mode=mode,
     )
     new = [fresh if v.name == old.name else v for v in versions]
     generation = int(record.config.get("routes_generation", 0)) + 1
     try:
         _apply(target, record, _routes(new, cfg.bind_host, generation))
     except BaseException:
-        terminate(proc, 10.0)
+        terminate_all(procs, 10.0)
         raise
     _retire(target, name, old, new)
     return _store(target, record, new, str(record.config.get("primary")), generation)
@@ -682,7 +723,7 @@ def update_version(
 
 def version_processes(record: ServiceRecord) -> list[ProcessId]:
     """The server processes of a record's versions (for stopping them)."""
-    return [v.process for v in versions_of(record)]
+    return [p for v in versions_of(record) for p in v.processes]
 
 
 def version_bundles(record: ServiceRecord) -> list[str]:

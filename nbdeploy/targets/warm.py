@@ -17,7 +17,7 @@ Layout (under ``<workspace>/run/``)::
 Protocol: one JSON object per connection, one JSON reply::
 
     {"op": "ping"}                    -> {"ok": true, "pid", "fingerprint", "children"}
-    {"op": "spawn", "bundle", "host", "port", "log_file", "exit_dir", "env", "cwd",
+    {"op": "spawn", "bundle", "host", "port", "log_file", "exit_dir", "env_file", "cwd",
      "log_level", "reuse_port", "init_before_listen", "handover_socket", "take_over",
      "fingerprint"}
                                       -> {"ok": true, "pid", "port", "start_time"}
@@ -50,6 +50,7 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 import selectors
 import signal
 import socket
@@ -63,7 +64,17 @@ from typing import Any
 
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError, TargetUnavailableError
 
-from ._process import ProcessId, RotatingLog, code_fingerprint, terminate, write_exit_status
+from ._process import (
+    ProcessId,
+    RotatingLog,
+    code_fingerprint,
+    parent_pid,
+    peer_credentials,
+    private_socket_dir,
+    process_uid,
+    terminate,
+    write_exit_status,
+)
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
@@ -140,18 +151,25 @@ class WarmPaths:
 
     run_dir: Path
     socket: str
+    #: Why no socket can be used (a hostile private socket folder), or ``None``.
+    problem: str | None = None
 
     @classmethod
     def for_workspace(cls, workspace: Any) -> WarmPaths:
         """Paths for ``workspace`` (a :class:`~nbdeploy.core.workspace.Workspace` or a
-        folder). The socket falls back to ``/tmp/nbdeploy-<uid>-<hash>.sock`` when
-        ``<workspace>/run/warm.sock`` would exceed the AF_UNIX path limit."""
+        folder). The socket is ``<workspace>/run/warm.sock`` (the workspace is 0700);
+        when that path is too long for a unix socket it goes into this user's private
+        socket folder (:func:`~nbdeploy.targets._process.private_socket_dir`), named by
+        a hash of the workspace path — never at a predictable path others can bind."""
         root = Path(getattr(workspace, "path", workspace)).expanduser().absolute()
         run_dir = root / "run"
         sock = str(run_dir / "warm.sock")
         if len(os.fsencode(sock)) > _SOCKET_PATH_LIMIT:
             key = hashlib.sha256(os.fsencode(str(root))).hexdigest()[:16]
-            sock = f"/tmp/nbdeploy-{os.getuid()}-{key}.sock"
+            try:
+                sock = str(private_socket_dir() / f"warm-{key}.sock")
+            except TargetUnavailableError as exc:
+                return cls(run_dir, "", exc.message)
         return cls(run_dir, sock)
 
     @property
@@ -187,10 +205,26 @@ atexit.register(_reap_launchers, 5.0)
 
 
 def _request(paths: WarmPaths, message: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Send one request and read the reply; OSError / ValueError when unreachable."""
+    """Send one request and read the reply (with ``"peer_pid"`` added: the server's
+    PID as the kernel reports it); OSError / ValueError when unreachable.
+
+    Raises
+    ------
+    TargetUnavailableError
+        The process listening there runs as another user: nothing is sent to it.
+    """
+    if paths.problem:
+        raise TargetUnavailableError(paths.problem, hint="deploy with warm_start=False")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(timeout)
         conn.connect(paths.socket)
+        peer_pid, peer_uid, _ = peer_credentials(conn)
+        if peer_uid != os.geteuid():
+            raise TargetUnavailableError(
+                f"the warm-start server socket {paths.socket} is held by uid {peer_uid} "
+                f"(pid {peer_pid}), not by this user; nothing was sent to it",
+                hint=f"remove {paths.socket} if you do not know that process",
+            )
         conn.sendall(json.dumps(message).encode("utf-8") + b"\n")
         conn.shutdown(socket.SHUT_WR)
         chunks: list[bytes] = []
@@ -202,6 +236,7 @@ def _request(paths: WarmPaths, message: dict[str, Any], timeout: float) -> dict[
     reply = json.loads(b"".join(chunks) or b"null")
     if not isinstance(reply, dict):
         raise ValueError(f"unexpected reply from the warm server: {reply!r}")
+    reply["peer_pid"] = peer_pid
     return reply
 
 
@@ -449,6 +484,7 @@ def spawn(workspace: Any, request: dict[str, Any], *, timeout: float = 60.0) -> 
             ensure_warm_server(workspace, wait=True, timeout=timeout)
             continue
         if reply.get("ok"):
+            reply["process"] = _own_child(reply)
             return reply
         kind = reply.get("kind")
         if kind == "stale" and attempt < 2:
@@ -462,6 +498,31 @@ def spawn(workspace: Any, request: dict[str, Any], *, timeout: float = 60.0) -> 
     raise TargetUnavailableError(
         "the warm-start server kept running other code", hint="deploy with warm_start=False"
     )
+
+
+def _own_child(reply: dict[str, Any]) -> ProcessId:
+    """The process a spawn reply names, checked — never taken on the server's word:
+    it must be a child of the server we talked to (the kernel told us its PID) and
+    run as this user. Its start time is read here, not from the reply. A child that
+    already exited cannot be checked and is recorded as gone (it is never signalled).
+
+    Raises
+    ------
+    TargetUnavailableError
+        The PID belongs to a process the warm-start server did not start.
+    """
+    pid = int(reply["pid"])
+    parent, uid = parent_pid(pid), process_uid(pid)
+    proc = ProcessId.of(pid)
+    if parent is None or uid is None or proc.start_time is None:
+        return ProcessId(pid, -1)  # gone already: its exit status tells why
+    if parent != reply["peer_pid"] or uid != os.geteuid():
+        raise TargetUnavailableError(
+            f"the warm-start server named pid {pid}, which it did not start "
+            f"(parent {parent}, uid {uid})",
+            hint="deploy with warm_start=False, and check the processes of this machine",
+        )
+    return proc
 
 
 # -- server side ----------------------------------------------------------------------
@@ -563,6 +624,7 @@ class _WarmServer:
         with conn:
             conn.setblocking(True)
             conn.settimeout(5.0)
+            _, uid, _ = peer_credentials(conn)
             try:
                 data = b""
                 while len(data) < _MAX_REQUEST_BYTES:
@@ -570,8 +632,13 @@ class _WarmServer:
                     if not chunk:
                         break
                     data += chunk
-                request = json.loads(data)
-                reply = self.handle(request, conn)
+                # Read first, refuse then: closing with unread bytes would reset the
+                # connection before the refusal is read.
+                if uid not in (os.geteuid(), 0):
+                    print(f"warm: refused a request from uid {uid}", flush=True)
+                    reply = {"ok": False, "kind": "peer", "error": "not your server"}
+                else:
+                    reply = self.handle(json.loads(data), conn)
             except Exception as exc:  # a bad request must not stop the server
                 reply = {"ok": False, "kind": "request", "error": f"{type(exc).__name__}: {exc}"}
             with contextlib.suppress(OSError):
@@ -675,10 +742,10 @@ class _WarmServer:
             os.close(devnull)
             log = RotatingLog(request["log_file"])
             sys.stdout = sys.stderr = log
-            env = request.get("env")
-            if isinstance(env, dict):
+            env = _read_env_file(request.get("env_file"))
+            if env is not None:
                 os.environ.clear()
-                os.environ.update({str(k): str(v) for k, v in env.items()})
+                os.environ.update(env)
             cwd = request.get("cwd")
             if cwd:
                 os.chdir(cwd)
@@ -714,6 +781,33 @@ class _WarmServer:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
             os._exit(code)
+
+
+def write_env_file(folder: Path) -> Path:
+    """This process's environment in a new file readable by this user only (0600), for
+    a spawned child to read (:func:`_read_env_file`). The environment (tokens,
+    passwords) never crosses the warm server's socket: only this path does."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / f".env-{secrets.token_hex(8)}.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(dict(os.environ), fh)
+    return path
+
+
+def _read_env_file(path: object) -> dict[str, str] | None:
+    """The environment a deploy left for this child, read once and removed."""
+    if not isinstance(path, str) or not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
 
 
 def _main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,8 @@
 """Azure ML entry scripts deploy unmodified: ``azureml.core.model.Model``,
 ``AMLRequest``/``AMLResponse``/``rawhttp`` and the ``inference_schema`` decorators are
-served by nbdeploy's stand-ins inside the server process only.
+served by nbdeploy's stand-ins inside the server process only — or, for
+``inference_schema``, by the real package when it is installed (``schema_package``
+runs those tests both ways).
 
 The scripts below follow the reference's samples line for line, except that
 ``from sklearn.externals import joblib`` (gone from scikit-learn) is ``import joblib``.
@@ -161,7 +163,10 @@ def frame_model() -> tuple[Any, pd.DataFrame]:
 
 
 def test_numpy_schema_script(
-    make_bundle: Callable[..., Path], serve_app: Serve, diabetes: tuple[Any, pd.DataFrame]
+    make_bundle: Callable[..., Path],
+    serve_app: Serve,
+    diabetes: tuple[Any, pd.DataFrame],
+    schema_package: str,
 ) -> None:
     model, features = diabetes
     # The model was registered with a DataFrame sample: the decorator's schema wins.
@@ -173,7 +178,7 @@ def test_numpy_schema_script(
     assert r.json() == pytest.approx(model.predict(np.array(rows)).tolist())
     bad = client.post("/score", json={"data": [[1, 2, 3]]})
     assert bad.status_code == 422
-    assert "10" in bad.json()["message"]
+    assert "expected shape (None, 10), got (1, 3)" in bad.json()["message"]
 
     swagger = client.get("/swagger.json").json()
     validate(swagger)
@@ -194,6 +199,7 @@ def test_pandas_schema_script_gets_a_dataframe(
     make_bundle: Callable[..., Path],
     serve_app: Serve,
     frame_model: tuple[Any, pd.DataFrame],
+    schema_package: str,
 ) -> None:
     model, frame = frame_model
     client = serve_app(make_bundle(PANDAS_SCRIPT, model=model))
@@ -228,14 +234,14 @@ def test_rawhttp_script(
     assert r.headers["access-control-allow-origin"] == "http://www.example.com"
     out = capfd.readouterr().out
     assert "This is run()" in out
-    assert "Request: [<Request 'http://testserver/score?id=7&x=a' [GET]>]" in out
+    assert "Request: [<Request 'http://localhost/score?id=7&x=a' [GET]>]" in out
     assert "do-not-print" not in out
     swagger = client.get("/swagger.json").json()
     assert "Raw HTTP service" in swagger["info"]["description"]
 
 
 def test_other_input_names_and_extra_parameters(
-    make_bundle: Callable[..., Path], serve_app: Serve
+    make_bundle: Callable[..., Path], serve_app: Serve, schema_package: str
 ) -> None:
     script = """
     import numpy as np
@@ -250,7 +256,7 @@ def test_other_input_names_and_extra_parameters(
         pass
 
     @input_schema("input_data", NumpyParameterType(np.array([[1.0, 2.0]])))
-    @input_schema("options", StandardPythonParameterType({"scale": 2}))
+    @input_schema("options", StandardPythonParameterType({"scale": 2}), optional=True)
     def run(input_data, options=None):
         scale = (options or {"scale": 1})["scale"]
         return {"sum": float(input_data.sum()) * scale, "type": type(input_data).__name__}
@@ -267,6 +273,10 @@ def test_other_input_names_and_extra_parameters(
 def test_decorator_errors_fail_the_start_clearly(
     make_bundle: Callable[..., Path], serve_app: Serve
 ) -> None:
+    # The stand-in checks the parameter name when the decorator is applied (the real
+    # package only when run() is called).
+    compat.uninstall()
+    sys.meta_path.insert(0, compat.ShimFinder())
     script = """
     import numpy as np
     from inference_schema.schema_decorators import input_schema
@@ -324,6 +334,8 @@ def test_unknown_sdk_modules_still_fail_at_import(finder: compat.ShimFinder) -> 
 
 
 def test_real_packages_win(finder: compat.ShimFinder, tmp_path: Path) -> None:
+    for name in [m for m in sys.modules if m.startswith("inference_schema")]:
+        del sys.modules[name]
     real = tmp_path / "site" / "inference_schema"
     real.mkdir(parents=True)
     (real / "__init__.py").write_text("REAL = True\n")
@@ -341,7 +353,9 @@ def test_real_packages_win(finder: compat.ShimFinder, tmp_path: Path) -> None:
 
 
 def test_uninstall_forgets_the_stand_ins() -> None:
-    compat.install()
+    for name in [m for m in sys.modules if m.startswith("inference_schema")]:
+        del sys.modules[name]
+    sys.meta_path.insert(0, compat.ShimFinder())  # before the installed real package
     import inference_schema.parameter_types.pandas_parameter_type  # noqa: F401
 
     compat.uninstall()

@@ -189,7 +189,8 @@ def test_explicit_examples_override_the_samples():
 def test_no_schema_documents_any_value_without_examples():
     doc = swagger2(title="s", input_schema=None, output_schema=None, auth=False)
     assert doc["definitions"]["ServiceInput"]["properties"]["data"] == {
-        "description": "Any JSON value: the scoring script's run() receives it as decoded."
+        "description": "Any JSON value, not validated by the service: "
+        "the scoring script's run() reads it."
     }
     assert "example" not in doc["definitions"]["ServiceInput"]
     assert "example" not in doc["definitions"]["ServiceOutput"]
@@ -303,6 +304,8 @@ def test_swagger2_reproduces_the_reference_document():
     assert doc["info"]["description"] == "API specification for nbdeploy service myservice"
     data = doc["definitions"]["ServiceInput"]["properties"]["data"]
     assert (data["items"].pop("minItems"), data["items"].pop("maxItems")) == (10, 10)
+    assert data.pop("minItems") == 1  # at least one row
+    assert doc["definitions"]["ServiceOutput"].pop("minItems") == 1
     assert doc["definitions"]["ServiceInput"].pop("required") == ["data"]
     doc["info"]["description"] = REFERENCE["info"]["description"]
     assert doc == REFERENCE

@@ -328,6 +328,7 @@ def test_schema_is_frozen_and_hashable_without_its_example():
 def test_dataframe_json_schema_2020_12():
     assert infer_schema(_mixed_frame()).to_json_schema() == {
         "type": "array",
+        "minItems": 1,
         "items": {
             "type": "object",
             "properties": {
@@ -363,6 +364,7 @@ def test_nullable_category_in_2020_12_allows_null_in_enum():
 def test_ndarray_json_schema_pins_inner_dimensions():
     assert infer_schema(np.zeros((3, 2), dtype="int64")).to_json_schema() == {
         "type": "array",
+        "minItems": 1,
         "items": {
             "type": "array",
             "items": {"type": "integer", "format": "int64"},
@@ -457,10 +459,12 @@ def test_single_record_and_split_index():
     assert frame.index.tolist() == ["r1"]
 
 
-def test_empty_batch_gives_empty_frame_with_columns():
-    frame = MIXED.convert([])
-    assert list(frame.columns) == COLUMNS
-    assert len(frame) == 0
+@pytest.mark.parametrize("empty", [[], {"columns": COLUMNS, "data": []}], ids=["list", "split"])
+def test_an_empty_batch_is_a_mismatch(empty: Any):
+    # {"data": []} used to reach run() (and a 500 from model.predict): the schemas
+    # say minItems 1, and the conversion says what is wrong.
+    with pytest.raises(SchemaMismatchError, match="no rows"):
+        MIXED.convert(empty)
 
 
 def test_large_batch_converts_every_row():
@@ -631,8 +635,8 @@ def test_ndarray_conversion_casts_to_schema_dtype():
     array = ARRAY.convert([[1, 2, 3], [4.5, 5, 6]])
     assert array.dtype == np.float32
     assert array.shape == (2, 3)
-    empty = ARRAY.convert([])  # an empty batch is not a shape error
-    assert (empty.shape, empty.dtype) == ((0, 3), np.float32)
+    with pytest.raises(SchemaMismatchError, match="no rows"):
+        ARRAY.convert([])
 
 
 @pytest.mark.parametrize(

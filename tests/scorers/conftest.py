@@ -60,7 +60,7 @@ def serve() -> Iterator[Callable[[Bundle], TestClient]]:
 
     def start(bundle: Bundle) -> TestClient:
         app = create_app(bundle)
-        client = TestClient(app, raise_server_exceptions=False)
+        client = TestClient(app, base_url="http://localhost", raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)
         runtime = get_runtime(app)

@@ -76,7 +76,7 @@ def serve_app() -> Iterator[Callable[..., TestClient]]:
         bundle: Path, settings: ServerSettings | None = None, *, wait: bool = True
     ) -> TestClient:
         app = create_app(bundle, settings)
-        client = TestClient(app, raise_server_exceptions=False)
+        client = TestClient(app, base_url="http://localhost", raise_server_exceptions=False)
         client.__enter__()
         stack.append(client)
         if wait:

@@ -346,7 +346,7 @@ def test_oversized_chunked_body_without_length_is_413(echo_client: TestClient) -
             yield b"x" * 20
         yield b'"}'
 
-    r = echo_client.post("/score", content=chunks())
+    r = echo_client.post("/score", content=chunks(), headers={"Content-Type": "application/json"})
     assert r.status_code == 413
     assert "at least" in r.json()["message"]
 
@@ -502,7 +502,7 @@ def test_bundle_settings_apply_when_no_settings_given(
         settings={"max_request_bytes": 64, "service_name": "tiny", "replicas": 2},
     )
     app = create_app(bundle)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost") as client:
         wait_settled(app)
         assert client.post("/score", json={"data": "x" * 100}).status_code == 413
     assert get_runtime(app).settings.service_name == "tiny"

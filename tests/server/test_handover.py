@@ -84,7 +84,7 @@ def test_standby_answers_503_initializing_and_leaves_the_queue() -> None:
         body = json.dumps({"data": [[1.0] * 10] * 50}).encode()
         answer = _http(
             port,
-            b"POST /score HTTP/1.1\r\nHost: x\r\nx-request-id: req-1\r\n"
+            b"POST /score HTTP/1.1\r\nHost: localhost\r\nx-request-id: req-1\r\n"
             b"Content-Length: %d\r\n\r\n%s" % (len(body), body),
         )
         head, _, payload = answer.partition(b"\r\n\r\n")
@@ -92,7 +92,9 @@ def test_standby_answers_503_initializing_and_leaves_the_queue() -> None:
         assert b"x-request-id: req-1" in head
         assert b"connection: close" in head
         assert json.loads(payload) == {"status_code": 503, "message": INITIALIZING}
-        assert _http(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 503 ")
+        assert _http(port, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").startswith(
+            b"HTTP/1.1 503 "
+        )
     finally:
         standby.stop()
     assert standby.answered == 2

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,7 +128,12 @@ def test_serve_score_and_stop(
     np.testing.assert_allclose(r.json()["predictions"], model.predict(rows.to_numpy()))
     assert r.json()["kind"] == "DataFrame"
 
-    bad = requests.post(base + "/score", data=b"{oops", timeout=10)
+    bad = requests.post(
+        base + "/score",
+        data=b"{oops",
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
     assert bad.status_code == 400
     assert bad.json()["status_code"] == 400
 
@@ -365,7 +371,7 @@ def run(data):
 """
 
 
-def test_init_and_run_share_the_main_thread(
+def test_init_and_run_share_one_scoring_thread_off_the_loop(
     make_bundle: Callable[..., Path], start_server: Callable[..., ServerProcess]
 ) -> None:
     server = start_server(make_bundle(THREAD_SCORE))
@@ -373,7 +379,8 @@ def test_init_and_run_share_the_main_thread(
     server.wait_for_line("NBDEPLOY-READY")
     for _ in range(3):
         r = requests.post(f"http://{host}:{port}/score", json={"data": 1}, timeout=10)
-        assert r.json() == {"same_thread": True, "main_thread": True}
+        # Not the main thread: that one runs the event loop, which must stay free.
+        assert r.json() == {"same_thread": True, "main_thread": False}
     assert server.stop() in (0, -signal.SIGTERM)
 
 
@@ -429,7 +436,7 @@ def test_a_stopping_server_answers_connections_it_accepted(
             time.sleep(0.01)
         body = b'{"data": 1}'
         early.sendall(
-            b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /score HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
         )
         answer = b""
@@ -440,3 +447,21 @@ def test_a_stopping_server_answers_connections_it_accepted(
     assert answer.startswith(b"HTTP/1.1 200 "), answer
     assert answer.endswith(b'"ok"')
     assert server.process.wait(timeout=DEADLINE) in (0, -signal.SIGTERM)
+
+
+def test_health_answers_while_a_five_second_run_works(
+    make_bundle: Callable[..., Path], start_server: Callable[..., ServerProcess]
+) -> None:
+    sleeper = "import time\n\ndef init():\n    pass\n\ndef run(data):\n    time.sleep(data)\n"
+    server = start_server(make_bundle(sleeper))
+    _, host, port = server.wait_for_line("NBDEPLOY-LISTENING").split()
+    server.wait_for_line("NBDEPLOY-READY")
+    base = f"http://{host}:{port}"
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(requests.post, base + "/score", json={"data": 5}, timeout=60)
+        time.sleep(0.2)  # let run() start; the checks below hold whenever they run
+        for _ in range(5):
+            health = requests.get(base + "/", timeout=1.0)  # the target's probe timeout
+            assert health.status_code == 200
+        assert not slow.done()
+        assert slow.result(timeout=60).status_code == 200

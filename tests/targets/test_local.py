@@ -27,7 +27,7 @@ from nbdeploy.exceptions import (
 )
 from nbdeploy.targets import get_target
 from nbdeploy.targets._process import ProcessId
-from nbdeploy.targets.local import LocalConfig, LocalTarget
+from nbdeploy.targets.local import RESTART_LIMIT, LocalConfig, LocalTarget
 from nbdeploy.targets.warm import ensure_warm_server, warm_server_status
 
 from .conftest import BundleFactory
@@ -137,11 +137,7 @@ def test_unhealthy_while_stopped(target: LocalTarget, make_bundle: BundleFactory
     assert target.get("svc").state is ServiceState.HEALTHY
 
 
-def test_killed_service_is_failed_with_signal(
-    target: LocalTarget, make_bundle: BundleFactory
-) -> None:
-    record = target.deploy("svc", make_bundle())
-    pid = _pid(record)
+def _kill_and_reap(target: LocalTarget, pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
     assert _wait_gone(pid)
     # The warm server records the exit status when it reaps the child.
@@ -149,10 +145,29 @@ def test_killed_service_is_failed_with_signal(
     deadline = time.monotonic() + 10
     while not exit_file.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def test_a_crashed_server_is_restarted_up_to_the_limit(
+    target: LocalTarget, make_bundle: BundleFactory, diabetes: tuple[Any, np.ndarray]
+) -> None:
+    _, rows = diabetes
+    record = target.deploy("svc", make_bundle())
+    assert record.scoring_uri is not None
+    for attempt in range(1, RESTART_LIMIT + 1):
+        _kill_and_reap(target, _pid(record))
+        record = target.get("svc")  # looking at the service restarts its server
+        assert record.state is ServiceState.HEALTHY, record.error
+        restarts = record.config["restarts"]
+        assert len(restarts) == attempt
+        assert "SIGKILL" in restarts[-1]["reason"]
+        answer = requests.post(record.scoring_uri, json={"data": rows.tolist()}, timeout=30)
+        assert answer.status_code == 200
+    _kill_and_reap(target, _pid(record))
     failed = target.get("svc")
     assert failed.state is ServiceState.FAILED
     assert failed.error is not None
     assert "SIGKILL" in failed.error
+    assert f"limit is {RESTART_LIMIT}" in failed.error
 
 
 def test_update_drops_no_request(
@@ -320,3 +335,16 @@ def test_process_id_tells_a_reused_pid_apart() -> None:
     assert me.alive()
     assert me.start_time is not None
     assert not ProcessId(me.pid, me.start_time + 1).alive()
+
+
+def test_the_kernels_environment_reaches_a_warm_started_service(
+    target: LocalTarget, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It travels in a 0600 file the child reads, not over the warm server's socket.
+    monkeypatch.setenv("NBDEPLOY_TEST_SECRET", "s3cr3t")
+    check = "assert os.environ['NBDEPLOY_TEST_SECRET'] == 's3cr3t'"
+    for attempt in range(3):
+        record = target.deploy(f"env{attempt}", make_bundle(init_extra=check))
+        assert record.state is ServiceState.HEALTHY
+        assert record.config["mode"] == "warm"
+    assert not list(Path(target.workspace.services_dir).rglob(".env-*"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,29 @@ def test_local_config_validation(kwargs: dict[str, object], message: str) -> Non
 
 
 def test_from_dict_rejects_unknown_keys() -> None:
-    with pytest.raises(InvalidArgumentError, match="replicas"):
-        LocalConfig.from_dict({"port": 0, "replicas": 2})
+    with pytest.raises(InvalidArgumentError, match="gpus"):
+        LocalConfig.from_dict({"port": 0, "gpus": 2})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"replicas": 0}, "invalid replicas", id="zero"),
+        pytest.param({"replicas": "many"}, "invalid replicas", id="word"),
+        pytest.param({"replicas": True}, "invalid replicas", id="bool"),
+        pytest.param({"replica_max_concurrent_requests": 0}, "invalid replica_max", id="conc"),
+        pytest.param({"max_request_wait_time": -1}, "invalid max_request_wait", id="wait"),
+        pytest.param({"scoring_timeout_ms": 0}, "invalid scoring_timeout_ms", id="timeout"),
+    ],
+)
+def test_replica_settings_are_checked(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=message):
+        LocalConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_auto_replicas_are_the_usable_cores() -> None:
+    assert LocalConfig(replicas="auto").replica_count == len(os.sched_getaffinity(0))
+    assert LocalConfig.from_dict(LocalConfig(replicas=3).to_dict()).replica_count == 3
 
 
 def test_target_table() -> None:

@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 
 from nbdeploy.core.auth import CorsPolicy, mask_secret
 from nbdeploy.core.profiling import replicas_for
+from nbdeploy.core.serving import check_serving_settings
 from nbdeploy.exceptions import InvalidArgumentError
 from nbdeploy.targets._common import TargetConfig
 
@@ -279,12 +280,7 @@ class KubernetesConfig(TargetConfig):
                     hint=f"a limit must be at least the request; leave {limit}=None to use "
                     "the request",
                 )
-        for what in ("scoring_timeout_ms", "replica_max_concurrent_requests"):
-            self._set(what, _positive(getattr(self, what), what, integer=True))
-        self._set(
-            "max_request_wait_time",
-            _positive(self.max_request_wait_time, "max_request_wait_time", integer=True),
-        )
+        check_serving_settings(self)  # the server's own limits
         self._set("timeout", _positive(self.timeout, "timeout"))
 
     def _check_scaling(self) -> None:

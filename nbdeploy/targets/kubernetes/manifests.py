@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from nbdeploy.core.package import APP_BUNDLE, DEFAULT_PORT, USER_ID
+from nbdeploy.core.serving import drain_seconds
 from nbdeploy.exceptions import InvalidArgumentError
 from nbdeploy.targets.router import Route, Routes
 
@@ -380,7 +381,9 @@ def deployment(cfg: KubernetesConfig, w: Workload, *, auth: bool) -> dict[str, A
             "spec": {
                 "automountServiceAccountToken": False,
                 "enableServiceLinks": False,
-                "terminationGracePeriodSeconds": math.ceil(cfg.scoring_timeout_ms / 1000) + 15,
+                # preStop's pause, then the server's own drain.
+                "terminationGracePeriodSeconds": 5
+                + math.ceil(drain_seconds(image_settings(cfg, None))),
                 "securityContext": _pod_security(),
                 "containers": [_server_container(cfg, w, auth)],
                 "volumes": _volumes(w.service, auth),

@@ -106,6 +106,7 @@ def test_kubernetes_is_a_target_everywhere() -> None:
         ({"image": "x:1", "registry": "reg.example.com"}, "image= names an existing image"),
         ({"public_url": "localhost:8080"}, "invalid public_url"),
         ({"port": 0}, "invalid port 0"),
+        ({"replica_max_concurrent_requests": 0}, "invalid replica_max_concurrent_requests 0"),
         ({"labels": {"team": "a b"}}, "invalid label value"),
         ({"target_rps": 10}, "sizing needs both"),
         ({"enable_app_insights": True}, "needs Azure App Insights"),
