@@ -27,6 +27,7 @@ from ._package import package as package
 from ._profile import ProfileReport as ProfileReport
 from ._profile import profile as profile
 from ._service import AciWebservice as AciWebservice
+from ._service import AksWebservice as AksWebservice
 from ._service import DockerWebservice as DockerWebservice
 from ._service import LocalWebservice as LocalWebservice
 from ._service import Webservice as Webservice
@@ -68,6 +69,7 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 __all__ = [
     "AciWebservice",
+    "AksWebservice",
     "DockerWebservice",
     "Environment",
     "InferenceConfig",

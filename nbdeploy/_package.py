@@ -110,6 +110,8 @@ class Package(CloudAttributes):
         self.state = "NotStarted"
         self.error: str | None = None
         self._log: list[str] = []
+        #: Server settings baked into the image's bundle.json (set by :meth:`kubernetes`).
+        self.settings: dict[str, Any] | None = None
 
     # -- what it is -------------------------------------------------------------------
     @property
@@ -182,6 +184,7 @@ class Package(CloudAttributes):
             base_image=self.base_image,
             port=self.port,
             offline=offline,
+            settings=self.settings,
         )
         if offline:
             context.download_wheels()
@@ -222,7 +225,12 @@ class Package(CloudAttributes):
         self._log = []
         try:
             context = write_build_context(
-                self.bundle, build_dir, base_image=base, port=self.port, offline=self.offline
+                self.bundle,
+                build_dir,
+                base_image=base,
+                port=self.port,
+                offline=self.offline,
+                settings=self.settings,
             )
             tag = self._tag(context.digest)
             with connect(engine or self.engine) as client:
@@ -251,6 +259,50 @@ class Package(CloudAttributes):
         self.state = "Succeeded"
         self._say(f"built {built.tag} ({built.size_bytes / 1e6:.0f} MB)", show_output)
         return built.tag
+
+    def kubernetes(self, config: Any = None, *, image: str | None = None) -> Any:
+        """Kubernetes manifests that run this package
+        (:class:`~nbdeploy.targets.kubernetes.manifests.Manifests`).
+
+        ``config`` is a :class:`~nbdeploy.targets.kubernetes.config.KubernetesConfig`
+        (or ``AksWebservice.deploy_configuration(...)``). From then on the package's
+        image reads its keys from the Secret the manifests mount, so build (or
+        :meth:`save`) it after this call; the manifests name that image — ``image``,
+        the configuration's, the built one, or the tag a build will give it. The
+        Secret with the keys is not included (the notes say how to create it).
+
+        Examples
+        --------
+        >>> pkg.kubernetes(AksWebservice.deploy_configuration(num_replicas=2)).save("k8s")
+        ... # doctest: +SKIP
+        """
+        from .targets.kubernetes.config import KubernetesConfig
+        from .targets.kubernetes.manifests import Workload, build, image_settings
+
+        cfg = KubernetesConfig.coerce(config)
+        settings = image_settings(cfg, cfg.auth_mode)
+        if settings != self.settings:
+            self.settings = settings
+            self.location = None  # an image built before has other settings
+        reference = image or cfg.image or self.location or self._future_tag()
+        workload = Workload(self.name, reference, models=self.models)
+        return build(cfg, [workload], auth_mode=cfg.auth_mode)
+
+    def _future_tag(self) -> str:
+        """The tag :meth:`build` will give the image (from the context's digest)."""
+        scratch = self._scratch() / f"digest-{uuid.uuid4().hex[:8]}"
+        try:
+            context = write_build_context(
+                self.bundle,
+                scratch,
+                base_image=self.base_image,
+                port=self.port,
+                offline=self.offline,
+                settings=self.settings,
+            )
+            return self._tag(context.digest)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def _tag(self, digest: str) -> str:
         if self.image_name is None:
@@ -453,13 +505,24 @@ def add_package_command(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--image-name", help="image name (default nbdeploy/<name>)")
     p.add_argument("--engine", help="Docker engine URL (default $DOCKER_HOST)")
     p.add_argument("--quiet", action="store_true", help="no build output")
+    p.add_argument(
+        "--kubernetes",
+        metavar="DIR",
+        help="write Kubernetes manifests running the image into this folder",
+    )
+    p.add_argument("--namespace", default="default", help="Kubernetes namespace (--kubernetes)")
+    p.add_argument(
+        "--replicas", type=int, help="a fixed number of replicas (default: autoscaling 1-10)"
+    )
+    p.add_argument("--image", help="the image the manifests run (default: the package's)")
     return p
 
 
 def _cmd_package(args: argparse.Namespace) -> int:
-    if not args.output and not args.build:
+    if not args.output and not args.build and not args.kubernetes:
         raise InvalidArgumentError(
-            "nothing to do: give --output DIR (a build context) and/or --build (an image)"
+            "nothing to do: give --output DIR (a build context), --build (an image) "
+            "and/or --kubernetes DIR (manifests)"
         )
     pkg = package(
         list(args.models),
@@ -473,6 +536,12 @@ def _cmd_package(args: argparse.Namespace) -> int:
         engine=args.engine,
         workspace=args.workspace,
     )
+    manifests = None
+    if args.kubernetes:
+        from .targets.kubernetes.config import KubernetesConfig
+
+        cfg = KubernetesConfig(namespace=args.namespace, num_replicas=args.replicas)
+        manifests = pkg.kubernetes(cfg, image=args.image)
     if args.output:
         folder = pkg.save(args.output)
         print(f"build context: {folder}")
@@ -480,4 +549,10 @@ def _cmd_package(args: argparse.Namespace) -> int:
     if args.build:
         tag = pkg.build(show_output=not args.quiet)
         print(f"image: {tag} ({(pkg.image_size_bytes or 0) / 1e6:.0f} MB)")
+    if manifests is not None:
+        saved = manifests.save(args.kubernetes)
+        image = manifests.find("Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+        print(f"kubernetes manifests: {saved} ({len(manifests)} objects, image {image['image']})")
+        print(f"  push the image, create the Secret ({saved}/README.md), then:")
+        print(f"  kubectl apply -f {saved}")
     return 0

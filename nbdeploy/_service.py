@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -26,7 +27,13 @@ if TYPE_CHECKING:
     from .core.workspace import Workspace
     from .targets.base import Target
 
-__all__ = ["AciWebservice", "DockerWebservice", "LocalWebservice", "Webservice"]
+__all__ = [
+    "AciWebservice",
+    "AksWebservice",
+    "DockerWebservice",
+    "LocalWebservice",
+    "Webservice",
+]
 
 
 #: What the reference's image-based calls become: a package built on your engine.
@@ -559,6 +566,28 @@ class Webservice(CloudAttributes):
             self._session.close()
             self._session = None
 
+    def manifests(self, path: str | os.PathLike[str] | None = None) -> Any:
+        """The service's Kubernetes objects (Kubernetes services only), as applied but
+        without the Secret's keys; with ``path``, also written there as YAML that
+        ``kubectl apply -f`` accepts (a ``.yaml`` file, or a folder of files).
+
+        Examples
+        --------
+        >>> print(svc.manifests())                     # doctest: +SKIP
+        >>> svc.manifests("k8s/")                      # doctest: +SKIP
+        """
+        export = getattr(self._target(), "manifests", None)
+        if not callable(export):
+            raise InvalidArgumentError(
+                f"service {self.name!r} runs on target {self.target!r}, which has no manifests",
+                hint="deploy it with AksWebservice.deploy_configuration(...), or write "
+                "manifests for a model with `nbdeploy package MODEL --kubernetes DIR`",
+            )
+        result = export(self._record.name)
+        if path is not None:
+            result.save(path)
+        return result
+
     def __repr__(self) -> str:
         r = self._record
         return f"Webservice(name={r.name!r}, target={r.target!r}, state={r.state.value!r})"
@@ -740,3 +769,69 @@ class AciWebservice(DockerWebservice):
             token_auth_enabled=token_auth_enabled,
             cors=cors,
         )
+
+
+class AksWebservice(Webservice):
+    """Azure Kubernetes Service in the reference; here any Kubernetes cluster (EKS,
+    GKE, AKS, OpenShift, kind, k3d, minikube) reached through your kubeconfig.
+
+    Examples
+    --------
+    >>> cfg = AksWebservice.deploy_configuration(cpu_cores=1, memory_gb=1)
+    >>> cfg.target, cfg.cpu_cores, cfg.auth_enabled, cfg.autoscaling
+    ('kubernetes', 1.0, True, True)
+    """
+
+    @staticmethod
+    def deploy_configuration(
+        autoscale_enabled: bool | None = None,
+        autoscale_min_replicas: int | None = None,
+        autoscale_max_replicas: int | None = None,
+        autoscale_refresh_seconds: int | None = None,
+        autoscale_target_utilization: int | None = None,
+        collect_model_data: bool | None = None,
+        auth_enabled: bool | None = None,
+        cpu_cores: float | None = None,
+        memory_gb: float | None = None,
+        enable_app_insights: bool | None = None,
+        scoring_timeout_ms: int | None = None,
+        replica_max_concurrent_requests: int | None = None,
+        max_request_wait_time: int | None = None,
+        num_replicas: int | None = None,
+        primary_key: str | None = None,
+        secondary_key: str | None = None,
+        tags: dict[str, str] | None = None,
+        properties: dict[str, str] | None = None,
+        description: str | None = None,
+        gpu_cores: int | None = None,
+        period_seconds: int | None = None,
+        initial_delay_seconds: int | None = None,
+        timeout_seconds: int | None = None,
+        success_threshold: int | None = None,
+        failure_threshold: int | None = None,
+        namespace: str | None = None,
+        token_auth_enabled: bool | None = None,
+        compute_target_name: str | None = None,
+        cpu_cores_limit: float | None = None,
+        memory_gb_limit: float | None = None,
+        blobfuse_enabled: bool | None = None,
+        **cluster: Any,
+    ) -> Any:
+        """The reference's AKS settings as a Kubernetes configuration
+        (:class:`~nbdeploy.targets.kubernetes.config.KubernetesConfig`, whose
+        docstring says what each becomes). ``None`` keeps the reference's default;
+        ``compute_target_name`` names the kubeconfig context. Keyword arguments beyond
+        the reference's (``context=``, ``image=``, ``registry=``, ``load_into=``,
+        ``service_type=``, ``public_url=``, ``target_rps=`` ...) are the cluster's.
+
+        Examples
+        --------
+        >>> AksWebservice.deploy_configuration(autoscale_enabled=True,
+        ...     autoscale_target_utilization=30, autoscale_min_replicas=1,
+        ...     autoscale_max_replicas=4).replica_range
+        (1, 4)
+        """
+        from .targets.kubernetes.config import from_reference
+
+        settings = {k: v for k, v in locals().items() if k not in {"cluster", "from_reference"}}
+        return from_reference(**settings, **cluster)

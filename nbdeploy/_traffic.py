@@ -94,12 +94,13 @@ def _target(workspace: Workspace, record: ServiceRecord) -> TrafficTarget:
 
 
 def _primary_models(record: ServiceRecord) -> list[str]:
-    from .targets.traffic import versions_of
-
+    """The models of the record's primary version. Every target with versions keeps
+    ``config["versions"]`` as dicts with at least ``name`` and ``models``, and
+    ``config["primary"]``."""
     primary = record.config.get("primary")
-    for version in versions_of(record):
-        if version.name == primary:
-            return list(version.models)
+    for version in record.config.get("versions") or ():
+        if isinstance(version, dict) and version.get("name") == primary:
+            return [str(m) for m in version.get("models", ())]
     return list(record.models)
 
 

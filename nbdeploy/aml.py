@@ -4,18 +4,21 @@ Code written for Azure ML runs with only its imports changed::
 
     from azureml.core import Workspace, Model, Environment      # before
     from azureml.core.model import InferenceConfig
-    from azureml.core.webservice import AciWebservice, LocalWebservice, Webservice
+    from azureml.core.webservice import AciWebservice, AksWebservice, LocalWebservice, Webservice
     from azureml.core.conda_dependencies import CondaDependencies
     from azureml.core.resource_configuration import ResourceConfiguration
 
     from nbdeploy.aml import Workspace, Model, Environment      # after
     from nbdeploy.aml import InferenceConfig
-    from nbdeploy.aml import AciWebservice, LocalWebservice, Webservice
+    from nbdeploy.aml import AciWebservice, AksWebservice, LocalWebservice, Webservice
     from nbdeploy.aml import CondaDependencies
     from nbdeploy.aml import ResourceConfiguration
 
+``AksWebservice`` deploys to any Kubernetes cluster your kubeconfig reaches (the
+cluster is named by its context, ``compute_target_name=`` or ``context=``).
+
 The names that only make sense with an Azure subscription — ``AksCompute``,
-``ComputeTarget``, ``AksWebservice``, ``ContainerImage``/``Image``, ``Datastore``,
+``ComputeTarget``, ``ContainerImage``/``Image``, ``Datastore``,
 ``Dataset``, the ``*Authentication`` classes, ``Experiment`` — are here too, so such
 code imports; any use of them raises one
 :class:`~nbdeploy.exceptions.CloudOnlyError` saying what to use instead.
@@ -36,6 +39,7 @@ from ._environment import Environment as Environment
 from ._model import Model as Model
 from ._model import ResourceConfiguration as ResourceConfiguration
 from ._service import AciWebservice as AciWebservice
+from ._service import AksWebservice as AksWebservice
 from ._service import DockerWebservice as DockerWebservice
 from ._service import LocalWebservice as LocalWebservice
 from ._service import Webservice as Webservice
@@ -68,9 +72,10 @@ __all__ = [
 ]
 
 _CONTAINERS = (
-    "deploy with AciWebservice.deploy_configuration(cpu_cores=..., memory_gb=...) to a "
-    "container on your Docker engine, or LocalWebservice.deploy_configuration() to a "
-    "process on this machine"
+    "deploy with AksWebservice.deploy_configuration(..., compute_target_name=<kubeconfig "
+    "context>) to a Kubernetes cluster you have, AciWebservice.deploy_configuration("
+    "cpu_cores=..., memory_gb=...) to a container on your Docker engine, or "
+    "LocalWebservice.deploy_configuration() to a process on this machine"
 )
 _PACKAGE = (
     "Model.package(ws, [model], inference_config) builds the image on your Docker engine; "
@@ -90,11 +95,6 @@ class AksCompute(CloudOnly):
 
 class ComputeTarget(CloudOnly):
     what = "creates or attaches compute in an Azure workspace"
-    instead = _CONTAINERS
-
-
-class AksWebservice(CloudOnly):
-    what = "deploys to an Azure Kubernetes Service cluster"
     instead = _CONTAINERS
 
 

@@ -1,8 +1,8 @@
 """Deployment targets: where a bundle runs.
 
 One module per target behind :class:`~nbdeploy.targets.base.Target` (deploy, update,
-get, list, logs, delete, wait). The local and Docker targets ship here; Kubernetes and
-Ray plug in with :func:`register_target`.
+get, list, logs, delete, wait). The local, Docker and Kubernetes targets ship here;
+others (Ray) plug in with :func:`register_target`.
 
 Importing this package is cheap: targets and their configs are imported on first use.
 """
@@ -21,6 +21,12 @@ from .base import target_names as target_names
 # The Docker SDK is imported only when the docker target is used.
 register_target(
     "docker", "nbdeploy.targets.docker:DockerTarget", "nbdeploy.targets.docker:DockerConfig"
+)
+# The Kubernetes client is imported only when the target talks to a cluster.
+register_target(
+    "kubernetes",
+    "nbdeploy.targets.kubernetes.target:KubernetesTarget",
+    "nbdeploy.targets.kubernetes.config:KubernetesConfig",
 )
 
 if TYPE_CHECKING:

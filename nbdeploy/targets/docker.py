@@ -98,6 +98,7 @@ __all__ = [
     "build_image",
     "connect",
     "engine_url",
+    "ensure_image",
 ]
 
 #: Where the auth file is copied inside the container.
@@ -544,6 +545,64 @@ def build_image(
     )
 
 
+def ensure_image(
+    client: DockerClient,
+    service_dir: Path,
+    name: str,
+    bundle: Bundle,
+    *,
+    settings: Mapping[str, Any],
+    base_image: str | None = None,
+    offline: bool = True,
+    show_output: bool = False,
+) -> BuiltImage:
+    """The image of ``bundle`` with server ``settings`` for service ``name``: built
+    in the engine (offline: wheels downloaded here first), or reused when an image
+    with the same content digest exists. The build output goes to
+    ``<service_dir>/build.log``; the build context is removed after.
+
+    The Docker target and the targets that run its images elsewhere (Kubernetes)
+    build through here.
+
+    Examples
+    --------
+    >>> with connect() as client:  # doctest: +SKIP
+    ...     ensure_image(client, Path("ws/services/iris"), "iris", bundle, settings={})
+    """
+    service_dir.mkdir(parents=True, exist_ok=True)
+    context_dir = service_dir / f"build-{uuid.uuid4().hex[:8]}"
+    log = service_dir / "build.log"
+    try:
+        context = write_build_context(
+            bundle, context_dir, base_image=base_image, offline=offline, settings=settings
+        )
+        tag = image_tag(name, context.digest)
+        found = _find_image(client, tag)
+        if found is not None:
+            message = f"{name}: reusing image {tag} (same bundle, settings and base image)"
+            log.write_text(message + "\n", encoding="utf-8")
+            if show_output:
+                print(message, flush=True)
+            return BuiltImage(tag, str(found.id), int(found.attrs.get("Size") or 0), True, "")
+        if show_output:
+            print(f"{name}: building image {tag}", flush=True)
+        if offline:
+            if show_output:
+                print(f"{name}: downloading wheels for Python {context.python_version}")
+            context.download_wheels()
+        with log.open("w", encoding="utf-8") as fh:
+            return build_image(
+                client,
+                context,
+                tag,
+                base_image=base_image or context.spec.base_image,
+                show_output=show_output,
+                on_line=lambda line: print(line, file=fh),
+            )
+    finally:
+        shutil.rmtree(context_dir, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -759,43 +818,16 @@ class DockerTarget(Target):
         show_output: bool,
     ) -> BuiltImage:
         """Build the service's image, or reuse the one with the same content digest."""
-        service_dir = self._service_dir(name)
-        service_dir.mkdir(parents=True, exist_ok=True)
-        context_dir = service_dir / f"build-{uuid.uuid4().hex[:8]}"
-        log = self._build_log(name)
-        try:
-            context = write_build_context(
-                bundle,
-                context_dir,
-                base_image=cfg.base_image,
-                offline=cfg.offline,
-                settings=self._server_settings(mode, bundle, cfg),
-            )
-            tag = image_tag(name, context.digest)
-            found = _find_image(client, tag)
-            if found is not None:
-                message = f"{name}: reusing image {tag} (same bundle, settings and base image)"
-                log.write_text(message + "\n", encoding="utf-8")
-                if show_output:
-                    print(message, flush=True)
-                return BuiltImage(tag, str(found.id), int(found.attrs.get("Size") or 0), True, "")
-            if show_output:
-                print(f"{name}: building image {tag}", flush=True)
-            if cfg.offline:
-                if show_output:
-                    print(f"{name}: downloading wheels for Python {context.python_version}")
-                context.download_wheels()
-            with log.open("w", encoding="utf-8") as fh:
-                return build_image(
-                    client,
-                    context,
-                    tag,
-                    base_image=cfg.base_image or context.spec.base_image,
-                    show_output=show_output,
-                    on_line=lambda line: print(line, file=fh),
-                )
-        finally:
-            shutil.rmtree(context_dir, ignore_errors=True)
+        return ensure_image(
+            client,
+            self._service_dir(name),
+            name,
+            bundle,
+            settings=self._server_settings(mode, bundle, cfg),
+            base_image=cfg.base_image,
+            offline=cfg.offline,
+            show_output=show_output,
+        )
 
     def _run_container(
         self,

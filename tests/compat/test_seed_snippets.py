@@ -662,18 +662,19 @@ def test_package_saved_for_docker_build(page: dict[str, Any], digits_model: Any)
 def test_cloud_only_calls_say_what_to_use_instead(page: dict[str, Any]) -> None:
     page["ws"] = nbdeploy.Workspace()
     run(block("000:568"), page)  # the imports work
-    error = cloud_only(
-        block(
-            "003:271",
-        ),
-        {**page, **_imports("AksWebservice")},
-    )
-    assert "AksWebservice.deploy_configuration" in error.message
+    # AksWebservice configures the Kubernetes target (tests/targets/kubernetes).
+    aks = {**page, **_imports("AksWebservice")}
+    run(block("003:271"), aks)
+    assert aks["aks_config"].target == "kubernetes"
+    assert aks["aks_config"].replica_range == (1, 4)
+    assert aks["aks_config"].autoscale_target_utilization == 30
     for key in ("003:311", "003:335"):
         error = cloud_only(block(key), page)
         assert "AksCompute" in error.message
-    error = cloud_only(block("003:361"), page)
-    assert "AksWebservice.deploy_configuration" in error.message
+        assert "AksWebservice.deploy_configuration" in (error.hint or "")
+    # An image and a cluster made in Azure (the blocks before, which stop there).
+    error = cloud_only(block("003:361"), {**page, "image": None, "aks_target": None})
+    assert "deploy_from_image" in error.message
     error = cloud_only(block("003:196"), {**page, **_imports("ContainerImage")})
     assert "ContainerImage.create" in error.message
     page["image"] = None
