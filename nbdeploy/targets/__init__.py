@@ -1,8 +1,8 @@
 """Deployment targets: where a bundle runs.
 
 One module per target behind :class:`~nbdeploy.targets.base.Target` (deploy, update,
-get, list, logs, delete, wait). The local, Docker and Kubernetes targets ship here;
-others (Ray) plug in with :func:`register_target`.
+get, list, logs, delete, wait). The local, Docker, Kubernetes and Ray targets ship
+here; others plug in with :func:`register_target`.
 
 Importing this package is cheap: targets and their configs are imported on first use.
 """
@@ -27,6 +27,10 @@ register_target(
     "kubernetes",
     "nbdeploy.targets.kubernetes.target:KubernetesTarget",
     "nbdeploy.targets.kubernetes.config:KubernetesConfig",
+)
+# Ray is imported only when the target talks to a cluster.
+register_target(
+    "ray", "nbdeploy.targets.ray.target:RayTarget", "nbdeploy.targets.ray.config:RayConfig"
 )
 
 if TYPE_CHECKING:

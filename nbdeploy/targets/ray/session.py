@@ -1,0 +1,256 @@
+"""The only module of nbdeploy that imports Ray: this process as a Ray driver.
+
+One connection per process (Ray allows one): :func:`connect` joins a cluster, or
+keeps the connection it has to the same address; joining another one ends the
+first. Everything Serve is asked — start, deploy an application, delete it, how its
+replicas are doing — goes through here, in plain dicts and the :class:`~.application.
+AppSpec` of :mod:`.application`, so the rest of the target never touches Ray's types.
+
+The driver stays quiet in a notebook: Ray's logs are not streamed to it
+(``log_to_driver=False``) and Ray's and Serve's loggers only pass warnings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from nbdeploy.exceptions import DeploymentError, ServiceExistsError, TargetUnavailableError
+
+from .application import AppSpec, DeploymentSpec
+
+__all__ = [
+    "application_details",
+    "cluster_nodes",
+    "connect",
+    "delete_application",
+    "deploy_application",
+    "ensure_serve",
+    "resources_available",
+]
+
+#: Environment variables this module set for the embedded cluster (and what they
+#: were), undone before joining another cluster.
+_SET: dict[str, str | None] = {}
+_ADDRESS: list[str] = []
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+        from ray import serve  # noqa: F401 - Serve must be there too
+    except ImportError as exc:
+        raise TargetUnavailableError(
+            f"the Ray target needs Ray Serve, which cannot be imported ({exc})",
+            hint='pip install "nbdeploy[ray]"',
+        ) from None
+    return ray
+
+
+def _use_env(env: Mapping[str, str]) -> None:
+    for key, value in _SET.items():  # undo what the last connection set
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    _SET.clear()
+    for key, value in env.items():
+        _SET[key] = os.environ.get(key)
+        os.environ[key] = value
+
+
+def connect(address: str, env: Mapping[str, str] | None = None) -> None:
+    """Make this process a driver of the cluster at ``address`` (kept if it already
+    is); ``env`` is what the cluster needs in the environment (its token).
+
+    Raises
+    ------
+    TargetUnavailableError
+        The cluster cannot be reached or refuses this driver.
+    """
+    ray = _import_ray()
+    if ray.is_initialized() and _ADDRESS and _ADDRESS[0] == address:
+        return
+    if ray.is_initialized():
+        ray.shutdown()
+        _ADDRESS.clear()
+    _use_env(dict(env or {}))
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    for name in ("ray", "ray.serve"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        ray.init(
+            address=address,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            configure_logging=False,
+        )
+    except Exception as exc:
+        text = f"{type(exc).__name__}: {exc}".strip()
+        hint = (
+            "start the cluster or check the address; a cluster with token "
+            "authentication needs RAY_AUTH_MODE=token and its token "
+            "(RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN) in this process's environment"
+        )
+        raise TargetUnavailableError(
+            f"cannot connect to the Ray cluster at {address}: {text.splitlines()[0][:300]}",
+            hint=hint,
+        ) from None
+    _ADDRESS[:] = [address]
+
+
+def _client() -> Any:
+    from ray.serve.context import _get_global_client
+
+    return _get_global_client(raise_if_no_controller_running=False)
+
+
+def _details() -> dict[str, Any]:
+    """Serve's view of every application (what its dashboard shows), or ``{}`` when
+    Serve is not running on the cluster."""
+    ray = _import_ray()
+    client = _client()
+    if client is None:
+        return {}
+    details: dict[str, Any] = ray.get(client._controller.get_serve_instance_details.remote())
+    return details
+
+
+def ensure_serve(host: str, port: int, proxy_location: str) -> tuple[str, int]:
+    """Start Serve on the cluster if it does not run; where its HTTP proxy listens
+    (a running Serve keeps its own address)."""
+    from ray import serve
+
+    details = _details()
+    if not details.get("http_options"):
+        serve.start(
+            http_options={"host": host, "port": port},
+            proxy_location=proxy_location,
+        )
+        details = _details()
+    options = details.get("http_options") or {}
+    return str(options.get("host") or host), int(options.get("port") or port)
+
+
+def serve_address() -> tuple[str, int] | None:
+    """Where the running Serve's HTTP proxy listens (``None``: Serve does not run)."""
+    options = _details().get("http_options") or {}
+    if not options:
+        return None
+    return str(options.get("host")), int(options.get("port") or 0)
+
+
+def application_details(name: str) -> dict[str, Any] | None:
+    """Serve's details of application ``name`` (status, deployments, replicas with
+    node, PID and state); ``None`` when there is no such application."""
+    app = (_details().get("applications") or {}).get(name)
+    return dict(app) if app is not None else None
+
+
+def application_names() -> list[str]:
+    """The applications Serve runs."""
+    return sorted((_details().get("applications") or {}).keys())
+
+
+def _deployment(spec: DeploymentSpec) -> Any:
+    from ray import serve
+
+    from . import replica
+
+    if spec.kind == "ingress":
+        cls: Any = serve.ingress()(replica.ScoringReplica)
+    elif spec.kind == "backend":
+        cls = replica.ScoringBackend
+    else:
+        cls = serve.ingress()(replica.TrafficRouter)
+    deployment: Any = serve.deployment(name=spec.name)(cls)
+    options = dict(spec.options)
+    try:
+        # Serve restarts replicas only when a deployment's version changes; without one
+        # every deploy would restart all of them (scaling, new keys, new weights).
+        return deployment.options(version=spec.version, _internal=True, **options)
+    except TypeError:  # a Serve without explicit versions: replicas restart each time
+        return deployment.options(**options)
+
+
+def _bound(app: AppSpec) -> Any:
+    by_name = {d.name: d for d in app.deployments}
+    ingress = app.ingress
+    if ingress.kind != "router":
+        return _deployment(ingress).bind(**ingress.init_kwargs)
+    from .application import version_name
+
+    kwargs = dict(ingress.init_kwargs)
+    versions = {
+        v: _deployment(by_name[version_name(v)]).bind(**by_name[version_name(v)].init_kwargs)
+        for v in kwargs.pop("versions")
+    }
+    return _deployment(ingress).bind(versions=versions, **kwargs)
+
+
+def deploy_application(app: AppSpec) -> None:
+    """Hand ``app`` to Serve (without waiting for it to be running).
+
+    Raises
+    ------
+    ServiceExistsError
+        Another application holds the route prefix.
+    DeploymentError
+        Serve refused the application.
+    """
+    from ray import serve
+
+    try:
+        serve.run_many(
+            [serve.RunTarget(target=_bound(app), name=app.name, route_prefix=app.route_prefix)],
+            wait_for_ingress_deployment_creation=False,
+            wait_for_applications_running=False,
+        )
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        if "prefix" in message.lower() and ("used" in message or "taken" in message):
+            raise ServiceExistsError(
+                f"the route prefix {app.route_prefix} is taken on this cluster: {message}",
+                hint="deploy with another route_prefix=...",
+            ) from None
+        raise DeploymentError(
+            f"Ray Serve refused application {app.name!r}: {message}",
+            hint="see the message above; the cluster's Serve controller log has more",
+        ) from None
+
+
+def delete_application(name: str, wait: bool = True) -> None:
+    """Delete application ``name`` (nothing happens if there is none)."""
+    from ray import serve
+
+    if name in application_names():
+        serve.delete(name, _blocking=wait)
+
+
+def cluster_nodes() -> list[dict[str, Any]]:
+    """The alive nodes: ``{"id", "ip", "resources" (total), "logs_dir"}`` (the logs
+    folder when it is on this machine, else ``None``)."""
+    ray = _import_ray()
+    nodes = []
+    for node in ray.nodes():
+        if not node.get("Alive"):
+            continue
+        socket_path = str(node.get("ObjectStoreSocketName") or "")
+        logs = os.path.join(os.path.dirname(os.path.dirname(socket_path)), "logs")
+        nodes.append(
+            {
+                "id": node.get("NodeID"),
+                "ip": node.get("NodeManagerAddress"),
+                "resources": dict(node.get("Resources") or {}),
+                "logs_dir": logs if socket_path and os.path.isdir(logs) else None,
+            }
+        )
+    return nodes
+
+
+def resources_available() -> dict[str, float]:
+    """The cluster's free resources, all nodes together."""
+    ray = _import_ray()
+    return {str(k): float(v) for k, v in ray.available_resources().items()}
