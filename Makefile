@@ -9,16 +9,19 @@ STAMP := $(VENV)/.nbdeploy-installed
 LAB_SOURCES := $(wildcard labextension/src/*.ts labextension/style/*) labextension/package.json
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup system-deps demo test lint typecheck unit notebooks notebooks-refresh lab bench clean
+.PHONY: setup system-deps demo test test-ray lint typecheck unit notebooks notebooks-refresh lab bench clean
 
 setup: $(STAMP)
 
-# Debian packages the tests drive for real: Chromium (browser tests) and Node.js
-# (building the JupyterLab extension). Installed only when missing.
+# Debian packages the tests drive for real: Chromium (browser tests), Node.js
+# (building the JupyterLab extension) and iproute2 (`ip`, which brings up the loopback
+# of the Ray tests' private network namespace). Installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v unshare >/dev/null || missing="$$missing util-linux"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -59,19 +62,34 @@ with-docker = before=$$(cat $(DOCKER_PIDFILE) 2>/dev/null); \
 	if [ "$$(cat $(DOCKER_PIDFILE) 2>/dev/null)" != "$$before" ]; then bash scripts/docker-env.sh down; fi; \
 	exit $$rc
 
+# $(call in-netns,COMMAND): run COMMAND in a private network, PID and mount namespace
+# with only a loopback interface, and HOME a fresh folder whose
+# ray_bootstrap_config.yaml is {}. Ray probes cloud-metadata addresses and DNS even
+# with usage stats off (../shared/recipes/targets.md §3); there they cannot leave the
+# machine, and every process Ray starts ends with the namespace's first process.
+in-netns = home=$$(mktemp -d /tmp/nbdeploy-rayhome.XXXXXX) && echo '{}' > $$home/ray_bootstrap_config.yaml && \
+	HOME=$$home RAY_USAGE_STATS_ENABLED=0 unshare --net --pid --fork --mount-proc \
+	sh -c 'ip link set lo up && exec "$$@"' sh $(1); rc=$$?; rm -rf $$home; exit $$rc
+
+# The Ray target's tests on real Ray clusters (marker `ray`), in their namespace.
+test-ray: setup
+	$(call in-netns,$(VENV)/bin/pytest tests -m ray -p no:cacheprovider)
+
 # Browser tests (Playwright's own event loop) run in their own pytest process, apart
 # from the Jupyter server fixtures' loop.
 unit: setup
-	$(call with-docker,$(VENV)/bin/pytest tests -m "not ui")
+	$(call with-docker,$(VENV)/bin/pytest tests -m "not ui and not ray")
 	$(VENV)/bin/pytest tests -m ui
+	$(MAKE) test-ray
 
 notebooks: setup
 	$(call with-docker,$(NBVAL))
 
 # One engine for the non-browser tests and the tutorials.
 test: lint typecheck setup
-	$(call with-docker,$(VENV)/bin/pytest tests -m "not ui" && $(NBVAL))
+	$(call with-docker,$(VENV)/bin/pytest tests -m "not ui and not ray" && $(NBVAL))
 	$(VENV)/bin/pytest tests -m ui
+	$(MAKE) test-ray
 
 # After changing what a tutorial shows: execute them all again in place, then check
 # that what they store is the same on any machine.

@@ -487,6 +487,17 @@ def create_app(bundle: Bundle | str | Path, settings: ServerSettings | None = No
     return app
 
 
+def _route_path(scope: Scope) -> str:
+    """The path below the app's mount point: ASGI's ``path`` includes ``root_path``
+    (an app mounted below a prefix, e.g. on Ray Serve's route prefix), as Starlette's
+    routing reads it."""
+    path = str(scope["path"])
+    root = str(scope.get("root_path") or "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
+
+
 async def _score_raw(
     runtime: ScoringRuntime, request: Request, limit: int, headers: Mapping[str, str]
 ) -> Response:
@@ -590,7 +601,7 @@ def _scoring_app_class() -> type[Any]:
                     return
             fast = self.nbdeploy_fast_routes
             if fast is not None and scope["type"] == "http":
-                path = scope["path"]
+                path = _route_path(scope)
                 if path == "/score":
                     if scope["method"] == "POST" and not fast[0].raw:
                         await fast[1](scope, receive, send)

@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from nbdeploy.exceptions import TargetUnavailableError
-from nbdeploy.targets._process import ProcessId, private_socket_dir, read_log_tail
+
+from ._support import ProcessId, private_dir, read_tail
 
 __all__ = ["EmbeddedCluster", "HeadRecord", "cluster_status", "free_port", "stop_cluster"]
 
@@ -58,6 +59,8 @@ _STARTED = "Ray runtime started"
 OBJECT_STORE_BYTES = 256 * 1024 * 1024
 #: The file and the ``ray start`` output in the workspace's ``run/`` folder.
 RECORD_NAME = "ray-head.json"
+#: The ``ray start`` processes this process started, by PID (see ``_start``).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 LOG_NAME = "ray-head.log"
 
 
@@ -82,7 +85,7 @@ def _group(leader: ProcessId) -> list[ProcessId]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and _pgid(int(entry.name)) == leader.pid:
             found.append(ProcessId.of(int(entry.name)))
-    return [p for p in found if p.start_time is not None]
+    return [p for p in found if p.created is not None]
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class HeadRecord:
 
     Examples
     --------
-    >>> head = HeadRecord("127.0.0.1:41000", ProcessId(1, 2), "/tmp/x", "/tmp/x/token",
+    >>> head = HeadRecord("127.0.0.1:41000", ProcessId(1, 2.0), "/tmp/x", "/tmp/x/token",
     ...                   "/home/me", ())
     >>> HeadRecord.from_dict(head.to_dict()) == head
     True
@@ -153,7 +156,7 @@ class EmbeddedCluster:
     def temp_dir(self) -> Path:
         """Ray's temporary folder for this workspace: short, private to this user."""
         digest = hashlib.sha256(str(self.run_dir.absolute()).encode()).hexdigest()[:10]
-        return private_socket_dir() / f"ray-{digest}"
+        return private_dir() / f"ray-{digest}"
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -249,7 +252,10 @@ class EmbeddedCluster:
         home = temp / "home"
         home.mkdir(mode=0o700, exist_ok=True)
         (home / "ray_bootstrap_config.yaml").write_text("{}\n")
-        token_file = temp / "auth_token"
+        # One token for all of this user's embedded clusters: Ray loads the token once
+        # per process, so a kernel that used one workspace's cluster could not
+        # authenticate to another's with a different token.
+        token_file = private_dir() / "ray-auth-token"
         if not token_file.exists():
             token_file.write_text(secrets.token_hex(32))
             os.chmod(token_file, 0o600)
@@ -267,6 +273,9 @@ class EmbeddedCluster:
             )
         finally:
             log.close()
+        # Kept referenced: the head outlives this call, and a dropped Popen of a
+        # running process warns; stop() reaps it when this process stops it.
+        _CHILDREN[child.pid] = child
         leader = ProcessId.of(child.pid)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._await_start(child, offset, timeout)
@@ -302,7 +311,7 @@ class EmbeddedCluster:
         )
 
     def _log_end(self) -> str:
-        lines = read_log_tail(self.log_path, 5).strip().splitlines()
+        lines = read_tail(self.log_path, 5).strip().splitlines()
         return " | ".join(line.strip() for line in lines) or "(no output)"
 
     def stop(self, timeout: float = 30.0) -> bool:
@@ -314,6 +323,9 @@ class EmbeddedCluster:
                 return False
             running = head.alive()
             _terminate(head, timeout)
+            child = _CHILDREN.pop(head.process.pid, None)
+            if child is not None:
+                child.wait(timeout)
             self.record_path.unlink(missing_ok=True)
             return running
 

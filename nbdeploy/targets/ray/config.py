@@ -28,7 +28,6 @@ from nbdeploy.core.auth import CorsPolicy
 from nbdeploy.core.profiling import replicas_for
 from nbdeploy.core.serving import check_serving_settings
 from nbdeploy.exceptions import InvalidArgumentError
-from nbdeploy.targets._common import TargetConfig
 
 __all__ = ["AUTOSCALING_KEYS", "PROXY_LOCATIONS", "RayConfig", "is_local_address"]
 
@@ -158,7 +157,7 @@ def _autoscaling(value: Any) -> dict[str, Any] | None:
 
 
 @dataclass(frozen=True, repr=False)
-class RayConfig(TargetConfig):
+class RayConfig:
     """Deployment configuration of the Ray target (a Ray Serve application).
 
     Parameters
@@ -218,7 +217,7 @@ class RayConfig(TargetConfig):
 
     Examples
     --------
-    >>> RayConfig(target_rps=100, request_seconds=0.05).replica_range
+    >>> RayConfig(autoscaling=True, target_rps=100, request_seconds=0.05).replica_range
     (1, 8)
     >>> RayConfig(num_replicas=2, autoscaling=True)
     Traceback (most recent call last):
@@ -250,8 +249,39 @@ class RayConfig(TargetConfig):
     timeout: float = 600.0
 
     target: ClassVar[str] = "ray"
-    label: ClassVar[str] = "Ray"
-    coerce_hint: ClassVar[str] = "use RayWebservice.deploy_configuration(...) or RayConfig(...)"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RayConfig:
+        """The configuration a :meth:`to_dict` (or a user's dict) describes; unknown
+        settings are an error naming the known ones."""
+        values = dict(data)
+        given = values.pop("target", cls.target)
+        if given != cls.target:
+            raise InvalidArgumentError(
+                f"configuration for target {given!r} given to the ray target"
+            )
+        known = set(_names(cls))
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InvalidArgumentError(
+                f"unknown Ray deployment setting(s): {', '.join(map(str, unknown))}",
+                hint=f"known settings: {', '.join(sorted(known))}",
+            )
+        return cls(**values)
+
+    @classmethod
+    def coerce(cls, config: Any) -> RayConfig:
+        """``config`` as a :class:`RayConfig` (from ``None``, a dict or itself)."""
+        if config is None:
+            return cls()
+        if isinstance(config, cls):
+            return config
+        if isinstance(config, Mapping):
+            return cls.from_dict(config)
+        raise InvalidArgumentError(
+            f"expected a RayConfig for the ray target, got {type(config).__name__}",
+            hint="use RayWebservice.deploy_configuration(...) or RayConfig(...)",
+        )
 
     def __post_init__(self) -> None:
         self._check_cluster()
@@ -303,6 +333,12 @@ class RayConfig(TargetConfig):
             raise InvalidArgumentError(
                 "sizing needs both target_rps and request_seconds",
                 hint="e.g. target_rps=20, request_seconds=0.05 (a profile's mean latency)",
+            )
+        if self.target_rps is not None and self.autoscaling is None:
+            raise InvalidArgumentError(
+                "target_rps and request_seconds size the autoscaler, which is off",
+                hint="add autoscaling=True (or a dict of its settings), or give "
+                "num_replicas instead",
             )
         low, high = self.replica_range
         if high < low:
@@ -377,7 +413,7 @@ class RayConfig(TargetConfig):
 
         Examples
         --------
-        >>> RayConfig(target_rps=20, request_seconds=10).sized_replicas
+        >>> RayConfig(autoscaling=True, target_rps=20, request_seconds=10).sized_replicas
         286
         """
         if self.target_rps is None or self.request_seconds is None:
@@ -406,6 +442,12 @@ class RayConfig(TargetConfig):
         """Ray Serve's ``autoscaling_config`` (``None`` for a fixed count)."""
         if self.autoscaling is None:
             return None
+        if self.target_rps is not None and self.autoscaling is None:
+            raise InvalidArgumentError(
+                "target_rps and request_seconds size the autoscaler, which is off",
+                hint="add autoscaling=True (or a dict of its settings), or give "
+                "num_replicas instead",
+            )
         low, high = self.replica_range
         return {**self.autoscaling, "min_replicas": low, "max_replicas": high}
 

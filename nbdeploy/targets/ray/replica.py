@@ -53,6 +53,11 @@ __all__ = [
 
 logger = logging.getLogger("nbdeploy.server")
 
+#: The headers that pin a request to a version and name the version that answered
+#: (the local router's contract, and Azure ML's name for it).
+VERSION_HEADER = "x-nbdeploy-version"
+AZURE_VERSION_HEADER = "azureml-model-deployment"
+
 #: The marker of a replica whose bundle or ``init()`` failed (read by :mod:`.status`).
 INIT_FAILED = "NBDEPLOY-INIT-FAILED"
 
@@ -73,22 +78,6 @@ def _write_auth(folder: Path, auth: Mapping[str, Any] | None) -> Path | None:
     from nbdeploy.core.auth import ServiceAuth, write_auth_file
 
     return write_auth_file(folder / "auth.json", ServiceAuth.from_dict(auth))
-
-
-class _Rooted:
-    """ASGI wrapper: the path below Serve's route prefix (``root_path``), as the
-    scoring app routes on ``scope["path"]`` (``/iris/score`` → ``/score``)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        root = scope.get("root_path") or ""
-        path = scope.get("path", "")
-        if root and path.startswith(root):
-            rest = path[len(root) :] or "/"
-            scope = {**scope, "path": rest, "raw_path": rest.encode()}
-        await self.app(scope, receive, send)
 
 
 async def call_asgi(app: ASGIApp, request: Forwarded, body: bytes) -> Answer:
@@ -217,11 +206,12 @@ class ScoringReplica:
             raise RuntimeError("the scoring runtime is not ready")
 
     def asgi_app(self) -> Any:
-        """The ingress app: the scoring app below Serve's route prefix, with the
-        server's one-line-per-request log."""
+        """The ingress app: the scoring app with the server's one-line-per-request
+        log. Serve mounts it at the route prefix as ASGI says (``root_path`` is the
+        prefix, ``path`` the whole path), which the scoring app routes on."""
         from nbdeploy.server.logs import AccessLog
 
-        return _Rooted(AccessLog(self._app))
+        return AccessLog(self._app)
 
     async def http(self, request: Forwarded, body: bytes) -> Answer:
         """Answer a request the router forwards (path below the route prefix)."""
@@ -305,19 +295,14 @@ class TrafficRouter:
         >>> router.pick(None), router.pick("v1"), router.pick("v9")
         ('v2', 'v1', None)
         """
-        from nbdeploy.targets.router import Route, Routes
+        from ._support import pick_weighted
 
         if pinned is not None:
             return pinned if pinned in self._handles else None
-        routes = Routes(
-            0, tuple(Route(name, "", 0, w) for name, w in self._weights.items() if w > 0)
-        )
-        return routes.pick(self._random.random()).name
+        return pick_weighted(self._weights, self._random.random())
 
     async def answer(self, request: Forwarded, body: bytes) -> Answer:
         """Route one request to a version; its answer with the version's headers."""
-        from nbdeploy.targets.router import AZURE_VERSION_HEADER, VERSION_HEADER
-
         headers = request[3]
         pin_names = (VERSION_HEADER.encode(), AZURE_VERSION_HEADER.encode())
         pinned = next((v.decode("latin-1") for k, v in headers if k in pin_names), None)

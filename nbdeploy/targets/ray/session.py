@@ -61,6 +61,14 @@ def _use_env(env: Mapping[str, str]) -> None:
         os.environ[key] = value
 
 
+def _reload_auth_settings() -> None:
+    """Make an already imported Ray see the authentication settings just put in the
+    environment (a second cluster in the same process)."""
+    from ray._raylet import Config  # type: ignore[attr-defined]
+
+    Config.initialize("")
+
+
 def connect(address: str, env: Mapping[str, str] | None = None) -> None:
     """Make this process a driver of the cluster at ``address`` (kept if it already
     is); ``env`` is what the cluster needs in the environment (its token).
@@ -70,14 +78,20 @@ def connect(address: str, env: Mapping[str, str] | None = None) -> None:
     TargetUnavailableError
         The cluster cannot be reached or refuses this driver.
     """
-    ray = _import_ray()
-    if ray.is_initialized() and _ADDRESS and _ADDRESS[0] == address:
+    if _ADDRESS and _ADDRESS[0] == address and _import_ray().is_initialized():
         return
-    if ray.is_initialized():
-        ray.shutdown()
+    if _ADDRESS:
+        from ray.serve.context import _set_global_client
+
+        _import_ray().shutdown()
+        _set_global_client(None)  # type: ignore[no-untyped-call]  # the old cluster's
         _ADDRESS.clear()
+    # Before the import: Ray reads its authentication mode from the environment once,
+    # when ray._raylet is loaded.
     _use_env(dict(env or {}))
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray = _import_ray()
+    _reload_auth_settings()
     for name in ("ray", "ray.serve"):
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
@@ -221,12 +235,49 @@ def deploy_application(app: AppSpec) -> None:
         ) from None
 
 
-def delete_application(name: str, wait: bool = True) -> None:
-    """Delete application ``name`` (nothing happens if there is none)."""
+def _kill_unstarted(app: Mapping[str, Any]) -> None:
+    """End the replicas of ``app`` that never started (waiting for a node, or failed
+    in their constructor): they have nothing to drain, and Serve would otherwise wait
+    its whole graceful-shutdown timeout for each before removing the application."""
+    ray = _import_ray()
+    for deployment in (app.get("deployments") or {}).values():
+        for replica in deployment.get("replicas") or ():
+            state = str(replica.get("state") or "").rsplit(".", 1)[-1].upper()
+            name = replica.get("actor_name")
+            if state == "RUNNING" or not name:
+                continue
+            try:
+                ray.kill(ray.get_actor(name, namespace="serve"), no_restart=True)
+            except ValueError:  # gone meanwhile
+                continue
+
+
+def delete_application(name: str, timeout: float = 120.0) -> None:
+    """Delete application ``name`` and wait until Serve has removed it (nothing
+    happens if there is none).
+
+    Raises
+    ------
+    DeploymentError
+        It is still there after ``timeout`` seconds.
+    """
+    import time
+
     from ray import serve
 
-    if name in application_names():
-        serve.delete(name, _blocking=wait)
+    app = application_details(name)
+    if app is None:
+        return
+    _kill_unstarted(app)
+    serve.delete(name, _blocking=False)
+    deadline = time.monotonic() + timeout
+    while name in application_names():
+        if time.monotonic() > deadline:
+            raise DeploymentError(
+                f"Ray Serve has not removed application {name!r} after {timeout:g} s",
+                hint="delete the service again; the Serve controller's log says why",
+            )
+        time.sleep(0.2)
 
 
 def cluster_nodes() -> list[dict[str, Any]]:

@@ -36,10 +36,7 @@ from typing import Any
 
 from nbdeploy.core.services import ServiceState
 
-# Shared with the Kubernetes target: a state, its reason and the rollout's progress,
-# and the rule that several parts' most pressing state wins.
-from nbdeploy.targets.kubernetes.status import Observation, combine
-
+from ._support import Observation, combine
 from .replica import INIT_FAILED
 
 __all__ = ["Observation", "combine", "failure_reason", "observe", "request_of", "unschedulable"]

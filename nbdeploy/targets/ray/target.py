@@ -37,6 +37,7 @@ from nbdeploy.core.auth import auth_file_path, read_auth_file
 from nbdeploy.core.bundle import Bundle
 from nbdeploy.core.refs import check_name
 from nbdeploy.core.services import ServiceRecord, ServiceState
+from nbdeploy.core.serving import drain_seconds
 from nbdeploy.exceptions import (
     DeploymentError,
     InvalidArgumentError,
@@ -45,11 +46,10 @@ from nbdeploy.exceptions import (
     ServiceNotFoundError,
     TargetUnavailableError,
 )
-from nbdeploy.targets._common import existing_for_redeploy, uri
-from nbdeploy.targets._process import check_port_free, read_log_tail
 from nbdeploy.targets.base import Target
 
 from . import application as ap
+from ._support import port_free, read_tail, rescale, uri
 from .cluster import EmbeddedCluster, free_port
 from .config import RayConfig, is_local_address
 from .status import Observation, observe, replicas, request_of
@@ -177,7 +177,7 @@ class RayTarget(Target):
     def _proxy(self, session: Any, cfg: RayConfig) -> tuple[str, int]:
         port = cfg.port
         if port is None:
-            free = not cfg.embedded or check_port_free(cfg.host, DEFAULT_PORT)
+            free = not cfg.embedded or port_free(cfg.host, DEFAULT_PORT)
             port = DEFAULT_PORT if free else free_port()
         host, bound = session.ensure_serve(cfg.host, port, cfg.proxy_location)
         return str(host), int(bound)
@@ -306,7 +306,7 @@ class RayTarget(Target):
         check_name(name, "service")
         cfg = RayConfig.coerce(config)
         path = _bundle_path(bundle)
-        existing = existing_for_redeploy(self, name, self._refresh_quiet, "Ray")
+        existing = self._replaceable(name)
         loaded = Bundle.load(path)
         store = self.workspace.services
         record = ServiceRecord(
@@ -342,6 +342,31 @@ class RayTarget(Target):
         if not wait:
             return record
         return self._settle(record, seen, "deployment", cfg.timeout, show_output)
+
+    def _replaceable(self, name: str) -> ServiceRecord | None:
+        """The stored record a deploy of ``name`` may replace: none, or a ``Failed``
+        Ray service (a live one is updated with ``update()``, not redeployed).
+
+        Raises
+        ------
+        ServiceExistsError
+            The name belongs to another target's service, or to a live Ray service.
+        """
+        try:
+            existing = self.workspace.services.get(name)
+        except ServiceNotFoundError:
+            return None
+        if existing.target != self.name:
+            raise ServiceExistsError(
+                f"service {name!r} already runs on target {existing.target!r}",
+                hint="delete it first, or pick another name",
+            )
+        if self._refresh_quiet(existing).state is not ServiceState.FAILED:
+            raise ServiceExistsError(
+                f"Ray service {name!r} already exists and is running",
+                hint="update it with update(), or delete it first",
+            )
+        return existing
 
     def wait(
         self, name: str, timeout: float | None = None, show_output: bool = False
@@ -547,7 +572,9 @@ class RayTarget(Target):
         cfg = self._cfg(record)
         if "proxy" in record.config and (not cfg.embedded or self._embedded().current()):
             with self._session(cfg) as session:
-                session.delete_application(str(record.config.get("app") or name), wait=True)
+                session.delete_application(
+                    str(record.config.get("app") or name), timeout=60.0 + _drain(record)
+                )
         self.workspace.services.delete(name)
         for bundle in self._bundles(record):
             self._remove_bundle(bundle)
@@ -623,8 +650,6 @@ class RayTarget(Target):
         --------
         >>> target.add_version("iris", "v2", "bundles/iris/3", weight=10)  # doctest: +SKIP
         """
-        from nbdeploy.targets.traffic import _rescale
-
         check_name(version, "version")
         weight = _check_weight(weight, f"version {version!r}")
         check_name(current_name, "version")
@@ -643,7 +668,7 @@ class RayTarget(Target):
             )
         path = _bundle_path(bundle)
         loaded = Bundle.load(path)
-        scaled = _rescale({v["name"]: v["weight"] for v in versions}, 100 - weight)
+        scaled = rescale({v["name"]: v["weight"] for v in versions}, 100 - weight)
         for entry in versions:
             entry["weight"] = scaled[entry["name"]]
         versions.append(
@@ -775,6 +800,11 @@ def _settings(bundle_path: str | None) -> dict[str, Any]:
         return {}
 
 
+def _drain(record: ServiceRecord) -> float:
+    """Seconds the service's replicas may take to answer what they accepted."""
+    return drain_seconds(_settings(record.bundle_path))
+
+
 def _auth_mode(bundle: Bundle) -> str | None:
     settings = bundle.settings or {}
     if settings.get("auth_enabled"):
@@ -800,6 +830,6 @@ def _replica_lines(
             f"ray logs actor --id {replica.get('actor_id')})",
         ]
     files = sorted(Path(logs).glob(f"worker-{worker}-*-{pid}.err"))
-    text = read_log_tail(files[-1], None) if files else ""
+    text = read_tail(files[-1], None) if files else ""
     lines = [line for line in text.splitlines() if not _RAY_LINE.match(line)]
     return [header, *(lines[-tail:] if tail else lines)]

@@ -1,0 +1,268 @@
+"""Small helpers the Ray target needs that the other targets also have in their own
+private modules: a process identity that survives PID reuse, a bounded log tail, the
+state a rollout is in, the weighted pick of a version.
+
+They are kept here (and not imported from the local or Docker target's private
+helpers) so that the Ray package depends only on the targets' public interface
+(:mod:`nbdeploy.targets.base`), ``nbdeploy.core`` and ``nbdeploy.server``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import socket
+import stat
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from nbdeploy.core.services import ServiceState
+from nbdeploy.exceptions import TargetUnavailableError
+
+__all__ = [
+    "Observation",
+    "ProcessId",
+    "combine",
+    "pick_weighted",
+    "port_free",
+    "private_dir",
+    "read_tail",
+    "rescale",
+    "uri",
+]
+
+
+@dataclass(frozen=True)
+class ProcessId:
+    """A process identified by PID and creation time (a reused PID is another one).
+
+    Examples
+    --------
+    >>> me = ProcessId.of(os.getpid())
+    >>> me.alive(), ProcessId.from_dict(me.to_dict()) == me
+    (True, True)
+    """
+
+    pid: int
+    created: float | None
+
+    @classmethod
+    def of(cls, pid: int) -> ProcessId:
+        try:
+            return cls(pid, psutil.Process(pid).create_time())
+        except psutil.Error:
+            return cls(pid, None)
+
+    def _process(self) -> psutil.Process | None:
+        try:
+            proc = psutil.Process(self.pid)
+            if self.created is not None and proc.create_time() != self.created:
+                return None
+            return None if proc.status() == psutil.STATUS_ZOMBIE else proc
+        except psutil.Error:
+            return None
+
+    def alive(self) -> bool:
+        """True while the process runs (a zombie counts as gone)."""
+        return self._process() is not None
+
+    def signal(self, signum: int) -> bool:
+        """Send ``signum`` if the process is still this one; False when it is gone."""
+        proc = self._process()
+        if proc is None:
+            return False
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(signum)
+            return True
+        return False
+
+    def wait_gone(self, timeout: float) -> bool:
+        """Poll until the process is gone; True if it went within ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pid": self.pid, "created": self.created}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProcessId:
+        created = data.get("created")
+        return cls(int(data["pid"]), None if created is None else float(created))
+
+
+def stop_processes(procs: list[ProcessId], timeout: float) -> None:
+    """SIGTERM every process, one shared deadline, then SIGKILL those still there."""
+    running = [p for p in procs if p.signal(signal.SIGTERM)]
+    deadline = time.monotonic() + timeout
+    for proc in running:
+        if not proc.wait_gone(max(0.0, deadline - time.monotonic())):
+            proc.signal(signal.SIGKILL)
+            proc.wait_gone(5.0)
+
+
+def private_dir() -> Path:
+    """``/tmp/nbdeploy-<uid>``, 0700 and owned by this user (refused otherwise): Ray's
+    unix sockets live in its temporary folder, where no other user may place one.
+
+    Raises
+    ------
+    TargetUnavailableError
+        The folder is not a private folder of this user.
+    """
+    folder = Path("/tmp") / f"nbdeploy-{os.geteuid()}"
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o700)
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        raise TargetUnavailableError(
+            f"{folder} is not a private folder of this user (owner uid {st.st_uid}, mode "
+            f"{oct(stat.S_IMODE(st.st_mode))})",
+            hint=f"remove {folder}; another user may have created it on purpose",
+        )
+    return folder
+
+
+def read_tail(path: Path, tail: int | None = None, max_bytes: int = 2_000_000) -> str:
+    """The last ``tail`` lines of a file (all when ``None``), reading at most
+    ``max_bytes`` from its end; ``""`` when it cannot be read.
+
+    Examples
+    --------
+    >>> read_tail(Path("/nonexistent"))
+    ''
+    """
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            start = max(0, fh.tell() - max_bytes)
+            fh.seek(start)
+            data = fh.read()
+    except OSError:
+        return ""
+    if start:
+        data = data.split(b"\n", 1)[-1]
+    lines = data.decode("utf-8", "replace").splitlines(keepends=True)
+    return "".join(lines if tail is None else lines[-tail:] if tail > 0 else [])
+
+
+def port_free(host: str, port: int) -> bool:
+    """True if nothing is bound to ``(host, port)`` (a bind probe).
+
+    Examples
+    --------
+    >>> port_free("127.0.0.1", 0)
+    True
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def uri(host: str, port: int, path: str) -> str:
+    """The HTTP URL of ``path`` on ``host:port`` (IPv6 hosts in brackets).
+
+    Examples
+    --------
+    >>> uri("::1", 8000, "/iris")
+    'http://[::1]:8000/iris'
+    """
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}{path}"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A state, why (``None`` when healthy) and how far the replicas are.
+
+    Examples
+    --------
+    >>> Observation(ServiceState.HEALTHY, None, "1 of 1 replicas running").state
+    <ServiceState.HEALTHY: 'Healthy'>
+    """
+
+    state: ServiceState
+    reason: str | None
+    progress: str = ""
+
+
+#: Most pressing first: one failed part makes the whole service failed.
+_ORDER = (
+    ServiceState.FAILED,
+    ServiceState.UNSCHEDULABLE,
+    ServiceState.UNHEALTHY,
+    ServiceState.TRANSITIONING,
+    ServiceState.HEALTHY,
+)
+
+
+def combine(parts: Mapping[str, Observation]) -> Observation:
+    """One state for several deployments (versions, router): the most pressing one,
+    its reason prefixed with the deployment's name.
+
+    Examples
+    --------
+    >>> combine({"v1": Observation(ServiceState.HEALTHY, None),
+    ...          "v2": Observation(ServiceState.FAILED, "boom")}).reason
+    'v2: boom'
+    """
+    if not parts:
+        return Observation(ServiceState.FAILED, "no deployment")
+    if len(parts) == 1:
+        return next(iter(parts.values()))
+    name, worst = min(parts.items(), key=lambda item: _ORDER.index(item[1].state))
+    reason = f"{name}: {worst.reason}" if worst.reason else None
+    progress = "; ".join(f"{n}: {o.progress}" for n, o in parts.items() if o.progress)
+    return Observation(worst.state, reason, progress)
+
+
+def rescale(weights: Mapping[str, int], total: int) -> dict[str, int]:
+    """``weights`` scaled to add up to ``total`` (largest remainders get the rest).
+
+    Examples
+    --------
+    >>> rescale({"a": 1, "b": 1, "c": 1}, 100)
+    {'a': 34, 'b': 33, 'c': 33}
+    """
+    current = sum(weights.values())
+    if current == 0:
+        return dict.fromkeys(weights, 0)
+    exact = {k: w * total / current for k, w in weights.items()}
+    result = {k: math.floor(x) for k, x in exact.items()}
+    short = total - sum(result.values())
+    for key in sorted(exact, key=lambda k: result[k] - exact[k])[:short]:
+        result[key] += 1
+    return result
+
+
+def pick_weighted(weights: Mapping[str, int], draw: float) -> str | None:
+    """The name a uniform ``draw`` in [0, 1) falls on, each name getting its weight's
+    share; ``None`` when every weight is 0.
+
+    Examples
+    --------
+    >>> pick_weighted({"v1": 90, "v2": 10}, 0.95), pick_weighted({"v1": 0}, 0.5)
+    ('v2', None)
+    """
+    live = [(name, w) for name, w in weights.items() if w > 0]
+    point = draw * sum(w for _, w in live)
+    for name, weight in live:
+        if point < weight:
+            return name
+        point -= weight
+    return live[-1][0] if live else None

@@ -1,0 +1,46 @@
+"""The Ray target's pure parts, without a cluster (the real-cluster tests are in
+``tests/targets/ray``, run by ``make test-ray``): their documented examples, and the
+rule that importing the target does not import Ray."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+MODULES = ["config", "application", "status", "_support", "cluster", "replica", "target"]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_documented_examples(module: str) -> None:
+    mod = importlib.import_module(f"nbdeploy.targets.ray.{module}")
+    failures, tried = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert tried > 0
+    assert failures == 0
+
+
+def test_nbdeploy_and_the_target_do_not_import_ray() -> None:
+    code = (
+        "import sys, nbdeploy, nbdeploy.targets\n"
+        "from nbdeploy.targets import get_target, default_config\n"
+        "from nbdeploy.core.workspace import Workspace\n"
+        "import tempfile\n"
+        "t = get_target('ray', Workspace(tempfile.mkdtemp()))\n"
+        "assert t.list() == []\n"
+        "assert default_config('ray', num_replicas=2).num_replicas == 2\n"
+        "print('ray' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_unknown_setting_is_named() -> None:
+    from nbdeploy.exceptions import InvalidArgumentError
+    from nbdeploy.targets.ray.config import RayConfig
+
+    with pytest.raises(InvalidArgumentError, match="num_replica") as caught:
+        RayConfig.from_dict({"target": "ray", "num_replica": 2})
+    assert "num_replicas" in str(caught.value.hint)
