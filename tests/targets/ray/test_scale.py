@@ -71,7 +71,11 @@ def test_replicas_survive_a_kernel_restart_and_update_without_a_failed_request(
         def load() -> None:
             with requests.Session() as client:
                 while not stop.is_set():
-                    answer = client.post(url, json=ROW, timeout=60)
+                    try:
+                        answer = client.post(url, json=ROW, timeout=60)
+                    except requests.RequestException as exc:  # counted as a failure
+                        answers[repr(exc)] += 1
+                        continue
                     answers[answer.json()["tag"] if answer.ok else answer.status_code] += 1
 
         loop = threading.Thread(target=load)
