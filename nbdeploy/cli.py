@@ -210,6 +210,26 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ray(args: argparse.Namespace) -> int:
+    """The workspace's embedded Ray cluster: where it runs, or stop it by its PIDs
+    (never ``ray stop``, which ends every Ray process of the machine)."""
+    from ._workspace import get_workspace
+    from .targets.ray import cluster_status, stop_cluster
+
+    workspace = get_workspace(args.workspace)
+    if args.ray_command == "stop":
+        stopped = stop_cluster(workspace)
+        print("stopped the workspace's Ray cluster" if stopped else "no Ray cluster was running")
+        return 0
+    status = cluster_status(workspace)
+    if status is None:
+        print("no Ray cluster running for this workspace")
+    else:
+        pids = " ".join(str(pid) for pid in status["pids"])
+        print(f"Ray cluster at {status['address']} (head pid {status['pid']}; pids {pids})")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from .server import main as serve_main
 
@@ -272,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--score", metavar="PATH", help="scoring script with init() and run(data)")
     p.add_argument("--environment", metavar="FILE", help="requirements.txt or environment.yml")
     p.add_argument("--source-dir", metavar="DIR", help="folder of extra files for the script")
-    p.add_argument("--target", default=None, help="deployment target (default: local)")
+    p.add_argument(
+        "--target", default=None, help="deployment target: local (default), docker, kubernetes, ray"
+    )
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -294,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("body", nargs="?", help="JSON, e.g. '{\"data\": [[1, 2]]}'")
     p.add_argument("--file", metavar="PATH", help="read the JSON body from a file")
+
+    ray = sub.add_parser("ray", help="the workspace's embedded Ray cluster (target ray)")
+    rsub = ray.add_subparsers(dest="ray_command", metavar="ACTION", required=True)
+    add("status", _cmd_ray, "where the workspace's Ray cluster runs, and its PIDs", rsub)
+    add("stop", _cmd_ray, "stop the Ray cluster nbdeploy started, by its PIDs", rsub)
 
     from ._profile import add_profile_command
 

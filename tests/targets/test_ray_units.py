@@ -8,6 +8,7 @@ import doctest
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +45,12 @@ def test_unknown_setting_is_named() -> None:
     with pytest.raises(InvalidArgumentError, match="num_replica") as caught:
         RayConfig.from_dict({"target": "ray", "num_replica": 2})
     assert "num_replicas" in str(caught.value.hint)
+
+
+def test_cli_without_a_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nbdeploy.cli import main
+
+    assert main(["--workspace", str(tmp_path), "ray", "status"]) == 0
+    assert capsys.readouterr().out == "no Ray cluster running for this workspace\n"
+    assert main(["--workspace", str(tmp_path), "ray", "stop"]) == 0
+    assert capsys.readouterr().out == "no Ray cluster was running\n"

@@ -13,8 +13,8 @@ per deployment:
     Serve's message. Also an application that is gone.
 ``Unschedulable``
     A replica waits for a node: no node is big enough for one replica (``no node has
-    8 CPU``), or the cluster has not enough of a resource free (``waiting for CPU:
-    ...``), or Serve says replicas have waited long to be scheduled.
+    8 CPU``), or Serve says replicas have waited long to be scheduled (then with the
+    resource that is short: ``waiting for CPU: ...``).
 ``Unhealthy``
     Serve reports the deployment ``UNHEALTHY`` (replicas failing their health checks
     or dying after they started).
@@ -174,11 +174,14 @@ def observe_deployment(
         return Observation(ServiceState.UNHEALTHY, failure_reason(message), progress)
     if status in _SERVING and not _pending(deployment):
         return Observation(ServiceState.HEALTHY, None, progress)
-    if _pending(deployment) or "to be scheduled" in message:
+    late = "to be scheduled" in message  # Serve's word for replicas unplaced > 30 s
+    if _pending(deployment) or late:
         reason = unschedulable(wanted, nodes, free)
-        if reason is None and "to be scheduled" in message:
+        if reason is None and late:
             reason = message.split(". Use `ray status`")[0].strip()
-        if reason is not None:
+        # A resource that is there but taken may be taken by this very replica as it
+        # is being placed: only Serve's own "late" makes it Unschedulable.
+        if reason is not None and (late or not reason.startswith("waiting for")):
             return Observation(ServiceState.UNSCHEDULABLE, reason, progress)
     return Observation(ServiceState.TRANSITIONING, None, progress)
 

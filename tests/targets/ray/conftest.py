@@ -66,12 +66,14 @@ def namespace_problem() -> str | None:
 
 @pytest.fixture(autouse=True)
 def _private_network(request: pytest.FixtureRequest) -> None:
-    """Fail every ``ray`` test outside its private network namespace."""
+    """Fail every ``ray`` test outside its private network namespace (and import Ray
+    quietly in it)."""
     if request.node.get_closest_marker("ray") is None:
         return
     problem = namespace_problem()
     if problem is not None:
         pytest.fail(f"{problem}. {NAMESPACE_HINT}", pytrace=False)
+    _import_ray_quietly()
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +102,6 @@ def ray_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspac
     """The session's workspace; its embedded cluster is stopped (by PID) at the end."""
     from nbdeploy.targets.ray import stop_cluster
 
-    _import_ray_quietly()
     workspace = Workspace(tmp_path_factory.mktemp("ray-ws"))
     yield workspace
     stop_cluster(workspace)

@@ -188,12 +188,13 @@ def test_logs_and_delete_leaves_nothing(
 
 
 def test_stop_cluster_ends_every_process_it_started(
-    tmp_path: Path, diabetes: tuple[Any, np.ndarray]
+    tmp_path: Path, diabetes: tuple[Any, np.ndarray], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """stop_cluster() ends the head and every Ray process it started, by PID; the
-    services on it are then reported Failed, and a deploy starts a new head."""
+    """`nbdeploy ray stop` (stop_cluster()) ends the head and every Ray process it
+    started, by PID; the services on it are then reported Failed."""
     import psutil
 
+    from nbdeploy.cli import main
     from nbdeploy.targets.ray import cluster_status, stop_cluster
 
     workspace = Workspace(tmp_path / "ws")
@@ -207,7 +208,10 @@ def test_stop_cluster_ends_every_process_it_started(
     started = {p.pid for p in psutil.process_iter()} - before
     assert status["pid"] in started
 
-    assert stop_cluster(workspace) is True
+    assert main(["--workspace", str(workspace.path), "ray", "status"]) == 0
+    assert f"Ray cluster at {status['address']}" in capsys.readouterr().out
+    assert main(["--workspace", str(workspace.path), "ray", "stop"]) == 0
+    assert "stopped the workspace's Ray cluster" in capsys.readouterr().out
     left = [p for p in psutil.process_iter() if p.pid in started and p.status() != "zombie"]
     assert left == []
     assert cluster_status(workspace) is None
