@@ -30,6 +30,7 @@ from ._service import AciWebservice as AciWebservice
 from ._service import AksWebservice as AksWebservice
 from ._service import DockerWebservice as DockerWebservice
 from ._service import LocalWebservice as LocalWebservice
+from ._service import RayWebservice as RayWebservice
 from ._service import Webservice as Webservice
 from ._workspace import Workspace as Workspace
 from .core.bundle import InferenceConfig as InferenceConfig
@@ -80,6 +81,7 @@ __all__ = [
     "NbdeployError",
     "Package",
     "ProfileReport",
+    "RayWebservice",
     "Request",
     "Resources",
     "Response",

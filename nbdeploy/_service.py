@@ -771,6 +771,37 @@ class AciWebservice(DockerWebservice):
         )
 
 
+class RayWebservice(Webservice):
+    """A service as a Ray Serve application: the workspace's embedded Ray cluster by
+    default, or an existing one (target ``ray``).
+
+    Examples
+    --------
+    >>> cfg = RayWebservice.deploy_configuration(num_replicas=2)
+    >>> cfg.target, cfg.replica_range, cfg.auth_enabled
+    ('ray', (2, 2), True)
+    """
+
+    @staticmethod
+    def deploy_configuration(**settings: Any) -> Any:
+        """The Ray target's deployment configuration
+        (:class:`~nbdeploy.targets.ray.config.RayConfig`, whose docstring says what
+        each setting becomes): ``address``, ``num_replicas`` or ``autoscaling``,
+        ``ray_actor_options``, ``max_ongoing_requests``, ``route_prefix``, ``auth``
+        and ``cors`` settings, and the sizing helper's ``target_rps`` /
+        ``request_seconds``.
+
+        Examples
+        --------
+        >>> RayWebservice.deploy_configuration(
+        ...     autoscaling=True, target_rps=100, request_seconds=0.05).replica_range
+        (1, 8)
+        """
+        from .targets.ray.config import RayConfig
+
+        return RayConfig(**settings)
+
+
 class AksWebservice(Webservice):
     """Azure Kubernetes Service in the reference; here any Kubernetes cluster (EKS,
     GKE, AKS, OpenShift, kind, k3d, minikube) reached through your kubeconfig.

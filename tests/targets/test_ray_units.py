@@ -54,3 +54,19 @@ def test_cli_without_a_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().out == "no Ray cluster running for this workspace\n"
     assert main(["--workspace", str(tmp_path), "ray", "stop"]) == 0
     assert capsys.readouterr().out == "no Ray cluster was running\n"
+
+
+def test_fronts_offer_the_ray_target(tmp_path: Path) -> None:
+    """The deploy widget lists it; the public config helper and the table of targets
+    build the same configuration; the magic and the CLI pass --target through."""
+    import nbdeploy
+    from nbdeploy.cli import build_parser
+    from nbdeploy.notebook.widgets import DeployPanel
+    from nbdeploy.targets import default_config, target_names
+
+    assert "ray" in target_names()
+    assert "ray" in DeployPanel(tmp_path).target.options
+    config = nbdeploy.RayWebservice.deploy_configuration(num_replicas=3)
+    assert config == default_config("ray", num_replicas=3)
+    args = build_parser().parse_args(["deploy", "m", "--name", "s", "--target", "ray"])
+    assert args.target == "ray"
