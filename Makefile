@@ -100,9 +100,11 @@ notebooks-refresh: setup
 lab: setup
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --allow-root
 
+# In the Ray tests' private network namespace (bench_ray starts a Ray cluster; the
+# others talk to 127.0.0.1 only).
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
-	$(PY) bench/run.py
+	$(call in-netns,$(PY) bench/run.py)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache nbdeploy/labextension
