@@ -12,9 +12,11 @@ import threading
 from collections import Counter
 from typing import Any
 
+import numpy as np
 import pytest
 import requests
 
+import nbdeploy
 from nbdeploy.core.services import ServiceState
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.targets.ray import RayConfig, RayTarget
@@ -99,7 +101,7 @@ def test_autoscaling_settings_reach_serve(
     ray_workspace: Workspace, make_ray_bundle: BundleFactory
 ) -> None:
     """Autoscaling, reservations, max_ongoing_requests and route_prefix are what
-    Serve runs the deployment with."""
+    Serve runs the deployment with; profile() measures the service through Serve."""
     from nbdeploy.targets.ray import session
 
     target = RayTarget(ray_workspace)
@@ -122,6 +124,13 @@ def test_autoscaling_settings_reach_serve(
         assert deployed["max_ongoing_requests"] == 7
         assert deployed["ray_actor_options"]["num_cpus"] == 0.2
         assert deployed["ray_actor_options"]["memory"] == 100 * 1024**2
+
+        service = nbdeploy.get_service("ray-auto", workspace=ray_workspace)
+        report = nbdeploy.profile(
+            service, np.zeros((4, 10)), concurrency=2, count=20, workspace=ray_workspace
+        )
+        assert report.total == 20
+        assert report.success_count == 20
     finally:
         target.delete("ray-auto")
 
