@@ -327,6 +327,12 @@ class EmbeddedCluster:
             if child is not None:
                 child.wait(timeout)
             self.record_path.unlink(missing_ok=True)
+            # Its sockets, object spill and session logs: nothing of the cluster is
+            # left once its processes are gone (the head's own output stays in run/).
+            if Path(head.temp_dir) == self.temp_dir and not any(
+                p.alive() for p in _group(head.process)
+            ):
+                shutil.rmtree(head.temp_dir, ignore_errors=True)
             return running
 
 

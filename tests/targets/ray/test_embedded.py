@@ -196,6 +196,7 @@ def test_stop_cluster_ends_every_process_it_started(
 
     from nbdeploy.cli import main
     from nbdeploy.targets.ray import cluster_status, stop_cluster
+    from nbdeploy.targets.ray.cluster import EmbeddedCluster
 
     workspace = Workspace(tmp_path / "ws")
     make = bundle_factory(workspace, *diabetes)
@@ -215,6 +216,7 @@ def test_stop_cluster_ends_every_process_it_started(
     left = [p for p in psutil.process_iter() if p.pid in started and p.status() != "zombie"]
     assert left == []
     assert cluster_status(workspace) is None
+    assert not Path(EmbeddedCluster(workspace.run_dir).temp_dir).exists()
     assert target.get("ray-stop").state is ServiceState.FAILED
     assert stop_cluster(workspace) is False
     target.delete("ray-stop")
