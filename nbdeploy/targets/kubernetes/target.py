@@ -260,12 +260,14 @@ class KubernetesTarget(Target):
         events about them."""
         cfg = self._cfg(record)
         names = deployments if deployments is not None else self._deployment_names(record)
+        # Deployments first, then pods, then events: whatever the cluster did before the
+        # state it reports (scaling a replica set, starting a pod) is then in the list.
+        deployments_seen = {n: cluster.get("Deployment", cfg.namespace, n) for n in names}
         pods = cluster.list("Pod", cfg.namespace, mf.label_selector(record.name))
         events = cluster.list("Event", cfg.namespace)
         parts: dict[str, Observation] = {}
         relevant = set(names)
-        for name in names:
-            deployment = cluster.get("Deployment", cfg.namespace, name)
+        for name, deployment in deployments_seen.items():
             labels = (
                 (deployment or {}).get("spec", {}).get("template", {}).get("metadata", {})
             ).get("labels") or {}

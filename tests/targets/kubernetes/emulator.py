@@ -410,9 +410,11 @@ class Controller:
             labels = (self.get(PODS, name) or {})["metadata"]["labels"]
             if all(labels.get(k) == v for k, v in selector.items()):
                 self.server.objects[PODS, self.namespace, name].delete()
+        # As the controller does: the replica set is scaled (and says so) before its pods
+        # run and the rollout finishes.
+        self.event("Deployment", deployment, "ScalingReplicaSet", "Scaled up replica set")
         pods = [self.running_pod(deployment, log=log) for _ in range(obj["spec"]["replicas"])]
         self.rollout(deployment)
-        self.event("Deployment", deployment, "ScalingReplicaSet", "Scaled up replica set")
         return pods
 
     def collect_garbage(self) -> None:

@@ -35,6 +35,7 @@ from .emulator import (
     SECRETS,
     SERVICES,
     AutoController,
+    Controller,
 )
 
 pytestmark = [KMOCK, pytest.mark.asyncio]
@@ -341,3 +342,61 @@ async def test_wait_for_deployment_streams_the_rollout_events(
     assert "later: Healthy at http://later.default.svc.cluster.local/score" in (
         capsys.readouterr().out
     )
+
+
+@pytest.mark.parametrize("reads_before", range(4))
+async def test_events_of_a_rollout_that_ends_between_two_reads_are_shown(
+    kmock: Any,
+    kubeconfig: str,
+    workspace: Workspace,
+    registered: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    reads_before: int,
+) -> None:
+    """The controller scales the replica set (an event) and finishes the rollout in one
+    step, at any point between the target's reads while it waits. Whatever that point,
+    ``show_output`` prints the event before the final state: the wait once read the
+    events before the Deployment, and missed them when the step fell in between."""
+    from nbdeploy.targets.kubernetes.cluster import Cluster
+
+    loop = asyncio.get_running_loop()
+    controller = AutoController(Controller(kmock))
+    reads: list[str] = []
+    applied = False
+
+    async def step() -> None:
+        controller.step()
+
+    def before_read(what: str) -> None:
+        if applied:
+            reads.append(what)
+            if len(reads) > reads_before:
+                asyncio.run_coroutine_threadsafe(step(), loop).result()
+
+    real_apply, real_get, real_list = Cluster.apply, Cluster.get, Cluster.list
+
+    def apply(self: Cluster, obj: Any) -> dict[str, Any]:
+        nonlocal applied
+        result = real_apply(self, obj)
+        applied = applied or obj["kind"] == "Deployment"
+        return result
+
+    def get(self: Cluster, kind: str, *args: Any, **kw: Any) -> Any:
+        before_read(kind)
+        return real_get(self, kind, *args, **kw)
+
+    def list_(self: Cluster, kind: str, *args: Any, **kw: Any) -> Any:
+        before_read(kind)
+        return real_list(self, kind, *args, **kw)
+
+    monkeypatch.setattr(Cluster, "apply", apply)
+    monkeypatch.setattr(Cluster, "get", get)
+    monkeypatch.setattr(Cluster, "list", list_)
+
+    svc = await _deploy(workspace, registered, "diabetes-svc", _aks(kubeconfig), show_output=True)
+    assert await _state(svc) == "Healthy"
+    shown = capsys.readouterr().out
+    event = "Deployment/diabetes-svc ScalingReplicaSet: Scaled up replica set"
+    assert event in shown, (reads, shown)
+    assert shown.index(event) < shown.index("diabetes-svc: Healthy at")
