@@ -87,6 +87,9 @@ def connect(address: str, env: Mapping[str, str] | None = None) -> None:
     # when ray._raylet is loaded.
     _use_env(dict(env or {}))
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray's C++ core writes its warnings to the process's stderr, which a notebook
+    # shows under the cell (e.g. that it found no route to 8.8.8.8): errors only.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     ray = _import_ray()
     _reload_auth_settings()
     for name in ("ray", "ray.serve"):
