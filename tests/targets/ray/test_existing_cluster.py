@@ -65,11 +65,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(30)
 
 
-@pytest.fixture(scope="module")
-def user_cluster() -> Iterator[UserCluster]:
-    """``ray start --head`` with a GCS port and a Ray Client port of its own, no token
-    authentication (Ray's default), 2 CPUs; stopped by PID at the end."""
-    ray_tmpdir = tempfile.mkdtemp(prefix="nbr-", dir="/tmp")  # short: Ray's sockets
+def _start_head(ray_tmpdir: str) -> UserCluster | str:
+    """``ray start --head`` with free GCS and Ray Client ports; the cluster once it
+    runs, or the end of its output if it exited first."""
     gcs_port, client_port = free_port(), free_port()
     ray = str(Path(sys.executable).with_name("ray"))
     command = [
@@ -80,23 +78,43 @@ def user_cluster() -> Iterator[UserCluster]:
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "RAY_AUTH"))}
     env.update(RAY_TMPDIR=ray_tmpdir, RAY_USAGE_STATS_ENABLED="0")
-    log = open(Path(ray_tmpdir) / "head.log", "wb")  # noqa: SIM115 - handed to the child
+    log_path = Path(ray_tmpdir) / "head.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(
         command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     log.close()
+    cluster = UserCluster(
+        f"127.0.0.1:{gcs_port}", f"ray://127.0.0.1:{client_port}", ray_tmpdir, process
+    )
+    address_file = Path(ray_tmpdir) / "ray" / "ray_current_cluster"
+    deadline = time.monotonic() + 180
+    while not address_file.is_file() or address_file.read_text().strip() != cluster.gcs:
+        if process.poll() is not None:
+            _stop(process)
+            return log_path.read_text()[-3000:]
+        if time.monotonic() > deadline:
+            _stop(process)
+            return "ray start --head did not start within 180 s"
+        time.sleep(0.5)
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def user_cluster() -> Iterator[UserCluster]:
+    """A head started with ``ray start --head``: no token authentication (Ray's
+    default), 2 CPUs; stopped by PID at the end. A head that does not start is tried
+    once more (on 2 shared cores its raylet may give up waiting for its agents)."""
+    ray_tmpdir = tempfile.mkdtemp(prefix="nbr-", dir="/tmp")  # short: Ray's sockets
+    started = _start_head(ray_tmpdir)
+    if isinstance(started, str):
+        started = _start_head(ray_tmpdir)
     try:
-        address_file = Path(ray_tmpdir) / "ray" / "ray_current_cluster"
-        deadline = time.monotonic() + 180
-        while not address_file.is_file() or not address_file.read_text().strip():
-            assert process.poll() is None, (Path(ray_tmpdir) / "head.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "ray start --head did not start within 180 s"
-            time.sleep(0.5)
-        yield UserCluster(
-            f"127.0.0.1:{gcs_port}", f"ray://127.0.0.1:{client_port}", ray_tmpdir, process
-        )
+        assert not isinstance(started, str), started
+        yield started
     finally:
-        _stop(process)
+        if not isinstance(started, str):
+            _stop(started.process)
         shutil.rmtree(ray_tmpdir, ignore_errors=True)
 
 
