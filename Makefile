@@ -9,7 +9,7 @@ STAMP := $(VENV)/.nbdeploy-installed
 LAB_SOURCES := $(wildcard labextension/src/*.ts labextension/style/*) labextension/package.json
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup system-deps demo test test-ray lint typecheck unit notebooks notebooks-refresh lab bench clean
+.PHONY: setup system-deps demo test test-ray lint typecheck unit notebooks notebooks-ray notebooks-refresh lab bench clean
 
 setup: $(STAMP)
 
@@ -48,8 +48,14 @@ typecheck: setup
 
 # The tutorials run under nbval: each notebook is executed and its outputs compared
 # with the stored ones, after tests/nbval_sanitize.cfg (tests/tutorials/ checks that
-# no stored output depends on the machine).
-NBVAL := $(VENV)/bin/pytest --nbval notebooks/ --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+# no stored output depends on the machine). The tutorials on Ray (metadata
+# nbdeploy.requires = ["ray"]) run in the Ray tests' private network namespace
+# (in-netns below), the others as they are.
+RAY_NOTEBOOKS := notebooks/08-scale-out-with-ray.ipynb
+NOTEBOOKS := $(filter-out $(RAY_NOTEBOOKS),$(sort $(wildcard notebooks/*.ipynb)))
+NBVAL_ARGS := --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+NBVAL := $(VENV)/bin/pytest --nbval $(NOTEBOOKS) $(NBVAL_ARGS)
+NBVAL_RAY := $(VENV)/bin/pytest --nbval $(RAY_NOTEBOOKS) $(NBVAL_ARGS)
 
 # $(call with-docker,COMMANDS): run COMMANDS with a private Docker engine up (no
 # bridge, no iptables, its own socket; see scripts/docker-env.sh), for the Docker tests
@@ -84,17 +90,25 @@ unit: setup
 
 notebooks: setup
 	$(call with-docker,$(NBVAL))
+	$(MAKE) notebooks-ray
+
+# The Ray tutorials under nbval, in their namespace (they start Ray clusters).
+notebooks-ray: setup
+	$(call in-netns,$(NBVAL_RAY))
 
 # One engine for the non-browser tests and the tutorials.
 test: lint typecheck setup
 	$(call with-docker,$(VENV)/bin/pytest tests -m "not ui and not ray" && $(NBVAL))
 	$(VENV)/bin/pytest tests -m ui
 	$(MAKE) test-ray
+	$(MAKE) notebooks-ray
 
-# After changing what a tutorial shows: execute them all again in place, then check
-# that what they store is the same on any machine.
+# After changing what a tutorial shows: execute them all again in place (the Ray
+# tutorials in their namespace), then check that what they store is the same on any
+# machine.
 notebooks-refresh: setup
-	$(call with-docker,$(PY) scripts/execute_notebooks.py)
+	$(call with-docker,$(PY) scripts/execute_notebooks.py --skip-requiring ray)
+	$(call in-netns,$(PY) scripts/execute_notebooks.py $(RAY_NOTEBOOKS))
 	$(VENV)/bin/pytest tests/tutorials/test_stored_outputs.py -q -p no:cacheprovider
 
 lab: setup

@@ -1,15 +1,20 @@
 """Execute the tutorial notebooks so that their stored outputs match the code.
 
-``make notebooks-refresh`` runs this on every tutorial in ``notebooks/``, in place
-(with the private Docker engine up for the tutorials that need it); nbval
+``make notebooks-refresh`` runs this on every tutorial in ``notebooks/``, in place:
+first all but the Ray tutorials (with the private Docker engine up for the tutorials
+that need it), then the Ray tutorials inside the Ray tests' private network namespace
+(Ray probes cloud-metadata addresses and DNS even with usage statistics off); nbval
 (``make test``) then compares every later run with these outputs, and
 ``tests/tutorials/test_stored_outputs.py`` checks that none of them depends on the
 machine. The Binder test runs it in an environment built from ``binder/`` alone, on
-copies, leaving out the tutorials that need Docker.
+copies, leaving out the tutorials that need Docker or Ray.
 
 A tutorial declares what it needs beyond the Python packages in its metadata::
 
     "metadata": {"nbdeploy": {"requires": ["docker"]}}
+
+(``"ray"``: Ray Serve, and a private network namespace to run in; the Makefile's
+``RAY_NOTEBOOKS`` lists those tutorials.)
 
 Usage::
 
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NEED",
-        help="leave out tutorials whose metadata requires NEED (e.g. docker)",
+        help="leave out tutorials whose metadata requires NEED (docker, ray)",
     )
     parser.add_argument(
         "--output-dir", type=Path, help="write executed copies here instead of in place"

@@ -1,5 +1,5 @@
 """``binder/`` gives a working environment: built the way repo2docker builds it, from
-``binder/`` alone, it runs every tutorial that does not need Docker.
+``binder/`` alone, it runs every tutorial that needs neither Docker nor Ray.
 
 repo2docker (mybinder.org) starts from its base environment (Python from
 ``binder/runtime.txt``, with JupyterLab 4, Notebook 7, ipywidgets 8 and Node.js),
@@ -8,9 +8,10 @@ repository's root, then ``binder/postBuild``. This test does the same in a fresh
 virtual environment, on a copy of the repository holding only what a clone holds
 (``git ls-files``: no ``.venv``, no built extension), so nbdeploy's JupyterLab
 extension is built from source as on Binder. It then executes the tutorials whose
-metadata does not require Docker with ``scripts/execute_notebooks.py`` (nbclient),
-in a kernel of that environment. Packages come from the package index through pip's
-cache, as for ``make setup``.
+metadata requires neither Docker nor Ray (Binder's environment has neither; the Ray
+tutorials run only in a private network namespace) with
+``scripts/execute_notebooks.py`` (nbclient), in a kernel of that environment.
+Packages come from the package index through pip's cache, as for ``make setup``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ import pytest
 from .scan import REPO
 
 pytestmark = pytest.mark.integration
+
+#: What a tutorial may require (``metadata.nbdeploy.requires``) that Binder lacks.
+NOT_ON_BINDER = ("docker", "ray")
 
 #: What repo2docker's base environment holds before binder/ is read (its
 #: ``buildpacks/conda/environment.py-3.11.yml``; Node.js comes from this machine).
@@ -88,7 +92,7 @@ def scratch(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(child, ignore_errors=True)
 
 
-def test_binder_environment_runs_the_tutorials_without_docker(scratch: Path) -> None:
+def test_binder_environment_runs_the_tutorials_without_docker_or_ray(scratch: Path) -> None:
     binder = REPO / "binder"
     assert (binder / "requirements.txt").is_file(), "binder/requirements.txt is missing"
     assert os.access(binder / "postBuild", os.X_OK), "binder/postBuild must be executable"
@@ -128,8 +132,7 @@ def test_binder_environment_runs_the_tutorials_without_docker(scratch: Path) -> 
         [
             str(venv / "bin" / "python"),
             "scripts/execute_notebooks.py",
-            "--skip-requiring",
-            "docker",
+            *(arg for need in NOT_ON_BINDER for arg in ("--skip-requiring", need)),
             "--output-dir",
             str(out),
         ],
@@ -138,10 +141,11 @@ def test_binder_environment_runs_the_tutorials_without_docker(scratch: Path) -> 
         1800,
     )
     tutorials = sorted((repo / "notebooks").glob("*.ipynb"))
-    no_docker = [
+    runnable = [
         p.name
         for p in tutorials
-        if "docker" not in nbformat.read(p, 4).metadata.get("nbdeploy", {}).get("requires", [])
+        if not set(NOT_ON_BINDER)
+        & set(nbformat.read(p, 4).metadata.get("nbdeploy", {}).get("requires", []))
     ]
-    assert len(no_docker) >= 5, no_docker
-    assert sorted(p.name for p in out.glob("*.ipynb")) == no_docker, ran
+    assert len(runnable) >= 5, runnable
+    assert sorted(p.name for p in out.glob("*.ipynb")) == runnable, ran

@@ -322,6 +322,11 @@ class EmbeddedCluster:
             except (OSError, ValueError, KeyError, TypeError):
                 return False
             running = head.alive()
+            # This process leaves the cluster first: a Ray driver whose cluster is gone
+            # ends its own process a minute later (the kernel that stopped it).
+            from . import session
+
+            session.disconnect(head.address)
             _terminate(head, timeout)
             child = _CHILDREN.pop(head.process.pid, None)
             if child is not None:

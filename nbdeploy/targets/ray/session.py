@@ -27,6 +27,7 @@ __all__ = [
     "connect",
     "delete_application",
     "deploy_application",
+    "disconnect",
     "ensure_serve",
     "resources_available",
 ]
@@ -81,15 +82,14 @@ def connect(address: str, env: Mapping[str, str] | None = None) -> None:
     if _ADDRESS and _ADDRESS[0] == address and _import_ray().is_initialized():
         return
     if _ADDRESS:
-        from ray.serve.context import _set_global_client
-
-        _import_ray().shutdown()
-        _set_global_client(None)  # type: ignore[no-untyped-call]  # the old cluster's
-        _ADDRESS.clear()
+        disconnect(_ADDRESS[0])
     # Before the import: Ray reads its authentication mode from the environment once,
     # when ray._raylet is loaded.
     _use_env(dict(env or {}))
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray's C++ core writes its warnings to the process's stderr, which a notebook
+    # shows under the cell (e.g. that it found no route to 8.8.8.8): errors only.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     ray = _import_ray()
     _reload_auth_settings()
     for name in ("ray", "ray.serve"):
@@ -113,6 +113,23 @@ def connect(address: str, env: Mapping[str, str] | None = None) -> None:
             hint=hint,
         ) from None
     _ADDRESS[:] = [address]
+
+
+def disconnect(address: str) -> bool:
+    """End this process's connection to the cluster at ``address``, if it has one,
+    and take back what it put in the environment (the embedded cluster's token
+    settings, which a ``ray start`` run from this process would inherit); whether it
+    had one. Before that cluster stops: a Ray driver whose cluster is gone ends its own
+    process a minute later (a notebook's kernel dies)."""
+    if not _ADDRESS or _ADDRESS[0] != address:
+        return False
+    from ray.serve.context import _set_global_client
+
+    _import_ray().shutdown()
+    _set_global_client(None)  # type: ignore[no-untyped-call]  # the old cluster's
+    _ADDRESS.clear()
+    _use_env({})
+    return True
 
 
 def _client() -> Any:

@@ -8,6 +8,7 @@ Run with ``make test-ray`` (see ``conftest.py``).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -191,8 +192,11 @@ def test_stop_cluster_ends_every_process_it_started(
     tmp_path: Path, diabetes: tuple[Any, np.ndarray], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`nbdeploy ray stop` (stop_cluster()) ends the head and every Ray process it
-    started, by PID; the services on it are then reported Failed."""
+    started, by PID; the services on it are then reported Failed. This process, a
+    driver of that cluster, leaves it first (a driver whose cluster is gone ends its
+    own process a minute later: a kernel would die)."""
     import psutil
+    import ray
 
     from nbdeploy.cli import main
     from nbdeploy.targets.ray import cluster_status, stop_cluster
@@ -211,8 +215,11 @@ def test_stop_cluster_ends_every_process_it_started(
 
     assert main(["--workspace", str(workspace.path), "ray", "status"]) == 0
     assert f"Ray cluster at {status['address']}" in capsys.readouterr().out
+    assert ray.is_initialized()
     assert main(["--workspace", str(workspace.path), "ray", "stop"]) == 0
     assert "stopped the workspace's Ray cluster" in capsys.readouterr().out
+    assert not ray.is_initialized()
+    assert "RAY_AUTH_MODE" not in os.environ  # the cluster's token settings are taken back
     left = [p for p in psutil.process_iter() if p.pid in started and p.status() != "zombie"]
     assert left == []
     assert cluster_status(workspace) is None
