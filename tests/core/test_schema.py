@@ -15,10 +15,6 @@ from nbdeploy.exceptions import InvalidArgumentError, SchemaMismatchError
 
 NAN = float("nan")
 
-# ----------------------------------------------------------------------------------------
-# Inference: one column at a time
-# ----------------------------------------------------------------------------------------
-
 
 @pytest.mark.parametrize(
     ("column", "field_type", "nullable", "dtype"),
@@ -229,11 +225,6 @@ def test_unsupported_sample_names_the_type():
         infer_schema({1, 2})
 
 
-# ----------------------------------------------------------------------------------------
-# Value objects
-# ----------------------------------------------------------------------------------------
-
-
 def _mixed_frame() -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -320,11 +311,6 @@ def test_schema_is_frozen_and_hashable_without_its_example():
     assert hash(schema) == hash(Schema.from_dict(schema.to_dict()))
 
 
-# ----------------------------------------------------------------------------------------
-# JSON Schema
-# ----------------------------------------------------------------------------------------
-
-
 def test_dataframe_json_schema_2020_12():
     assert infer_schema(_mixed_frame()).to_json_schema() == {
         "type": "array",
@@ -389,10 +375,6 @@ def test_unknown_dialect_is_refused():
     with pytest.raises(InvalidArgumentError, match="dialect"):
         infer_schema([1]).to_json_schema("draft-04")  # type: ignore[arg-type]
 
-
-# ----------------------------------------------------------------------------------------
-# Conversion: DataFrame
-# ----------------------------------------------------------------------------------------
 
 MIXED = infer_schema(_mixed_frame())
 ROW0 = {
@@ -609,11 +591,6 @@ def test_object_string_column_stays_object():
 def test_convert_accepts_a_dataframe():
     frame = MIXED.convert(_mixed_frame())
     pd.testing.assert_frame_equal(frame, _mixed_frame())
-
-
-# ----------------------------------------------------------------------------------------
-# Conversion: Series, ndarray, python
-# ----------------------------------------------------------------------------------------
 
 
 def test_series_conversion():
