@@ -696,8 +696,11 @@ def test_mismatch_error_renders_as_a_422_response():
 def test_docstring_examples_run():
     import doctest
 
-    import nbdeploy.core.schema as module
+    from nbdeploy.core.schema import documents, fields, infer, schema, validate
 
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0
-    assert result.failed == 0
+    results = [
+        doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        for module in (fields, schema, infer, validate, documents)
+    ]
+    assert sum(r.attempted for r in results) > 0
+    assert sum(r.failed for r in results) == 0
