@@ -20,12 +20,7 @@ __all__ = ["Workspace"]
 class Workspace(Store):
     """A workspace folder: model registry, service records and artifact store.
 
-    Parameters
-    ----------
-    path:
-        The workspace folder. Created (with its database) on first use. Resolving the
-        default home (``$NBDEPLOY_HOME`` or ``~/.nbdeploy``) is the fronts' job
-        (``nbdeploy.config.resolve("home")``); the core takes an explicit path.
+    Takes the workspace folder, as :class:`~nbdeploy.core.store.Store` does.
 
     Examples
     --------

@@ -24,8 +24,9 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from nbdeploy.exceptions import InvalidArgumentError
@@ -372,16 +373,8 @@ def build_messages(
     return out
 
 
-def run_load(
-    load: Load,
-    endpoint: Endpoint,
-    messages: dict[bytes, bytes],
-    concurrency: int,
-    timeout: float,
-    on_start: Callable[[], float],
-    on_end: Callable[[], None],
-) -> None:
-    """Run :func:`drive` to the end on an event loop and thread of its own.
+def run_load(job: Coroutine[Any, Any, None]) -> None:
+    """Run ``job`` (a :func:`drive` call) to the end on an event loop and thread of its own.
 
     Own thread, own event loop: a Jupyter kernel's loop is already running. An error
     of the load is raised again in the caller's thread.
@@ -390,7 +383,7 @@ def run_load(
 
     def target() -> None:
         try:
-            asyncio.run(drive(load, endpoint, messages, concurrency, timeout, on_start, on_end))
+            asyncio.run(job)
         except BaseException as exc:  # re-raised in the caller's thread
             errors.append(exc)
 

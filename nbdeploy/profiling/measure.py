@@ -18,7 +18,15 @@ import numpy as np
 
 from nbdeploy.exceptions import InvalidArgumentError, TargetUnavailableError
 
-from .loadgen import DEAD_AFTER, Endpoint, Load, build_messages, check_loopback, run_load
+from .loadgen import (
+    DEAD_AFTER,
+    Endpoint,
+    Load,
+    build_messages,
+    check_loopback,
+    drive,
+    run_load,
+)
 from .recommendation import recommend
 from .report import ProfileResult
 from .sampling import SAMPLE_INTERVAL_S, ProcessSampler
@@ -111,7 +119,9 @@ def run_profile(
     if sampler is not None:
         sampler.start()
     try:
-        run_load(load, endpoint, messages, concurrency, timeout, marks.on_start, marks.on_end)
+        run_load(
+            drive(load, endpoint, messages, concurrency, timeout, marks.on_start, marks.on_end)
+        )
     finally:
         if sampler is not None:
             sampler.stop()
