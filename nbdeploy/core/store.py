@@ -397,10 +397,6 @@ class Store:
         finally:
             held.release()
 
-    def service_lock_held(self, name: str) -> bool:
-        """Whether this thread holds the lock of service ``name``."""
-        return _name_lock(self._lock_path(name)).held_here()
-
     def _lock_path(self, name: str) -> Path:
         if not NAME_PATTERN.fullmatch(name):  # never a path outside locks/
             name = "hash-" + hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:24]
@@ -475,9 +471,6 @@ class _NameLock:
         self._owner: int | None = None
         self._depth = 0
         self._fd = -1
-
-    def held_here(self) -> bool:
-        return self._owner == threading.get_ident() and self._fd >= 0
 
     def acquire(self, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
