@@ -27,7 +27,7 @@ DURATION_S = float(os.environ.get("BENCH_DURATION", "3"))
 SCORE = """\
 import pickle
 
-from nbdeploy.core.scoring import get_model_path
+from nbdeploy.core.modelpath import get_model_path
 
 model = None
 
@@ -64,7 +64,7 @@ def _wrk(url: str, body_file: Path, concurrency: int) -> dict[str, float]:
 
 def _client_ceiling() -> float:
     """Requests/s of the profiler against a server that answers at once."""
-    from nbdeploy.core.profiling import run_profile
+    from nbdeploy.profiling import run_profile
 
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n[]"
     ready = threading.Event()
@@ -118,7 +118,7 @@ def run() -> list[Result]:
 
     from nbdeploy._api import deploy, register
     from nbdeploy._workspace import get_workspace
-    from nbdeploy.core.profiling import run_profile
+    from nbdeploy.profiling import run_profile
     from nbdeploy.targets import shutdown_warm_server
 
     results: list[Result] = []

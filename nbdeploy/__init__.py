@@ -34,6 +34,7 @@ from ._service import RayWebservice as RayWebservice
 from ._service import Webservice as Webservice
 from ._workspace import Workspace as Workspace
 from .core.bundle import InferenceConfig as InferenceConfig
+from .core.modelpath import get_model_path as get_model_path
 from .core.rawhttp import Request as Request
 from .core.rawhttp import Response as Response
 from .core.rawhttp import rawhttp as rawhttp
@@ -41,7 +42,6 @@ from .core.refs import ModelRef as ModelRef
 from .core.registry import ModelVersion as ModelVersion
 from .core.registry import Resources as Resources
 from .core.scoring import check_script as check_script
-from .core.scoring import get_model_path as get_model_path
 from .core.services import ServiceState as ServiceState
 from .exceptions import NbdeployError as NbdeployError
 

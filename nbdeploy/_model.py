@@ -314,7 +314,7 @@ class Model:
         'model.pkl'
         """
         if _workspace is None:
-            from .core.scoring import get_model_path
+            from .core.modelpath import get_model_path
 
             return str(get_model_path(model_name, version))
         mv = _workspace.registry.get(model_name if version is None else f"{model_name}:{version}")

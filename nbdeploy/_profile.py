@@ -1,6 +1,6 @@
 """``nbdeploy.profile``: how fast a service serves, and the CPU and memory it needs.
 
-The public front of :mod:`nbdeploy.core.profiling`. It finds what the core needs from
+The public front of :mod:`nbdeploy.profiling`. It finds what the core needs from
 a service record — the scoring URI, the serving process (its PID), the auth header —
 or deploys a model temporarily to profile it, and tears that deployment down again
 even when the profile fails. It also holds the reference's form
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nbdeploy.core.profiling import ProfileResult, prepare_requests, run_profile
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError
+from nbdeploy.profiling import ProfileResult, prepare_requests, run_profile
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -34,7 +34,7 @@ __all__ = ["ProfileReport", "add_profile_command", "profile", "profile_models", 
 
 
 class ProfileReport(ProfileResult):
-    """A :class:`~nbdeploy.core.profiling.ProfileResult` that renders as a report.
+    """A :class:`~nbdeploy.profiling.ProfileResult` that renders as a report.
 
     The core result knows its figures, ``summary()`` and a cheap ``repr``; drawing the
     HTML report (percentiles table, latency histogram, CPU and memory charts, the
@@ -45,11 +45,11 @@ class ProfileReport(ProfileResult):
 
     Examples
     --------
-    >>> from nbdeploy.core.profiling import _example_dict
-    >>> report = ProfileReport.from_dict(_example_dict())
+    >>> from nbdeploy.profiling.report import example_dict
+    >>> report = ProfileReport.from_dict(example_dict())
     >>> sorted(report._repr_mimebundle_())
     ['text/html', 'text/plain']
-    >>> ProfileReport.from_result(ProfileResult.from_dict(_example_dict())) == report
+    >>> ProfileReport.from_result(ProfileResult.from_dict(example_dict())) == report
     True
     """
 
@@ -59,8 +59,8 @@ class ProfileReport(ProfileResult):
 
         Examples
         --------
-        >>> from nbdeploy.core.profiling import _example_dict
-        >>> type(ProfileReport.from_result(ProfileResult.from_dict(_example_dict()))).__name__
+        >>> from nbdeploy.profiling.report import example_dict
+        >>> type(ProfileReport.from_result(ProfileResult.from_dict(example_dict()))).__name__
         'ProfileReport'
         """
         if isinstance(result, cls):
@@ -200,7 +200,7 @@ def profile(
         A list of JSON strings; a DataFrame whose rows (``batch_size`` at a time)
         become ``{"data": ...}`` requests; an ndarray (rows likewise); or the path of
         a file with one request per line. See
-        :func:`nbdeploy.core.profiling.prepare_requests`.
+        :func:`nbdeploy.profiling.prepare_requests`.
     concurrency:
         Requests in flight at once. Use 1 for the latency of one request; 2-4 x the
         cores the service may use to find its throughput at saturation.
@@ -225,7 +225,7 @@ def profile(
     Returns
     -------
     ProfileReport
-        A :class:`~nbdeploy.core.profiling.ProfileResult`: latency percentiles,
+        A :class:`~nbdeploy.profiling.ProfileResult`: latency percentiles,
         throughput, errors by status, CPU and memory series and the recommendation;
         it renders as a report in a notebook.
 

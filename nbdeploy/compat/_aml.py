@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from nbdeploy.core.modelpath import get_model_path
 from nbdeploy.core.rawhttp import Request, Response
-from nbdeploy.core.scoring import get_model_path
 from nbdeploy.exceptions import InvalidArgumentError
 
 __all__ = ["AMLRequest", "AMLResponse", "Model"]

@@ -342,9 +342,6 @@ class ServiceAuth:
         )
 
 
-# --------------------------------------------------------------------------- files
-
-
 def write_auth_file(path: str | os.PathLike[str], auth: ServiceAuth) -> Path:
     """Write ``auth`` to ``path`` atomically, readable by the owner only (0600).
 
@@ -408,9 +405,6 @@ def read_auth_file(path: str | os.PathLike[str]) -> ServiceAuth | None:
             hint="redeploy the service to write a new auth file",
         ) from None
     return ServiceAuth.from_dict(data)
-
-
-# --------------------------------------------------------------------------- tokens
 
 
 def sign_token(
@@ -512,9 +506,6 @@ def verify_token(token: str, auth: ServiceAuth, *, now: float | None = None) -> 
     return dict(payload)
 
 
-# --------------------------------------------------------------------------- checking
-
-
 #: Authorization schemes an answer may name (anything else may be a secret sent bare).
 _KNOWN_SCHEMES = frozenset({"basic", "digest", "token", "negotiate", "ntlm", "hoba", "mutual"})
 
@@ -583,8 +574,6 @@ def authenticate(header: str | None, auth: ServiceAuth, *, now: float | None = N
             "(regen_key() replaces one)",
         )
 
-
-# --------------------------------------------------------------------------- CORS
 
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+", re.IGNORECASE)
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")

@@ -79,9 +79,6 @@ _IGNORED_SOURCES = shutil.ignore_patterns(
 )
 
 
-# --------------------------------------------------------------------------- config
-
-
 @dataclass(frozen=True)
 class InferenceConfig:
     """Scoring script + environment (+ a folder of extra files), as in Azure ML.
@@ -283,9 +280,6 @@ def builtin_scorer(framework: str) -> Path | None:
     return None if name is None else _SCORERS_DIR / f"{name}_scorer.py"
 
 
-# --------------------------------------------------------------------------- manifest
-
-
 def _invalid(where: str, message: str) -> InvalidArgumentError:
     return InvalidArgumentError(
         f"invalid bundle manifest {where}: {message}",
@@ -479,9 +473,6 @@ class BundleManifest:
         return cls.from_dict(data, where=str(file))
 
 
-# --------------------------------------------------------------------------- bundle
-
-
 @dataclass(frozen=True)
 class Bundle:
     """A built bundle folder and its manifest. Use :meth:`load` or :func:`build_bundle`.
@@ -601,9 +592,6 @@ class Bundle:
             "AZUREML_MODEL_DIR": model_dir,
             "NBDEPLOY_BUNDLE_DIR": str(self.path),
         }
-
-
-# --------------------------------------------------------------------------- build
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

@@ -123,9 +123,6 @@ def _requirement_key(line: str) -> str:
     return line
 
 
-# --------------------------------------------------------------------------- pip files
-
-
 def _logical_lines(text: str) -> list[tuple[int, str]]:
     """Join ``\\`` continuations and drop comments; returns (first line number, text)."""
     result: list[tuple[int, str]] = []
@@ -299,9 +296,6 @@ def parse_requirements(text: str, *, base: str | Path = ".", source: str = "<tex
     ['numpy>=1.24', 'pandas   ==2.2.0']
     """
     return _parse_lines(text, base=Path(base), source=source)
-
-
-# --------------------------------------------------------------------------- conda files
 
 
 _YAML_SCALARS = {"null": None, "~": None, "true": True, "false": False, "True": True}
@@ -492,9 +486,6 @@ def _conda_python_version(spec: str) -> str | None:
     return version.group(1)
 
 
-# --------------------------------------------------------------------------- capture
-
-
 def imported_modules(source: str, *, filename: str = "<script>") -> list[str]:
     """The top-level names of the modules ``source`` imports, in order of appearance.
 
@@ -531,9 +522,6 @@ def imported_modules(source: str, *, filename: str = "<script>") -> list[str]:
 
 def _is_local_module(name: str, folders: Iterable[Path]) -> bool:
     return any((f / f"{name}.py").is_file() or (f / name).is_dir() for f in folders)
-
-
-# --------------------------------------------------------------------------- Environment
 
 
 @dataclass(frozen=True)
@@ -608,8 +596,6 @@ class Environment:
                     f"conda specification of environment {self.name!r} is not JSON-safe: {exc}",
                 ) from None
             object.__setattr__(self, "conda", conda)
-
-    # ---------------------------------------------------------------- constructors
 
     @classmethod
     def from_pip_requirements(cls, name: str, file_path: str | Path) -> Environment:
@@ -785,8 +771,6 @@ class Environment:
                 pins[_canonical(dist)] = f"{dist}=={version}"
         requirements = tuple(sorted(pins.values(), key=str.lower))
         return cls(name=name, requirements=requirements, missing=tuple(missing))
-
-    # ---------------------------------------------------------------- helpers
 
     def with_requirements(self, *lines: str, override: bool = False) -> Environment:
         """A copy with more requirement lines (say, what the server needs).

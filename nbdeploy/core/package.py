@@ -135,9 +135,6 @@ def default_base_image(python_version: str) -> str:
     return f"python:{_short_python(python_version)}-slim"
 
 
-# --------------------------------------------------------------------------- Dockerfile
-
-
 @dataclass(frozen=True)
 class DockerfileSpec:
     """What the generated ``Dockerfile`` says.
@@ -297,9 +294,6 @@ class DockerfileSpec:
         return "\n".join(lines) + "\n"
 
 
-# --------------------------------------------------------------------------- wheel
-
-
 def _nbdeploy_version() -> str:
     try:
         return importlib.metadata.version("nbdeploy")
@@ -451,9 +445,6 @@ def build_nbdeploy_wheel(dest_dir: str | os.PathLike[str], source: Path | None =
     return wheel
 
 
-# --------------------------------------------------------------------------- wheels
-
-
 def manylinux_platforms(
     machine: str | None = None, glibc: tuple[int, int] = DEFAULT_GLIBC
 ) -> list[str]:
@@ -553,9 +544,6 @@ def download_wheels(
             "installs from the package index during the build)",
         )
     return sorted(folder.glob("*.whl"))
-
-
-# --------------------------------------------------------------------------- context
 
 
 def _requirement_names(lines: Iterable[str]) -> set[str]:

@@ -20,8 +20,8 @@ Registration is atomic:
 
 A process killed at any point leaves at most a staging folder (swept by the next
 registration once its owner is gone) or an unreferenced artifact folder (replaced by
-the next registration of that version, or removed by :meth:`Workspace.gc`) — never a
-visible half version.
+the next registration of that version, or removed by
+:meth:`~nbdeploy.core.store.Store.gc`) — never a visible half version.
 
 Loading is running code
 -----------------------
@@ -60,27 +60,15 @@ from . import frameworks
 from .hashing import combine_digests, copy_and_hash, hash_file
 from .refs import ModelRef, check_name
 from .services import usage
-from .workspace import StagingFolder, remove_tree, sweep_staging
+from .staging import StagingFolder, remove_tree, sweep_staging
+from .store import Store
 
 if TYPE_CHECKING:
     from .schema import Schema
-    from .workspace import Workspace
 
 __all__ = ["ModelVersion", "Registry", "Resources"]
 
 _SAMPLE_FILES = {"input": "input.pkl", "output": "output.pkl"}
-
-#: Test-only: called with a phase name (``"staged"``, ``"moved"``) during
-#: :meth:`Registry.register`, so tests can stop or kill a registration half-way.
-_fault_hook: Callable[[str], None] | None = None
-
-
-def _fault(phase: str) -> None:
-    if _fault_hook is not None:
-        _fault_hook(phase)
-
-
-# -- value objects ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -338,9 +326,6 @@ class ModelVersion:
         )
 
 
-# -- argument checks ------------------------------------------------------------------
-
-
 def _check_str_mapping(value: object, what: str) -> dict[str, str]:
     if value is None:
         return {}
@@ -572,9 +557,6 @@ def _json_or_none(value: Any) -> str | None:
     return None if value is None else json.dumps(value.to_dict())
 
 
-# -- the registry -------------------------------------------------------------------
-
-
 class Registry:
     """The models of a workspace. Get one with ``Workspace(path).registry``.
 
@@ -593,13 +575,11 @@ class Registry:
     ['numbers:2']
     """
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Store) -> None:
         self.workspace = workspace
 
     def __repr__(self) -> str:
         return f"Registry({self.workspace!r})"
-
-    # -- register ---------------------------------------------------------------------
 
     def register(
         self,
@@ -656,11 +636,7 @@ class Registry:
         ('custom', ('weights.bin',))
         """
         check_name(name)
-        if not isinstance(description, str) or not _is_unicode(description):
-            raise InvalidArgumentError(
-                f"description must be a string of valid Unicode text, got "
-                f"{type(description).__qualname__} {description!r:.80}"
-            )
+        _check_description(description)
         tag_values = _check_str_mapping(tags, "tags")
         property_values = _check_str_mapping(properties, "properties")
         resource_value = _coerce_resources(resources)
@@ -682,52 +658,24 @@ class Registry:
         with StagingFolder(self.workspace.staging_dir) as staging:
             model_dir = staging.path / "model"
             model_dir.mkdir()
-            if source is None:
-                handler = _object_handler(obj_or_path, framework)
-                digests = handler.save_hashed(obj_or_path, model_dir)
-                recorded = framework or handler.name
-                version = handler.version() if recorded == handler.name else None
-                if version is None and framework is not None:
-                    version = frameworks.dist_version(framework)
-            else:
-                digests = _copy_source(source, model_dir)
-                recorded = framework or frameworks.detect_files(sorted(digests))
-                known = frameworks.get_handler(recorded)
-                version = known.version() if known is not None else None
-                if version is None and framework is not None:
-                    version = frameworks.dist_version(framework)
-            if framework_version is not None:
-                version = str(framework_version)
-            files = tuple(sorted(digests))
-            _make_read_only(model_dir, files)
-            content_hash = combine_digests(digests)
-
-            sample_hashes: dict[str, str] = {}
+            staged = _stage_model(obj_or_path, source, framework, model_dir)
+            version = staged.version if framework_version is None else str(framework_version)
             sample_dir = staging.path / "samples"
-            for kind, value in samples.items():
-                if value is None:
-                    continue
-                sample_dir.mkdir(exist_ok=True)
-                filename = _SAMPLE_FILES[kind]
-                digest = frameworks.dump_pickle(value, sample_dir / filename, f"sample_{kind}")
-                sample_hashes[kind] = "sha256:" + digest.hex()
-                _make_read_only(sample_dir, [filename])
-            _fault("staged")
-
+            sample_hashes = _stage_samples(samples, sample_dir)
             created = datetime.now(timezone.utc)
             number = self._commit(
                 name,
                 model_dir,
                 sample_dir if sample_hashes else None,
                 (
-                    recorded,
+                    staged.framework,
                     version,
                     description,
                     json.dumps(tag_values),
                     json.dumps(property_values),
-                    content_hash,
+                    staged.content_hash,
                     created.isoformat(),
-                    json.dumps(list(files)),
+                    json.dumps(list(staged.files)),
                     _json_or_none(schemas.get("input")),
                     _json_or_none(schemas.get("output")),
                     _json_or_none(resource_value),
@@ -737,14 +685,14 @@ class Registry:
         return ModelVersion(
             name=name,
             version=number,
-            framework=recorded,
+            framework=staged.framework,
             framework_version=version,
             description=description,
             tags=tag_values,
             properties=property_values,
-            content_hash=content_hash,
+            content_hash=staged.content_hash,
             created=created,
-            files=files,
+            files=staged.files,
             path=self._artifact_dir(name, number),
             input_schema=schemas.get("input"),
             output_schema=schemas.get("output"),
@@ -773,19 +721,7 @@ class Registry:
                     "ON CONFLICT(name) DO UPDATE SET last_version = excluded.last_version",
                     (name, number),
                 )
-                # No row can point at these folders (versions are never reused): anything
-                # there is an orphan of a process killed before its commit.
-                remove_tree(self._artifact_dir(name, number))
-                remove_tree(self._samples_dir(name, number))
-                pairs = [(model_dir, self._artifact_dir(name, number))]
-                if sample_dir is not None:
-                    pairs.append((sample_dir, self._samples_dir(name, number)))
-                for src, dest in pairs:
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(src, dest)
-                    moved.append(dest)
-                    _fsync_dir(dest.parent)
-                _fault("moved")
+                self._move_into_place(name, number, model_dir, sample_dir, moved)
                 conn.execute(
                     "INSERT INTO models (name, version, framework, framework_version, "
                     "description, tags, properties, content_hash, created, files, "
@@ -801,13 +737,36 @@ class Registry:
                 raise
         return int(number)
 
+    def _move_into_place(
+        self,
+        name: str,
+        number: int,
+        model_dir: Path,
+        sample_dir: Path | None,
+        moved: builtins.list[Path],
+    ) -> None:
+        """Move the staged folders to version ``number``'s places; append each to ``moved``.
+
+        Runs under the write lock, before the row is inserted.
+        """
+        # No row can point at these folders (versions are never reused): anything
+        # there is an orphan of a process killed before its commit.
+        remove_tree(self._artifact_dir(name, number))
+        remove_tree(self._samples_dir(name, number))
+        pairs = [(model_dir, self._artifact_dir(name, number))]
+        if sample_dir is not None:
+            pairs.append((sample_dir, self._samples_dir(name, number)))
+        for src, dest in pairs:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dest)
+            moved.append(dest)
+            _fsync_dir(dest.parent)
+
     def _artifact_dir(self, name: str, version: int) -> Path:
         return self.workspace.artifacts_dir / name / str(version)
 
     def _samples_dir(self, name: str, version: int) -> Path:
         return self.workspace.samples_dir / name / str(version)
-
-    # -- read -------------------------------------------------------------------------
 
     def _from_row(self, row: sqlite3.Row) -> ModelVersion:
         name, version = row["name"], row["version"]
@@ -963,8 +922,6 @@ class Registry:
                 newest[mv.name] = mv  # ordered by version, so the last one wins
             models = list(newest.values())
         return models
-
-    # -- change -----------------------------------------------------------------------
 
     def _update_json(
         self,
@@ -1201,3 +1158,56 @@ def _object_handler(obj: object, framework: str | None) -> frameworks.FrameworkH
         if handler is not None and handler.name != "custom":
             return handler
     return frameworks.detect_handler(obj)
+
+
+def _check_description(description: Any) -> None:
+    if not isinstance(description, str) or not _is_unicode(description):
+        raise InvalidArgumentError(
+            f"description must be a string of valid Unicode text, got "
+            f"{type(description).__qualname__} {description!r:.80}"
+        )
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """The model files written to a staging folder, and what was detected about them."""
+
+    files: tuple[str, ...]
+    content_hash: str
+    framework: str
+    version: str | None
+
+
+def _stage_model(
+    obj_or_path: Any, source: Path | None, framework: str | None, model_dir: Path
+) -> _Staged:
+    """Save the object, or copy the file or folder, into ``model_dir`` (made read-only)."""
+    if source is None:
+        handler = _object_handler(obj_or_path, framework)
+        digests = handler.save_hashed(obj_or_path, model_dir)
+        recorded = framework or handler.name
+        version = handler.version() if recorded == handler.name else None
+    else:
+        digests = _copy_source(source, model_dir)
+        recorded = framework or frameworks.detect_files(sorted(digests))
+        known = frameworks.get_handler(recorded)
+        version = known.version() if known is not None else None
+    if version is None and framework is not None:
+        version = frameworks.dist_version(framework)
+    files = tuple(sorted(digests))
+    _make_read_only(model_dir, files)
+    return _Staged(files, combine_digests(digests), recorded, version)
+
+
+def _stage_samples(samples: Mapping[str, Any], sample_dir: Path) -> dict[str, str]:
+    """Pickle the given samples into ``sample_dir`` (read-only); return their hashes."""
+    sample_hashes: dict[str, str] = {}
+    for kind, value in samples.items():
+        if value is None:
+            continue
+        sample_dir.mkdir(exist_ok=True)
+        filename = _SAMPLE_FILES[kind]
+        digest = frameworks.dump_pickle(value, sample_dir / filename, f"sample_{kind}")
+        sample_hashes[kind] = "sha256:" + digest.hex()
+        _make_read_only(sample_dir, [filename])
+    return sample_hashes

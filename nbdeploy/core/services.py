@@ -18,14 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nbdeploy.exceptions import InvalidArgumentError, ServiceNotFoundError
 
 from .refs import ModelRef, check_name
-
-if TYPE_CHECKING:
-    from .workspace import Workspace
+from .store import Store
 
 __all__ = ["ServiceRecord", "ServiceState", "ServiceStore"]
 
@@ -296,7 +294,7 @@ class ServiceStore:
     {('iris', 1)}
     """
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Store) -> None:
         self.workspace = workspace
 
     def __repr__(self) -> str:

@@ -1,6 +1,6 @@
 """The inline report of a profile, and the ``%profile`` magic.
 
-:func:`mimebundle` renders a :class:`~nbdeploy.core.profiling.ProfileResult` as
+:func:`mimebundle` renders a :class:`~nbdeploy.profiling.ProfileResult` as
 ``text/plain`` and ``text/html``: the latency percentiles and error table, a latency
 histogram, CPU and memory over time, and the recommendation with its rule. The charts
 are hand-written inline SVG — no JavaScript, no stylesheet or font from the internet —
@@ -11,8 +11,8 @@ This module imports IPython only inside :func:`register_profile_magic`.
 
 Examples
 --------
->>> from nbdeploy.core.profiling import ProfileResult, _example_dict
->>> bundle = mimebundle(ProfileResult.from_dict(_example_dict()))
+>>> from nbdeploy.profiling.report import ProfileResult, example_dict
+>>> bundle = mimebundle(ProfileResult.from_dict(example_dict()))
 >>> sorted(bundle)
 ['text/html', 'text/plain']
 >>> "<svg" in bundle["text/html"] and "<script" not in bundle["text/html"]
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from nbdeploy._profile import ProfileReport
-    from nbdeploy.core.profiling import ProfileResult
+    from nbdeploy.profiling import ProfileResult
 
 __all__ = [
     "histogram_svg",
@@ -401,7 +401,7 @@ def register_profile_magic(ipython: Any) -> None:
     >>> register_profile_magic(get_ipython())                # doctest: +SKIP
     >>> %profile diabetes-svc --data X_test --duration 3     # doctest: +SKIP
     """
-    from nbdeploy.core.profiling import DEFAULT_DURATION_S
+    from nbdeploy.profiling import DEFAULT_DURATION_S
 
     from .magics import argument, magic_arguments, parse_line
     from .progress import Progress

@@ -26,9 +26,10 @@ from nbdeploy.core.bundle import (
     builtin_scorer,
 )
 from nbdeploy.core.environment import Environment
+from nbdeploy.core.modelpath import get_model_path
 from nbdeploy.core.registry import ModelVersion
 from nbdeploy.core.schema import infer_schema
-from nbdeploy.core.scoring import get_model_path, load_script
+from nbdeploy.core.scoring import load_script
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.exceptions import (
     IntegrityError,
@@ -40,7 +41,7 @@ SCORE = """\
 import json
 from pathlib import Path
 
-from nbdeploy.core.scoring import get_model_path
+from nbdeploy.core.modelpath import get_model_path
 
 def init():
     global weights
@@ -107,9 +108,6 @@ def _config(project: Path, **kwargs: Any) -> InferenceConfig:
 
 def _copy_script_into_src(project: Path) -> None:
     shutil.copy(project / "my_score.py", project / "src" / "my_score.py")
-
-
-# --------------------------------------------------------------------- layout
 
 
 def test_layout_and_manifest(
@@ -262,9 +260,6 @@ def test_environment_is_captured_when_not_given(tmp_path: Path, workspace: Works
     assert bundle.requirements_txt.read_text().splitlines()[1:] == [numpy_pin, sklearn_pin]
 
 
-# --------------------------------------------------------------------- failures
-
-
 def test_failed_build_leaves_nothing(
     tmp_path: Path, project: Path, models: list[ModelVersion], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -340,9 +335,6 @@ def test_argument_errors(tmp_path: Path, project: Path, models: list[ModelVersio
     assert not (tmp_path / "b").exists()
 
 
-# --------------------------------------------------------------------- InferenceConfig
-
-
 def test_inference_config_validates_at_construction(project: Path) -> None:
     config = InferenceConfig(project / "my_score.py")
     assert config.entry_script_path == project / "my_score.py"
@@ -367,9 +359,6 @@ def test_inference_config_validates_at_construction(project: Path) -> None:
         InferenceConfig(3)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="unknown inference config fields"):
         InferenceConfig.from_dict({"script": "x.py"})
-
-
-# --------------------------------------------------------------------- Bundle.load
 
 
 @pytest.fixture

@@ -49,17 +49,31 @@ REGISTER_MANY = textwrap.dedent(
 BLOCK_IN_REGISTER = textwrap.dedent(
     """
     import sys, threading
-    from nbdeploy.core import registry
+    from nbdeploy.core.registry import Registry
     from nbdeploy.core.workspace import Workspace
 
     ws_path, phase = sys.argv[1], sys.argv[2]
 
-    def hook(current):
-        if current == phase:
-            print("blocked", flush=True)
-            threading.Event().wait()  # until SIGKILL
+    def block():
+        print("blocked", flush=True)
+        threading.Event().wait()  # until SIGKILL
 
-    registry._fault_hook = hook
+    # "staged": the files are in the staging folder, the commit has not begun.
+    # "moved": the files are in place under the write lock, the row is not inserted.
+    original_commit, original_move = Registry._commit, Registry._move_into_place
+
+    def commit(self, *args):
+        if phase == "staged":
+            block()
+        return original_commit(self, *args)
+
+    def move_into_place(self, *args):
+        original_move(self, *args)
+        if phase == "moved":
+            block()
+
+    Registry._commit = commit
+    Registry._move_into_place = move_into_place
     Workspace(ws_path).registry.register({"from": "killed"}, "m", sample_input=[1, 2])
     print("not reached", flush=True)
     """

@@ -39,9 +39,6 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-# --------------------------------------------------------------------- requirements.txt
-
-
 def test_requirements_comments_continuations_markers_and_includes(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     _write(tmp_path / "sub" / "base.txt", "pandas==2.2.0\n-r more.txt\n")
@@ -130,9 +127,6 @@ def test_missing_and_undecodable_requirements_files(tmp_path: Path) -> None:
         Environment.from_pip_requirements("e", bad)
 
 
-# --------------------------------------------------------------------- conda
-
-
 def test_conda_specification(tmp_path: Path) -> None:
     env = Environment.from_conda_specification("d", _write(tmp_path / "env.yml", CONDA_YML))
     assert env.name == "d"
@@ -211,9 +205,6 @@ def test_missing_conda_file(tmp_path: Path) -> None:
         Environment.from_conda_specification("d", tmp_path / "environment.yml")
 
 
-# --------------------------------------------------------------------- capture
-
-
 def _pin(dist: str) -> str:
     return f"{dist}=={importlib.metadata.version(dist)}"
 
@@ -272,9 +263,6 @@ def test_capture_local_paths_and_argument_errors(tmp_path: Path) -> None:
 def test_imported_modules_order_and_relative_imports() -> None:
     src = "import a.b as x\nfrom c.d import e\nfrom . import f\nfrom .g import h\nimport a\n"
     assert imported_modules(src) == ["a", "c"]
-
-
-# --------------------------------------------------------------------- value object
 
 
 def test_round_trip_and_validation() -> None:

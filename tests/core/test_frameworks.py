@@ -79,7 +79,7 @@ def test_detection_never_imports_a_framework() -> None:
     assert out.stdout.strip() == "[]"
 
 
-# -- torch (not installed here): a stand-in module exercises the handler's plumbing ---------
+# torch (not installed here): a stand-in module exercises the handler's plumbing
 
 
 @pytest.fixture
@@ -142,7 +142,7 @@ def test_pt_files_are_torch() -> None:
     assert detect_files(["weights.PTH"]) == "torch"
 
 
-# -- xgboost / lightgbm: pickled like Python, recorded under their own name ----------------
+# xgboost / lightgbm: pickled like Python, recorded under their own name
 
 
 def test_module_handler_records_the_library(
@@ -174,9 +174,6 @@ def test_module_handler_ignores_absent_libraries() -> None:
     assert handler is not None
     assert "lightgbm" not in sys.modules
     assert not handler.detect(object())
-
-
-# -- detection from files -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -211,9 +208,6 @@ def test_detect_files(files: list[str], expected: str) -> None:
 )
 def test_handler_for(framework: str, files: list[str], expected: str) -> None:
     assert handler_for(framework, files).name == expected
-
-
-# -- save / load --------------------------------------------------------------------------
 
 
 def test_python_save_reports_digests_of_what_it_wrote(tmp_path: Path) -> None:

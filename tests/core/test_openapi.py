@@ -312,9 +312,6 @@ def test_swagger2_reproduces_the_reference_document():
     assert list(doc) == list(REFERENCE)  # same key order, for a readable document
 
 
-# -- golden files ---------------------------------------------------------------------------
-
-
 def _golden_case(name: str) -> dict[str, Any]:
     cases: dict[str, dict[str, Any]] = {
         "dataframe_auth": {

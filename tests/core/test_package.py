@@ -71,9 +71,6 @@ def _spec(**values: object) -> DockerfileSpec:
     return DockerfileSpec(**{**base, **values})  # type: ignore[arg-type]
 
 
-# --------------------------------------------------------------------------- Dockerfile
-
-
 def test_dockerfile_installs_dependencies_before_copying_model_and_script() -> None:
     lines = _spec(offline=True).render().splitlines()
     index = {name: i for i, name in enumerate(lines)}
@@ -165,9 +162,6 @@ def test_default_base_image_follows_the_python_version() -> None:
         default_base_image("three")
 
 
-# --------------------------------------------------------------------------- wheel
-
-
 def test_server_wheel_is_reproducible_valid_and_lean(tmp_path: Path) -> None:
     first = build_nbdeploy_wheel(tmp_path / "a")
     second = build_nbdeploy_wheel(tmp_path / "b")
@@ -218,9 +212,6 @@ def test_server_requirements_are_pinned_to_this_kernel() -> None:
     assert f"fastapi=={fastapi.__version__}" in pinned
     assert any(r.startswith("uvicorn[standard]==") for r in pinned)
     assert any(r.startswith("fastapi>=") for r in server_requirements(pin=False))
-
-
-# --------------------------------------------------------------------------- context
 
 
 def test_build_context_layout_modes_and_settings(workspace: Workspace, tmp_path: Path) -> None:

@@ -51,9 +51,6 @@ def _make_writable(path: Path) -> None:
     path.chmod(stat.S_IRUSR | stat.S_IWUSR)
 
 
-# -- registering objects ----------------------------------------------------------------
-
-
 def test_register_sklearn_model(
     workspace: Workspace, sklearn_model: Any, iris_frame: pd.DataFrame
 ) -> None:
@@ -175,9 +172,6 @@ def test_a_large_object_round_trips(workspace: Workspace) -> None:
     np.testing.assert_array_equal(mv.load()["coef"], payload["coef"])
 
 
-# -- framework override -------------------------------------------------------------------
-
-
 def test_framework_override_for_objects(workspace: Workspace, sklearn_model: Any) -> None:
     reg = workspace.registry
     assert reg.register(sklearn_model, "a", framework="python").framework == "python"
@@ -203,9 +197,6 @@ def test_framework_override_for_files(workspace: Workspace, tmp_path: Path) -> N
     mv = workspace.registry.register(src, "sk", framework="sklearn")
     assert (mv.framework, mv.framework_version) == ("sklearn", sklearn.__version__)
     assert mv.load() == [7]  # the only file is loaded, whatever its extension
-
-
-# -- registering files and folders ------------------------------------------------------
 
 
 def test_register_a_file(workspace: Workspace, tmp_path: Path) -> None:
@@ -281,9 +272,6 @@ def test_an_empty_folder_is_refused(workspace: Workspace, tmp_path: Path) -> Non
     with pytest.raises(InvalidArgumentError, match="holds no files"):
         workspace.registry.register(tmp_path / "empty", "m")
     assert list(workspace.staging_dir.iterdir()) == []
-
-
-# -- metadata -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -386,9 +374,6 @@ def test_model_version_round_trips_through_dict_and_json(
     assert "ModelVersion(name='rt', version=1" in repr(mv)
 
 
-# -- get / list / tags ------------------------------------------------------------------
-
-
 def test_get_missing_names_the_alternatives(workspace: Workspace) -> None:
     with pytest.raises(ModelNotFoundError, match="no model named 'ghost'") as info:
         workspace.registry.get("ghost")
@@ -488,9 +473,6 @@ def test_add_properties(populated: Workspace) -> None:
     assert dict(mv.properties) == {"auc": "0.9", "f1": "0.7"}
 
 
-# -- download -------------------------------------------------------------------------
-
-
 def test_download_copies_files_and_layout(workspace: Workspace, tmp_path: Path) -> None:
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
@@ -537,9 +519,6 @@ def test_download_of_tampered_files_fails_and_leaves_nothing(
     assert list((tmp_path / "out").iterdir()) == []
 
 
-# -- integrity ------------------------------------------------------------------------
-
-
 def test_load_refuses_changed_bytes(workspace: Workspace) -> None:
     mv = workspace.registry.register({"safe": True}, "m")
     target = mv.path / "model.pkl"
@@ -568,7 +547,7 @@ def test_load_refuses_added_and_missing_files(workspace: Workspace) -> None:
 
 def test_load_refuses_a_removed_folder(workspace: Workspace) -> None:
     mv = workspace.registry.register([1], "m")
-    from nbdeploy.core.workspace import remove_tree
+    from nbdeploy.core.staging import remove_tree
 
     remove_tree(mv.path)
     with pytest.raises(IntegrityError, match="has no files"):
@@ -585,9 +564,6 @@ def test_tampered_sample_is_refused(workspace: Workspace) -> None:
     sample.write_bytes(pickle.dumps([4, 5, 6]))
     with pytest.raises(IntegrityError, match="does not match its hash"):
         mv.load_sample_input()
-
-
-# -- delete -------------------------------------------------------------------------
 
 
 def test_delete_needs_a_version_or_all_versions(populated: Workspace) -> None:
@@ -656,9 +632,6 @@ def test_files_outside_the_workspace_are_untouched_by_delete(
     workspace.registry.delete("k:1")
     assert src.read_bytes() == b"k"
     assert os.access(src, os.W_OK)
-
-
-# -- content hashes (nbdeploy.core.hashing) ---------------------------------------------
 
 
 @pytest.mark.parametrize("size", [0, 10, 3 * 1024 * 1024 + 7], ids=["empty", "small", "mmap"])

@@ -15,10 +15,6 @@ from nbdeploy.exceptions import InvalidArgumentError, SchemaMismatchError
 
 NAN = float("nan")
 
-# ----------------------------------------------------------------------------------------
-# Inference: one column at a time
-# ----------------------------------------------------------------------------------------
-
 
 @pytest.mark.parametrize(
     ("column", "field_type", "nullable", "dtype"),
@@ -229,11 +225,6 @@ def test_unsupported_sample_names_the_type():
         infer_schema({1, 2})
 
 
-# ----------------------------------------------------------------------------------------
-# Value objects
-# ----------------------------------------------------------------------------------------
-
-
 def _mixed_frame() -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -320,11 +311,6 @@ def test_schema_is_frozen_and_hashable_without_its_example():
     assert hash(schema) == hash(Schema.from_dict(schema.to_dict()))
 
 
-# ----------------------------------------------------------------------------------------
-# JSON Schema
-# ----------------------------------------------------------------------------------------
-
-
 def test_dataframe_json_schema_2020_12():
     assert infer_schema(_mixed_frame()).to_json_schema() == {
         "type": "array",
@@ -389,10 +375,6 @@ def test_unknown_dialect_is_refused():
     with pytest.raises(InvalidArgumentError, match="dialect"):
         infer_schema([1]).to_json_schema("draft-04")  # type: ignore[arg-type]
 
-
-# ----------------------------------------------------------------------------------------
-# Conversion: DataFrame
-# ----------------------------------------------------------------------------------------
 
 MIXED = infer_schema(_mixed_frame())
 ROW0 = {
@@ -611,11 +593,6 @@ def test_convert_accepts_a_dataframe():
     pd.testing.assert_frame_equal(frame, _mixed_frame())
 
 
-# ----------------------------------------------------------------------------------------
-# Conversion: Series, ndarray, python
-# ----------------------------------------------------------------------------------------
-
-
 def test_series_conversion():
     schema = infer_schema(pd.Series([1.0, NAN], name="y"))
     series = schema.convert([3, None, 4])
@@ -719,8 +696,11 @@ def test_mismatch_error_renders_as_a_422_response():
 def test_docstring_examples_run():
     import doctest
 
-    import nbdeploy.core.schema as module
+    from nbdeploy.core.schema import documents, fields, infer, schema, validate
 
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0
-    assert result.failed == 0
+    results = [
+        doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        for module in (fields, schema, infer, validate, documents)
+    ]
+    assert sum(r.attempted for r in results) > 0
+    assert sum(r.failed for r in results) == 0

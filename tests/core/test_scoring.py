@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from nbdeploy.core.bundle import BundleManifest, BundleModel
+from nbdeploy.core.modelpath import get_model_path
 from nbdeploy.core.schema import Schema, infer_schema
 from nbdeploy.core.scoring import (
     ScriptIssue,
     ScriptReport,
     check_script,
-    get_model_path,
     load_script,
 )
 from nbdeploy.exceptions import InvalidArgumentError, ModelNotFoundError, ScoringScriptError
@@ -54,9 +54,6 @@ def clean_imports(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     for name in set(sys.modules) - before:
         del sys.modules[name]
-
-
-# --------------------------------------------------------------------- check_script
 
 
 def test_good_script_is_ok() -> None:
@@ -239,9 +236,6 @@ def test_report_round_trip_and_str() -> None:
     assert "line 2: undefined name 'x'" in str(report)
 
 
-# --------------------------------------------------------------------- load_script
-
-
 def test_load_script_init_run_round_trip(tmp_path: Path, clean_imports: None) -> None:
     del clean_imports
     (tmp_path / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
@@ -337,9 +331,6 @@ def test_load_script_errors_name_the_file(
 def test_load_script_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ScoringScriptError, match="does not exist"):
         load_script(tmp_path / "score.py")
-
-
-# --------------------------------------------------------------------- get_model_path
 
 
 def _make_bundle(root: Path, models: dict[tuple[str, int], list[str]]) -> Path:

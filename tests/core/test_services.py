@@ -145,9 +145,6 @@ def test_repr_is_short() -> None:
     assert "config" not in text
 
 
-# -- the store ---------------------------------------------------------------------------
-
-
 @pytest.fixture
 def store(workspace: Workspace) -> ServiceStore:
     return workspace.services

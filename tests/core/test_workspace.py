@@ -8,16 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from nbdeploy.core import workspace as workspace_module
+from nbdeploy.core import staging as staging_module
 from nbdeploy.core.registry import Registry
 from nbdeploy.core.services import ServiceStore
-from nbdeploy.core.workspace import (
-    LOCK_NAME,
-    SCHEMA_VERSION,
-    StagingFolder,
-    Workspace,
-    sweep_staging,
-)
+from nbdeploy.core.staging import LOCK_NAME, StagingFolder, sweep_staging
+from nbdeploy.core.store import SCHEMA_VERSION
+from nbdeploy.core.workspace import Workspace
 from nbdeploy.exceptions import NbdeployError
 
 
@@ -128,9 +124,6 @@ def test_workspaces_compare_by_path(tmp_path: Path) -> None:
     assert os.fspath(Workspace(tmp_path)) == str(tmp_path)
 
 
-# -- staging folders and gc -------------------------------------------------------------
-
-
 def test_live_staging_folder_survives_a_sweep(workspace: Workspace) -> None:
     with StagingFolder(workspace.staging_dir) as staging:
         assert (staging.path / LOCK_NAME).read_text() == str(os.getpid())
@@ -154,7 +147,7 @@ def test_lockless_staging_folder_is_swept_only_when_old(workspace: Workspace) ->
     young = workspace.staging_dir / "young"
     young.mkdir(parents=True)
     assert sweep_staging(workspace.staging_dir) == []
-    old_time = young.stat().st_mtime - workspace_module.STAGING_GRACE_SECONDS - 10
+    old_time = young.stat().st_mtime - staging_module.STAGING_GRACE_SECONDS - 10
     os.utime(young, (old_time, old_time))
     assert sweep_staging(workspace.staging_dir) == [young]
 

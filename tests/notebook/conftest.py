@@ -23,7 +23,7 @@ from nbdeploy.core.workspace import Workspace
 SCORE = """\
 import pickle
 
-from nbdeploy.core.scoring import get_model_path
+from nbdeploy.core.modelpath import get_model_path
 
 model = None
 

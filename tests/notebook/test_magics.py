@@ -19,7 +19,7 @@ from .conftest import SCORE
 BROKEN_INIT = """\
 import pickle
 
-from nbdeploy.core.scoring import get_model_path
+from nbdeploy.core.modelpath import get_model_path
 
 
 def init():

@@ -10,23 +10,23 @@ import dataclasses
 from typing import Any
 
 from nbdeploy._profile import ProfileReport
-from nbdeploy.core import profiling
-from nbdeploy.core.profiling import ProfileResult, Recommendation
+from nbdeploy.profiling import ProfileResult, Recommendation
+from nbdeploy.profiling.report import example_dict
 
 
 def _report(**changes: Any) -> ProfileReport:
-    result = dataclasses.replace(ProfileResult.from_dict(profiling._example_dict()), **changes)
+    result = dataclasses.replace(ProfileResult.from_dict(example_dict()), **changes)
     return ProfileReport.from_result(result)
 
 
 def test_the_core_result_has_no_rich_display() -> None:
-    result = ProfileResult.from_dict(profiling._example_dict())
+    result = ProfileResult.from_dict(example_dict())
     assert not hasattr(result, "_repr_mimebundle_")
     assert "requestedCpu=" in result.summary()
 
 
 def test_a_report_is_the_same_result() -> None:
-    result = ProfileResult.from_dict(profiling._example_dict())
+    result = ProfileResult.from_dict(example_dict())
     report = ProfileReport.from_result(result)
     assert isinstance(report, ProfileResult)
     assert report == result

@@ -26,9 +26,9 @@ from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 from nbdeploy.core.auth import CorsPolicy, mask_secret
-from nbdeploy.core.profiling import replicas_for
 from nbdeploy.core.serving import check_serving_settings
 from nbdeploy.exceptions import InvalidArgumentError
+from nbdeploy.profiling import replicas_for
 from nbdeploy.targets._common import TargetConfig
 
 __all__ = ["LOADERS", "SERVICE_TYPES", "KubernetesConfig"]
@@ -178,7 +178,7 @@ class KubernetesConfig(TargetConfig):
         Added to every object (labels also to the pods).
     target_rps, request_seconds:
         Size the replicas with the reference's formula
-        (:func:`~nbdeploy.core.profiling.replicas_for`).
+        (:func:`~nbdeploy.profiling.replicas_for`).
     cors:
         Browser origins allowed to call the service.
     description, tags, properties:

@@ -25,9 +25,9 @@ from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 from nbdeploy.core.auth import CorsPolicy
-from nbdeploy.core.profiling import replicas_for
 from nbdeploy.core.serving import check_serving_settings
 from nbdeploy.exceptions import InvalidArgumentError
+from nbdeploy.profiling import replicas_for
 
 __all__ = ["AUTOSCALING_KEYS", "PROXY_LOCATIONS", "RayConfig", "is_local_address"]
 
@@ -211,7 +211,7 @@ class RayConfig:
         another machine.
     target_rps, request_seconds:
         Size the autoscaler's ``max_replicas`` with the reference's formula
-        (:func:`~nbdeploy.core.profiling.replicas_for`, 70 % utilization).
+        (:func:`~nbdeploy.profiling.replicas_for`, 70 % utilization).
     timeout:
         Seconds to wait for the replicas to be ready.
 

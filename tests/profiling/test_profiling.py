@@ -24,18 +24,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nbdeploy.core import profiling
-from nbdeploy.core.profiling import (
+from nbdeploy import profiling
+from nbdeploy.exceptions import InvalidArgumentError, TargetUnavailableError
+from nbdeploy.profiling import (
     GIB,
     ProfileResult,
     Recommendation,
+    bodies,
     check_loopback,
+    loadgen,
+    measure,
     prepare_requests,
     recommend,
+    recommendation,
     replicas_for,
+    report,
     run_profile,
+    sampling,
 )
-from nbdeploy.exceptions import InvalidArgumentError, TargetUnavailableError
+from nbdeploy.profiling.report import example_dict
 
 SERVER = r"""
 import http.server, json, sys, threading, time
@@ -146,11 +153,11 @@ def start_server() -> Iterator[Any]:
             proc.stdout.close()
 
 
-# -- sizing rules ---------------------------------------------------------------------------
 def test_module_doctests() -> None:
-    failures, tried = doctest.testmod(profiling, optionflags=doctest.ELLIPSIS)
-    assert tried > 10
-    assert failures == 0
+    modules = [profiling, bodies, loadgen, measure, recommendation, report, sampling]
+    results = [doctest.testmod(m, optionflags=doctest.ELLIPSIS) for m in modules]
+    assert sum(r.attempted for r in results) > 10
+    assert sum(r.failed for r in results) == 0
 
 
 @pytest.mark.parametrize(
@@ -222,7 +229,6 @@ def test_recommendation_tags() -> None:
     assert Recommendation(None, None, "x").as_tags() == {}
 
 
-# -- requests --------------------------------------------------------------------------------
 def test_prepare_requests_from_strings_file_and_objects(tmp_path: Path) -> None:
     path = tmp_path / "requests.txt"
     path.write_text('{"data": [1]}\n\n{"data": [2]}\n')
@@ -272,7 +278,6 @@ def test_prepare_requests_rejects(requests: Any, kwargs: dict[str, Any], match: 
         prepare_requests(requests, **kwargs)
 
 
-# -- loopback only ---------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("uri", "expected"),
     [
@@ -299,9 +304,8 @@ def test_run_profile_refuses_remote_before_sending() -> None:
         run_profile("http://192.0.2.1:80/score", [b"{}"], count=1)
 
 
-# -- the result value ------------------------------------------------------------------------
 def _result(**changes: Any) -> ProfileResult:
-    return dataclasses.replace(ProfileResult.from_dict(profiling._example_dict()), **changes)
+    return dataclasses.replace(ProfileResult.from_dict(example_dict()), **changes)
 
 
 def test_result_round_trips_and_is_frozen() -> None:
@@ -321,7 +325,7 @@ def test_result_validates() -> None:
     with pytest.raises(InvalidArgumentError, match="aware"):
         _result(started=datetime(2024, 1, 1))
     with pytest.raises(InvalidArgumentError, match="unknown ProfileResult fields"):
-        ProfileResult.from_dict({**profiling._example_dict(), "bogus": 1})
+        ProfileResult.from_dict({**example_dict(), "bogus": 1})
 
 
 def test_get_details_has_the_reference_keys() -> None:
@@ -369,7 +373,6 @@ def test_replicas_from_the_measured_latency() -> None:
     assert _result().replicas(100) == replicas_for(100, _result().latency_summary_ms["mean"] / 1000)
 
 
-# -- against real servers --------------------------------------------------------------------
 def test_count_bound_cycling_and_errors_by_status(start_server: Any) -> None:
     server = start_server()
     bodies = [b'{"data": [1]}', b'{"data": [2]}', b'{"data": [-1]}']
@@ -504,9 +507,9 @@ def test_profile_works_inside_a_running_event_loop(start_server: Any) -> None:
     assert asyncio.run(inside()).total == 5
 
 
-def test_core_profiling_imports_no_front_and_no_psutil() -> None:
+def test_profiling_imports_no_front_and_no_psutil() -> None:
     code = (
-        "import sys, nbdeploy.core.profiling\n"
+        "import sys, nbdeploy.profiling\n"
         "bad = {'psutil', 'IPython', 'ipywidgets', 'fastapi', 'nbdeploy.notebook'}\n"
         "print(sorted(bad & set(sys.modules)))"
     )
