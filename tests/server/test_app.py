@@ -1,4 +1,4 @@
-"""The scoring app in-process (FastAPI TestClient): routes, conversion, errors."""
+"""The scoring app in-process (Starlette TestClient): routes, conversion, errors."""
 
 from __future__ import annotations
 
@@ -13,19 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 from sklearn.linear_model import Ridge
+from starlette.testclient import TestClient
 
 from nbdeploy.exceptions import InvalidArgumentError
-from nbdeploy.server import ServerSettings, create_app
-from nbdeploy.server.app import get_runtime
+from nbdeploy.server import ServerOptions, create_app
 
 from .bundles import DIABETES_SCORE, MODEL_NAME, poll, wait_settled
 
 Serve = Callable[..., TestClient]
-
-
-# --------------------------------------------------------------------------- health
 
 
 @pytest.fixture
@@ -149,9 +145,6 @@ def test_source_dir_is_importable(make_bundle: Callable[..., Path], serve_app: S
     )
     client = serve_app(bundle)
     assert client.post("/score", json={"data": 21}).json() == 42
-
-
-# --------------------------------------------------------------------------- scoring
 
 
 def test_score_dataframe_schema(
@@ -297,9 +290,6 @@ def test_numpy_and_pandas_results_serialize(
     }
 
 
-# --------------------------------------------------------------------------- errors
-
-
 @pytest.fixture
 def echo_client(make_bundle: Callable[..., Path], serve_app: Serve) -> TestClient:
     score = """
@@ -309,7 +299,7 @@ def echo_client(make_bundle: Callable[..., Path], serve_app: Serve) -> TestClien
     def run(data):
         return data
     """
-    return serve_app(make_bundle(score), ServerSettings(max_request_bytes=100))
+    return serve_app(make_bundle(score), ServerOptions(max_request_bytes=100))
 
 
 @pytest.mark.parametrize(
@@ -481,7 +471,7 @@ def test_client_mistakes_get_json_errors(
         assert "allow" in r.headers
 
 
-def test_fastapi_default_docs_routes_are_off(echo_client: TestClient) -> None:
+def test_framework_default_docs_routes_are_absent(echo_client: TestClient) -> None:
     assert echo_client.get("/redoc").status_code == 404
     assert echo_client.get("/docs/oauth2-redirect").status_code == 404
 
@@ -491,7 +481,7 @@ def test_auth_without_an_auth_file_refuses_to_build_an_unprotected_app(
 ) -> None:
     bundle = make_bundle("def init():\n    pass\n\ndef run(data):\n    return data\n")
     with pytest.raises(InvalidArgumentError, match=r"auth file .* does not exist"):
-        create_app(bundle, ServerSettings(auth_enabled=True))
+        create_app(bundle, ServerOptions(auth_enabled=True))
 
 
 def test_bundle_settings_apply_when_no_settings_given(
@@ -505,7 +495,7 @@ def test_bundle_settings_apply_when_no_settings_given(
     with TestClient(app, base_url="http://localhost") as client:
         wait_settled(app)
         assert client.post("/score", json={"data": "x" * 100}).status_code == 413
-    assert get_runtime(app).settings.service_name == "tiny"
+    assert app.runtime.options.service_name == "tiny"
 
 
 def test_unexpected_conversion_error_is_still_a_422(
