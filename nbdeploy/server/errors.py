@@ -12,8 +12,9 @@ from __future__ import annotations
 import orjson
 from starlette.types import Send
 
-__all__ = ["JSON", "TEXT", "error_body", "send_answer", "send_error"]
+__all__ = ["JSON", "TEXT", "Headers", "error_body", "send_answer", "send_error"]
 
+#: ASGI header pairs (lower-case names).
 Headers = list[tuple[bytes, bytes]]
 
 JSON = (b"content-type", b"application/json")

@@ -476,6 +476,30 @@ def test_framework_default_docs_routes_are_absent(echo_client: TestClient) -> No
     assert echo_client.get("/docs/oauth2-redirect").status_code == 404
 
 
+@pytest.mark.parametrize("path", ["/", "/docs", "/openapi.json", "/docs/static/swagger-ui.css"])
+def test_get_routes_answer_head_too(echo_client: TestClient, path: str) -> None:
+    assert echo_client.head(path).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "allow"), [("/score", "GET, HEAD, POST"), ("/", "GET, HEAD"), ("/docs", "GET, HEAD")]
+)
+def test_wrong_method_names_the_allowed_ones(
+    echo_client: TestClient, path: str, allow: str
+) -> None:
+    r = echo_client.put(path)
+    assert r.status_code == 405
+    assert sorted(r.headers["allow"].split(", ")) == allow.split(", ")
+    assert r.json()["message"].endswith(f"allowed: {r.headers['allow']}")
+
+
+@pytest.mark.parametrize("path", ["/docs/", "/score/", "/openapi.json//"])
+def test_trailing_slash_redirects_to_the_route(echo_client: TestClient, path: str) -> None:
+    r = echo_client.get(path, follow_redirects=False)
+    assert r.status_code == 307
+    assert r.headers["location"] == "http://localhost" + path.rstrip("/")
+
+
 def test_auth_without_an_auth_file_refuses_to_build_an_unprotected_app(
     make_bundle: Callable[..., Path],
 ) -> None:
