@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
+from starlette.testclient import TestClient
 
 from nbdeploy.core.bundle import Bundle, InferenceConfig, build_bundle
 from nbdeploy.core.environment import Environment
