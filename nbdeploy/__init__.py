@@ -7,7 +7,7 @@ Two ways in, one core underneath:
   :class:`Environment`, :class:`InferenceConfig`, :class:`LocalWebservice`,
   :class:`Webservice`.
 
-Heavy imports (FastAPI, scikit-learn, docker ...) happen where they are used, so
+Heavy imports (uvicorn, scikit-learn, docker ...) happen where they are used, so
 ``import nbdeploy`` stays fast.
 """
 

@@ -324,7 +324,7 @@ def _base_requirements() -> list[str]:
         "pandas>=2.0",
         "cloudpickle>=3.0",
         "orjson>=3.9",
-        "fastapi>=0.110",
+        "starlette>=0.37",
         "uvicorn[standard]>=0.29",
         "requests>=2.31",
         "psutil>=5.9",
@@ -340,7 +340,7 @@ def server_requirements(*, pin: bool = True) -> list[str]:
 
     Examples
     --------
-    >>> any(r.startswith("fastapi") for r in server_requirements())
+    >>> any(r.startswith("starlette") for r in server_requirements())
     True
     """
     result = []

@@ -1,76 +1,48 @@
-"""Every error the scoring server answers with, in one JSON shape.
+"""Sending answers as plain ASGI messages, and every error in one JSON shape.
 
-The body is always ``{"status_code": <int>, "message": <str>}`` (``ErrorResponse`` in
-the OpenAPI documents) with ``Content-Type: application/json`` — for the server's own
-errors (:mod:`nbdeploy.exceptions` carries their status codes), for unknown routes
+An error body is always ``{"status_code": <int>, "message": <str>}`` (``ErrorResponse``
+in the OpenAPI documents) with ``Content-Type: application/json`` — for the server's
+own errors (:mod:`nbdeploy.exceptions` carries their status codes), for unknown routes
 (404) and methods (405), and for anything unexpected (500). Never an HTML page, and
 never a 500 for a client's mistake.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import orjson
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Send
 
-from nbdeploy.exceptions import NbdeployError
+__all__ = ["JSON", "TEXT", "Headers", "error_body", "send_answer", "send_error"]
 
-__all__ = ["error_response", "install_error_handlers"]
+#: ASGI header pairs (lower-case names).
+Headers = list[tuple[bytes, bytes]]
 
-_REASONS = {
-    404: "not found",
-    405: "method not allowed",
-}
+JSON = (b"content-type", b"application/json")
+TEXT = (b"content-type", b"text/plain; charset=utf-8")
 
 
-def error_response(
-    status_code: int, message: str, headers: Mapping[str, str] | None = None
-) -> Response:
-    """A JSON error response ``{"status_code": ..., "message": ...}``.
+def error_body(status_code: int, message: str) -> bytes:
+    """The JSON body of an error answer.
 
     Examples
     --------
-    >>> error_response(400, "request body is not valid JSON").body
+    >>> error_body(400, "request body is not valid JSON")
     b'{"status_code":400,"message":"request body is not valid JSON"}'
     """
-    body = orjson.dumps({"status_code": status_code, "message": message})
-    return Response(body, status_code=status_code, headers=headers, media_type="application/json")
+    return orjson.dumps({"status_code": status_code, "message": message})
 
 
-async def _http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    status = exc.status_code
-    method, path = request.method, request.url.path
-    if status == 404:
-        message = f"no route {path!r}; the service answers GET /, POST /score, " + (
-            "GET /swagger.json, GET /openapi.json and GET /docs"
-        )
-    elif status == 405:
-        allowed = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow") or "?"
-        message = f"method {method} is not allowed on {path!r}; allowed: {allowed}"
-    else:
-        message = str(exc.detail) if exc.detail else _REASONS.get(status, "error")
-    return error_response(status, message, headers=exc.headers)
+async def send_answer(
+    send: Send, status: int, headers: Headers, body: bytes, *, length: bool = True
+) -> None:
+    """Send a whole answer: ``headers`` (a ``Content-Length`` is appended unless
+    ``length`` is False), then ``body``."""
+    if length:
+        headers.append((b"content-length", b"%d" % len(body)))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
-async def _nbdeploy_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, NbdeployError)
-    return error_response(exc.status_code, str(exc))
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    # Starlette re-raises after this handler answered, so uvicorn logs the traceback.
-    return error_response(
-        500, f"internal server error ({type(exc).__name__}); the details are in the service logs"
-    )
-
-
-def install_error_handlers(app: Starlette) -> None:
-    """Register the JSON error handlers on a FastAPI/Starlette ``app``."""
-    app.add_exception_handler(StarletteHTTPException, _http_exception)
-    app.add_exception_handler(NbdeployError, _nbdeploy_error)
-    app.add_exception_handler(Exception, _unexpected)
+async def send_error(send: Send, status: int, message: str, headers: Headers) -> None:
+    """Send the JSON error answer ``status`` with ``message`` and extra ``headers``."""
+    await send_answer(send, status, [JSON, *headers], error_body(status, message))

@@ -60,14 +60,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nbdeploy.exceptions import NbdeployError
 from nbdeploy.server.handover import ListenerHandover, receive_listener
 from nbdeploy.server.logs import AccessLog
+from nbdeploy.server.options import LOG_LEVELS, ServerOptions
 from nbdeploy.server.runtime import describe_exception
-from nbdeploy.server.settings import LOG_LEVELS, ServerSettings
 from nbdeploy.server.standby import Standby
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
     from nbdeploy.core.bundle import Bundle
+    from nbdeploy.server.app import ScoringApp
     from nbdeploy.server.runtime import ScoringRuntime
 
 __all__ = [
@@ -287,8 +286,8 @@ class _Server(uvicorn.Server):
 
 
 def _make_server(
-    app: FastAPI,
-    settings: ServerSettings,
+    app: ScoringApp,
+    options: ServerOptions,
     host: str,
     port: int,
     *,
@@ -303,7 +302,7 @@ def _make_server(
         http=_http_name(),
         lifespan="on",
         log_config=None,
-        log_level=settings.log_level,
+        log_level=options.log_level,
         access_log=False,
         server_header=False,
         proxy_headers=False,
@@ -349,7 +348,7 @@ def serve(
     *,
     sock: socket.socket | None = None,
     log_level: str = "info",
-    settings: ServerSettings | None = None,
+    options: ServerOptions | None = None,
     reuse_port: bool = False,
     init_before_listen: bool = False,
     handover_socket: str | None = None,
@@ -376,9 +375,9 @@ def serve(
     sock:
         An already bound socket (listening or not).
     log_level:
-        One of :data:`~nbdeploy.server.settings.LOG_LEVELS`.
-    settings:
-        Full server settings; ``host``, ``port`` and ``log_level`` then come from it
+        One of :data:`~nbdeploy.server.options.LOG_LEVELS`.
+    options:
+        Full server options; ``host``, ``port`` and ``log_level`` then come from it
         when ``sock`` is None. Default: the bundle's ``settings`` (auth, CORS, body
         limit ...) with ``host``, ``port`` and ``log_level`` from the arguments.
     reuse_port:
@@ -410,46 +409,46 @@ def serve(
     >>> if os.fork() == 0:  # doctest: +SKIP
     ...     os._exit(serve("bundles/iris/1", sock=sock))
     """
-    configure_logging(settings.log_level if settings is not None else log_level)
+    configure_logging(options.log_level if options is not None else log_level)
     try:
-        from nbdeploy.server.app import _load_bundle, create_app, get_runtime
+        from nbdeploy.server.app import create_app, load_bundle
 
-        loaded = _load_bundle(bundle_path)
-        if settings is None:
+        loaded = load_bundle(bundle_path)
+        if options is None:
             # The bundle's settings (auth, CORS, limits) apply on every path that
             # starts a server; only the address and log level come from the caller.
-            settings = ServerSettings.from_bundle_settings(
+            options = ServerOptions.from_bundle_settings(
                 loaded.settings, host=host, port=port, log_level=log_level
             )
-            configure_logging(settings.log_level)
-        app = create_app(loaded, settings)
+            configure_logging(options.log_level)
+        app = create_app(loaded, options)
     except Exception as exc:
         logger.error("cannot load bundle %s", bundle_path, exc_info=exc)
         _announce(f"{INIT_FAILED}: {describe_exception(exc)}")
         return EXIT_INIT_FAILED
 
     if sock is None and take_over:
-        sock = _take_over(take_over, settings.host, settings.port)
+        sock = _take_over(take_over, options.host, options.port)
         init_before_listen = True
     if sock is None:
         try:
             sock = bind_socket(
-                settings.host,
-                settings.port,
+                options.host,
+                options.port,
                 reuse_port=reuse_port,
                 listen=not init_before_listen,
             )
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            logger.error("cannot bind %s:%d: %s", settings.host, settings.port, reason)
-            _announce(f"{BIND_FAILED}: {settings.host} {settings.port}: {reason}")
+            logger.error("cannot bind %s:%d: %s", options.host, options.port, reason)
+            _announce(f"{BIND_FAILED}: {options.host} {options.port}: {reason}")
             return EXIT_BIND_FAILED
     try:
         bound_host, bound_port = (str(v) for v in sock.getsockname()[:2])
         return _serve_on(
             app,
-            get_runtime(app),
-            settings,
+            app.runtime,
+            options,
             sock,
             bound_host,
             int(bound_port),
@@ -461,9 +460,9 @@ def serve(
 
 
 def _serve_on(
-    app: FastAPI,
+    app: ScoringApp,
     runtime: ScoringRuntime,
-    settings: ServerSettings,
+    options: ServerOptions,
     sock: socket.socket,
     host: str,
     port: int,
@@ -488,7 +487,7 @@ def _serve_on(
         return EXIT_INIT_FAILED
     server = _make_server(
         app,
-        settings,
+        options,
         host,
         port,
         announce_listening=standby is None,
@@ -551,7 +550,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _resolve_settings(args: argparse.Namespace, bundle: Bundle) -> ServerSettings:
+def _resolve_options(args: argparse.Namespace, bundle: Bundle) -> ServerOptions:
     """Command line → bundle ``settings`` → ``NBDEPLOY_*`` / pyproject → defaults."""
     from nbdeploy import config
 
@@ -572,7 +571,7 @@ def _resolve_settings(args: argparse.Namespace, bundle: Bundle) -> ServerSetting
             values[name] = bundle_settings[name]
         elif name in config.SETTINGS:
             values[name] = config.resolve(name)
-    return ServerSettings.from_bundle_settings(bundle_settings, **values)
+    return ServerOptions.from_bundle_settings(bundle_settings, **values)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -589,7 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from nbdeploy.core.bundle import Bundle
 
         bundle = Bundle.load(args.bundle)
-        settings = _resolve_settings(args, bundle)
+        options = _resolve_options(args, bundle)
     except Exception as exc:
         configure_logging(args.log_level or "info")
         logger.error("cannot start a server for %s", args.bundle, exc_info=exc)
@@ -597,7 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INIT_FAILED
     return serve(
         bundle,
-        settings=settings,
+        options=options,
         reuse_port=args.reuse_port,
         init_before_listen=args.init_before_listen,
         handover_socket=args.handover_socket,

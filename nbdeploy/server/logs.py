@@ -72,7 +72,7 @@ class AccessLog:
 
     Examples
     --------
-    >>> app = AccessLog(create_app(bundle, settings))  # doctest: +SKIP
+    >>> app = AccessLog(create_app(bundle, options))  # doctest: +SKIP
     """
 
     def __init__(self, app: ASGIApp) -> None:

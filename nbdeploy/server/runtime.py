@@ -18,7 +18,7 @@ the hand-written server).
 (what the launcher calls before the loop starts, while a stand-in answers ``503
 Initializing``, see :mod:`nbdeploy.server.standby`) waits for it there, and
 :meth:`ScoringRuntime.initialize` (an app started in-process by its lifespan, e.g.
-under FastAPI's ``TestClient``) awaits it.
+under Starlette's ``TestClient``) awaits it.
 
 Each replica enforces its limits (:mod:`nbdeploy.core.serving`): at most
 ``replica_max_concurrent_requests`` ``run()`` calls at once (that many scoring
@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     from nbdeploy.core.rawhttp import Request
     from nbdeploy.core.schema import Schema
     from nbdeploy.core.scoring import ScoringScript
-    from nbdeploy.server.settings import ServerSettings
+    from nbdeploy.server.options import ServerOptions
 
 __all__ = ["RawAnswer", "ScoringRuntime", "SerialWorker", "keyword_parameters"]
 
@@ -281,8 +281,8 @@ class ScoringRuntime:
     ----------
     bundle:
         The loaded bundle.
-    settings:
-        The server's settings.
+    options:
+        The server's options.
 
     Attributes
     ----------
@@ -294,9 +294,9 @@ class ScoringRuntime:
         app's start-up, or earlier by the launcher).
     """
 
-    def __init__(self, bundle: Bundle, settings: ServerSettings) -> None:
+    def __init__(self, bundle: Bundle, options: ServerOptions) -> None:
         self.bundle = bundle
-        self.settings = settings
+        self.options = options
         self.state: State = "starting"
         self.init_started = False
         self.error: BaseException | None = None
@@ -309,17 +309,9 @@ class ScoringRuntime:
         )
         self.raw = False
         self.call: RunCall | None = None
-        self._run: Callable[..., Any] | None = None
-        self._listeners: list[Callable[[BaseException | None], None]] = []
         self._settled = threading.Event()
-        self._worker = SerialWorker("nbdeploy-score", settings.replica_max_concurrent_requests)
+        self._worker = SerialWorker("nbdeploy-score", options.replica_max_concurrent_requests)
         self._gate: _Gate | None = None
-
-    # -- start-up ---------------------------------------------------------------------
-
-    def add_init_listener(self, callback: Callable[[BaseException | None], None]) -> None:
-        """Call ``callback(error_or_None)`` on the event loop once ``init()`` finished."""
-        self._listeners.append(callback)
 
     def wait_settled(self, timeout: float | None = None) -> bool:
         """Block (another thread than the event loop) until ``init()`` succeeded or
@@ -356,7 +348,7 @@ class ScoringRuntime:
 
         Examples
         --------
-        >>> runtime = ScoringRuntime(bundle, settings)  # doctest: +SKIP
+        >>> runtime = ScoringRuntime(bundle, options)  # doctest: +SKIP
         >>> runtime.initialize_here()  # doctest: +SKIP
         True
         """
@@ -385,8 +377,6 @@ class ScoringRuntime:
             self.state = "ready"
             logger.info("init() finished in %.3f s; ready", time.perf_counter() - started)
         self._settled.set()
-        for callback in self._listeners:
-            callback(self.error)
 
     def _load_and_init(self) -> None:
         from nbdeploy import compat
@@ -416,14 +406,11 @@ class ScoringRuntime:
         self.input_schema, self.output_schema = call.input_schema, call.output_schema
         self.input_example, self.output_example = call.input_example, call.output_example
         script.init()
-        self._run = script.run
 
     def close(self) -> None:
         """Stop the worker thread once the queued work is done."""
         self.state = "stopped" if self.state == "ready" else self.state
         self._worker.close()
-
-    # -- requests ---------------------------------------------------------------------
 
     async def score(self, body: bytes) -> bytes:
         """Score one ``POST /score`` body; the JSON answer's bytes.
@@ -449,10 +436,10 @@ class ScoringRuntime:
         ``scoring_timeout_ms`` (then 504)."""
         gate = self._gate
         if gate is None:
-            gate = self._gate = _Gate(self.settings.replica_max_concurrent_requests)
-        await gate.enter(self.settings.max_request_wait_time)
+            gate = self._gate = _Gate(self.options.replica_max_concurrent_requests)
+        await gate.enter(self.options.max_request_wait_time)
         future = self._worker.submit(fn, argument, on_done=gate.leave)
-        timeout = self.settings.scoring_timeout_ms
+        timeout = self.options.scoring_timeout_ms
         timer = asyncio.get_running_loop().call_later(timeout / 1000, _expire, future, timeout)
         try:
             return await future

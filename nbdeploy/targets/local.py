@@ -3,7 +3,7 @@
 Two ways to start the process, same server, same bundle:
 
 - **warm start** (default): the workspace's warm-start server (:mod:`.warm`), which
-  has already imported FastAPI, uvicorn, pandas and scikit-learn, forks a child that
+  has already imported Starlette, uvicorn, pandas and scikit-learn, forks a child that
   goes straight to ``init()`` — a scikit-learn model answers in a fraction of a
   second instead of the 1-2 s a fresh interpreter spends importing;
 - **plain**: ``python -m nbdeploy.server BUNDLE`` in a new process (through a tiny

@@ -1,6 +1,6 @@
 """The warm-start server: a pre-imported process that forks one child per service.
 
-A plain ``python -m nbdeploy.server`` spends more than a second importing FastAPI,
+A plain ``python -m nbdeploy.server`` spends more than a second importing Starlette,
 uvicorn, pandas and scikit-learn before it can load a model. The warm server pays
 that once per workspace: it imports everything up front, then waits on a unix socket.
 A deployment asks it for a server process; it binds the TCP socket itself (so the
@@ -98,10 +98,8 @@ PREIMPORTS: tuple[str, ...] = (
     "pandas",
     "orjson",
     "cloudpickle",
-    "starlette.applications",
+    "starlette.requests",
     "starlette.responses",
-    "fastapi",
-    "fastapi.responses",
     "uvicorn",
     "uvicorn.config",
     "uvicorn.server",

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 from openapi_spec_validator import validate
+from starlette.testclient import TestClient
 
 Serve = Callable[..., TestClient]
 

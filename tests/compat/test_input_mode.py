@@ -21,7 +21,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
+from starlette.testclient import TestClient
 
 import nbdeploy
 from nbdeploy import InferenceConfig, LocalWebservice, Model, Webservice, Workspace

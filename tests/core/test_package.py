@@ -173,7 +173,7 @@ def test_server_wheel_is_reproducible_valid_and_lean(tmp_path: Path) -> None:
         assert not [n for n in names if "labextension" in n or "__pycache__" in n]
         dist = next(n.split("/")[0] for n in names if n.endswith(".dist-info/RECORD"))
         metadata = archive.read(f"{dist}/METADATA").decode()
-        assert "Requires-Dist: fastapi" in metadata
+        assert "Requires-Dist: starlette" in metadata
         assert "extra ==" not in metadata
         rows = list(csv.reader(io.StringIO(archive.read(f"{dist}/RECORD").decode())))
         for name, digest, size in rows:
@@ -206,12 +206,12 @@ def test_server_wheel_installs_and_runs_the_server_entry_point(tmp_path: Path) -
 
 
 def test_server_requirements_are_pinned_to_this_kernel() -> None:
-    import fastapi
+    import starlette
 
     pinned = server_requirements()
-    assert f"fastapi=={fastapi.__version__}" in pinned
+    assert f"starlette=={starlette.__version__}" in pinned
     assert any(r.startswith("uvicorn[standard]==") for r in pinned)
-    assert any(r.startswith("fastapi>=") for r in server_requirements(pin=False))
+    assert any(r.startswith("starlette>=") for r in server_requirements(pin=False))
 
 
 def test_build_context_layout_modes_and_settings(workspace: Workspace, tmp_path: Path) -> None:
@@ -262,7 +262,7 @@ def test_requirements_keep_the_bundle_pins_over_the_servers(
     assert "numpy==1.26.4" in lines
     assert not [line for line in lines if line.startswith("numpy") and line != "numpy==1.26.4"]
     assert "scikit-learn==1.5.0" in lines
-    assert any(line.startswith("fastapi==") for line in lines)
+    assert any(line.startswith("starlette==") for line in lines)
 
 
 def test_digest_is_stable_and_follows_the_script(workspace: Workspace, tmp_path: Path) -> None:

@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
+from starlette.testclient import TestClient
 
 from nbdeploy.core.bundle import Bundle, InferenceConfig, build_bundle
 from nbdeploy.core.environment import Environment
 from nbdeploy.core.registry import ModelVersion
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.server import create_app
-from nbdeploy.server.app import get_runtime
 
 _SERVER_VARIABLES = ("NBDEPLOY_MODEL_DIR", "AZUREML_MODEL_DIR", "NBDEPLOY_BUNDLE_DIR")
 
@@ -63,7 +62,7 @@ def serve() -> Iterator[Callable[[Bundle], TestClient]]:
         client = TestClient(app, base_url="http://localhost", raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)
-        runtime = get_runtime(app)
+        runtime = app.runtime
         deadline = time.monotonic() + 60
         while not runtime.wait_settled(0.05):
             assert time.monotonic() < deadline, "init() did not finish"

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
-from fastapi.testclient import TestClient
+from starlette.testclient import TestClient
 
 import nbdeploy
 from nbdeploy import scorers

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
-from fastapi import FastAPI
 
 from nbdeploy.core.hashing import hash_files
 from nbdeploy.core.schema import infer_schema
-from nbdeploy.server.app import get_runtime
+from nbdeploy.server import ScoringApp
 
 MODEL_NAME = "diabetes"
 MODEL_VERSION = 1
@@ -122,9 +121,9 @@ def write_bundle(
     return bundle
 
 
-def wait_settled(app: FastAPI, timeout: float = 30.0) -> None:
+def wait_settled(app: ScoringApp, timeout: float = 30.0) -> None:
     """Block until the app's init() finished (either way), failing after ``timeout``."""
-    assert get_runtime(app).wait_settled(timeout), "init() did not finish in time"
+    assert app.runtime.wait_settled(timeout), "init() did not finish in time"
 
 
 def poll(condition: Callable[[], bool], timeout: float = 30.0) -> None:

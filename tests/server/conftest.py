@@ -11,12 +11,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
+from starlette.testclient import TestClient
 
 from nbdeploy import compat
-from nbdeploy.server import ServerSettings, create_app
+from nbdeploy.server import ServerOptions, create_app
 
 from .bundles import wait_settled, write_bundle
 
@@ -73,7 +73,7 @@ def serve_app() -> Iterator[Callable[..., TestClient]]:
     stack: list[TestClient] = []
 
     def start(
-        bundle: Path, settings: ServerSettings | None = None, *, wait: bool = True
+        bundle: Path, settings: ServerOptions | None = None, *, wait: bool = True
     ) -> TestClient:
         app = create_app(bundle, settings)
         client = TestClient(app, base_url="http://localhost", raise_server_exceptions=False)

@@ -1,4 +1,4 @@
-"""The scoring app in-process (FastAPI TestClient): routes, conversion, errors."""
+"""The scoring app in-process (Starlette TestClient): routes, conversion, errors."""
 
 from __future__ import annotations
 
@@ -13,19 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 from sklearn.linear_model import Ridge
+from starlette.testclient import TestClient
 
 from nbdeploy.exceptions import InvalidArgumentError
-from nbdeploy.server import ServerSettings, create_app
-from nbdeploy.server.app import get_runtime
+from nbdeploy.server import ServerOptions, create_app
 
 from .bundles import DIABETES_SCORE, MODEL_NAME, poll, wait_settled
 
 Serve = Callable[..., TestClient]
-
-
-# --------------------------------------------------------------------------- health
 
 
 @pytest.fixture
@@ -149,9 +145,6 @@ def test_source_dir_is_importable(make_bundle: Callable[..., Path], serve_app: S
     )
     client = serve_app(bundle)
     assert client.post("/score", json={"data": 21}).json() == 42
-
-
-# --------------------------------------------------------------------------- scoring
 
 
 def test_score_dataframe_schema(
@@ -297,9 +290,6 @@ def test_numpy_and_pandas_results_serialize(
     }
 
 
-# --------------------------------------------------------------------------- errors
-
-
 @pytest.fixture
 def echo_client(make_bundle: Callable[..., Path], serve_app: Serve) -> TestClient:
     score = """
@@ -309,7 +299,7 @@ def echo_client(make_bundle: Callable[..., Path], serve_app: Serve) -> TestClien
     def run(data):
         return data
     """
-    return serve_app(make_bundle(score), ServerSettings(max_request_bytes=100))
+    return serve_app(make_bundle(score), ServerOptions(max_request_bytes=100))
 
 
 @pytest.mark.parametrize(
@@ -481,9 +471,33 @@ def test_client_mistakes_get_json_errors(
         assert "allow" in r.headers
 
 
-def test_fastapi_default_docs_routes_are_off(echo_client: TestClient) -> None:
+def test_framework_default_docs_routes_are_absent(echo_client: TestClient) -> None:
     assert echo_client.get("/redoc").status_code == 404
     assert echo_client.get("/docs/oauth2-redirect").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/", "/docs", "/openapi.json", "/docs/static/swagger-ui.css"])
+def test_get_routes_answer_head_too(echo_client: TestClient, path: str) -> None:
+    assert echo_client.head(path).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "allow"), [("/score", "GET, HEAD, POST"), ("/", "GET, HEAD"), ("/docs", "GET, HEAD")]
+)
+def test_wrong_method_names_the_allowed_ones(
+    echo_client: TestClient, path: str, allow: str
+) -> None:
+    r = echo_client.put(path)
+    assert r.status_code == 405
+    assert sorted(r.headers["allow"].split(", ")) == allow.split(", ")
+    assert r.json()["message"].endswith(f"allowed: {r.headers['allow']}")
+
+
+@pytest.mark.parametrize("path", ["/docs/", "/score/", "/openapi.json//"])
+def test_trailing_slash_redirects_to_the_route(echo_client: TestClient, path: str) -> None:
+    r = echo_client.get(path, follow_redirects=False)
+    assert r.status_code == 307
+    assert r.headers["location"] == "http://localhost" + path.rstrip("/")
 
 
 def test_auth_without_an_auth_file_refuses_to_build_an_unprotected_app(
@@ -491,7 +505,7 @@ def test_auth_without_an_auth_file_refuses_to_build_an_unprotected_app(
 ) -> None:
     bundle = make_bundle("def init():\n    pass\n\ndef run(data):\n    return data\n")
     with pytest.raises(InvalidArgumentError, match=r"auth file .* does not exist"):
-        create_app(bundle, ServerSettings(auth_enabled=True))
+        create_app(bundle, ServerOptions(auth_enabled=True))
 
 
 def test_bundle_settings_apply_when_no_settings_given(
@@ -505,7 +519,7 @@ def test_bundle_settings_apply_when_no_settings_given(
     with TestClient(app, base_url="http://localhost") as client:
         wait_settled(app)
         assert client.post("/score", json={"data": "x" * 100}).status_code == 413
-    assert get_runtime(app).settings.service_name == "tiny"
+    assert app.runtime.options.service_name == "tiny"
 
 
 def test_unexpected_conversion_error_is_still_a_422(

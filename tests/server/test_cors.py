@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
+from starlette.testclient import TestClient
 
 from nbdeploy.core.auth import CorsPolicy, ServiceAuth, write_auth_file
 from nbdeploy.exceptions import InvalidArgumentError
-from nbdeploy.server import ServerSettings
+from nbdeploy.server import ServerOptions
 
 Serve = Callable[..., TestClient]
 
@@ -183,10 +183,10 @@ def test_without_cors_settings_nothing_answers_preflights(
 )
 def test_bad_cors_settings_are_refused(value: Any, fragment: str) -> None:
     with pytest.raises(InvalidArgumentError, match=fragment):
-        ServerSettings(cors=value)
+        ServerOptions(cors=value)
 
 
 def test_cors_settings_round_trip() -> None:
-    settings = ServerSettings(cors={"allow_origins": [APP], "max_age": 5})
+    settings = ServerOptions(cors={"allow_origins": [APP], "max_age": 5})
     assert isinstance(settings.cors, CorsPolicy)
-    assert ServerSettings.from_dict(settings.to_dict()) == settings
+    assert ServerOptions.from_dict(settings.to_dict()) == settings

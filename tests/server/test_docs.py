@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 from openapi_spec_validator import validate
 from sklearn.linear_model import Ridge
+from starlette.testclient import TestClient
 
-from nbdeploy.server import ServerSettings
-from nbdeploy.server.docs import STATIC_FILES, render_docs_html
+from nbdeploy.server import ServerOptions
+from nbdeploy.server.documents import STATIC_FILES, render_docs_html
 
 from .bundles import DIABETES_SCORE, MODEL_NAME
 
@@ -52,7 +52,7 @@ def test_openapi_json_is_a_valid_openapi31_document(documented: TestClient) -> N
     assert spec["openapi"].startswith("3.1")
     assert spec["info"]["title"] == MODEL_NAME
     assert "/score" in spec["paths"]
-    # The schema-derived document, not FastAPI's empty one: the input names the columns.
+    # The schema-derived document, not an empty framework one: the input names the columns.
     assert "bmi" in r.text
 
 
@@ -68,7 +68,7 @@ def test_service_name_setting_titles_the_documents(
     make_bundle: Callable[..., Path], serve_app: Serve
 ) -> None:
     bundle = make_bundle("def init():\n    pass\n\ndef run(data):\n    return data\n")
-    client = serve_app(bundle, ServerSettings(service_name="churn <scorer>"))
+    client = serve_app(bundle, ServerOptions(service_name="churn <scorer>"))
     assert client.get("/swagger.json").json()["info"]["title"] == "churn <scorer>"
     page = client.get("/docs").text
     assert "churn &lt;scorer&gt;" in page

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
+from starlette.testclient import TestClient
 
-from nbdeploy.server import ServerSettings
+from nbdeploy.server import ServerOptions
 
 ECHO_SCORE = "def init():\n    pass\n\ndef run(data):\n    return data\n"
 
@@ -102,18 +102,18 @@ def test_loopback_names_are_answered(
 def test_allowed_hosts_extend_the_list(
     make_bundle: Callable[..., Path], serve_app: Callable[..., TestClient]
 ) -> None:
-    settings = ServerSettings(allowed_hosts=("model.internal",))
+    settings = ServerOptions(allowed_hosts=("model.internal",))
     client = serve_app(make_bundle(ECHO_SCORE), settings)
     assert client.get("/", headers={"Host": "model.internal:443"}).status_code == 200
     assert client.get("/", headers={"Host": "localhost"}).status_code == 403
-    anyone = serve_app(make_bundle(ECHO_SCORE), ServerSettings(allowed_hosts=("*",)))
+    anyone = serve_app(make_bundle(ECHO_SCORE), ServerOptions(allowed_hosts=("*",)))
     assert anyone.get("/", headers={"Host": "whatever"}).status_code == 200
 
 
 def test_a_busy_replica_answers_503_after_the_queue_wait(
     make_bundle: Callable[..., Path], serve_app: Callable[..., TestClient]
 ) -> None:
-    settings = ServerSettings(max_request_wait_time=200)
+    settings = ServerOptions(max_request_wait_time=200)
     client = serve_app(make_bundle(SLOW_SCORE), settings)
     with ThreadPoolExecutor(1) as pool:
         held = pool.submit(client.post, "/score", json={"data": "wait"})
@@ -143,7 +143,7 @@ def _release(client: TestClient) -> None:
 def test_a_slow_run_answers_504_and_keeps_its_slot(
     make_bundle: Callable[..., Path], serve_app: Callable[..., TestClient]
 ) -> None:
-    settings = ServerSettings(scoring_timeout_ms=300, max_request_wait_time=0)
+    settings = ServerOptions(scoring_timeout_ms=300, max_request_wait_time=0)
     client = serve_app(make_bundle(SLOW_SCORE), settings)
     try:
         slow = client.post("/score", json={"data": "wait"})
@@ -162,7 +162,7 @@ def test_a_slow_run_answers_504_and_keeps_its_slot(
 def test_concurrent_requests_use_several_scoring_threads(
     make_bundle: Callable[..., Path], serve_app: Callable[..., TestClient]
 ) -> None:
-    settings = ServerSettings(replica_max_concurrent_requests=3)
+    settings = ServerOptions(replica_max_concurrent_requests=3)
     client = serve_app(make_bundle(SLOW_SCORE), settings)
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(lambda _: client.post("/score", json={"data": 0.2}), range(6)))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from openapi_spec_validator import validate
+from starlette.testclient import TestClient
 
 from nbdeploy.core.rawhttp import Headers, QueryArgs, Request, Response, rawhttp
 from nbdeploy.exceptions import BadRequestError, InvalidArgumentError
@@ -176,9 +176,6 @@ def test_get_on_an_ordinary_script_is_405(
     assert r.status_code == 405
     assert r.headers["allow"] == "POST"
     assert "@rawhttp" in r.json()["message"]
-
-
-# --------------------------------------------------------------------------- the API
 
 
 def test_request_api() -> None:

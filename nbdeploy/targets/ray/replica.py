@@ -174,21 +174,18 @@ class ScoringReplica:
     async def initialize(self) -> None:
         """Build the app and run ``init()`` once (Serve awaits this in the
         constructor); raise :class:`ReplicaInitError` if either fails."""
-        from nbdeploy.server.app import _load_bundle, create_app, get_runtime
+        from nbdeploy.server import app_for_bundle
         from nbdeploy.server.runtime import describe_exception
-        from nbdeploy.server.settings import ServerSettings
 
         try:
-            bundle = _load_bundle(self._bundle_dir)
-            overrides: dict[str, Any] = {"host": self._host, "port": 0}
-            if self._auth_path is not None:
-                overrides["auth_file"] = str(self._auth_path)
-            settings = ServerSettings.from_bundle_settings(bundle.settings, **overrides)
-            self._app = create_app(bundle, settings)
+            auth_file = None if self._auth_path is None else str(self._auth_path)
+            self._app = app_for_bundle(
+                self._bundle_dir, host=self._host, port=0, auth_file=auth_file
+            )
         except Exception as exc:
             logger.error("cannot load bundle %s", self._bundle_dir, exc_info=exc)
             raise ReplicaInitError(f"{INIT_FAILED}: {describe_exception(exc)}") from None
-        self._runtime = get_runtime(self._app)
+        self._runtime = self._app.runtime
         await self._runtime.initialize()
         if self._runtime.state != "ready":
             raise ReplicaInitError(f"{INIT_FAILED}: {self._runtime.failure_reason}")
@@ -365,7 +362,7 @@ async def _read_limited(
     receive: Receive, headers: Sequence[tuple[bytes, bytes]], limit: int
 ) -> bytes:
     """The request body, refused (413) past ``limit`` bytes."""
-    from nbdeploy.server.app import _receive_body
+    from nbdeploy.server.body import receive_body
 
     declared = next((v for k, v in headers if k.lower() == b"content-length"), None)
-    return await _receive_body(receive, declared, limit)
+    return await receive_body(receive, declared, limit)

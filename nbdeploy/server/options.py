@@ -1,10 +1,10 @@
-"""The settings one scoring server runs with.
+"""The options one scoring server runs with.
 
-A :class:`ServerSettings` is a frozen value object: the launcher
+A :class:`ServerOptions` is a frozen value object: the launcher
 (``python -m nbdeploy.server``) builds it from its command line, the bundle's
 ``settings`` and the ``NBDEPLOY_*`` settings (:mod:`nbdeploy.config`), and hands it to
 :func:`nbdeploy.server.create_app`. The app itself never reads the environment for
-its settings.
+its options.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from nbdeploy.core.auth import AuthMode, CorsPolicy
 from nbdeploy.core.serving import DEFAULTS, check_serving_settings
 from nbdeploy.exceptions import InvalidArgumentError
 
-__all__ = ["LOG_LEVELS", "ServerSettings"]
+__all__ = ["LOG_LEVELS", "ServerOptions"]
 
 #: Log levels the server accepts (uvicorn's names).
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -28,7 +28,7 @@ _DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024
 
 
 @dataclass(frozen=True)
-class ServerSettings:
+class ServerOptions:
     """How one scoring server listens, limits and describes itself.
 
     Parameters
@@ -76,8 +76,8 @@ class ServerSettings:
 
     Examples
     --------
-    >>> s = ServerSettings(port=8080, max_request_bytes=1024)
-    >>> ServerSettings.from_dict(s.to_dict()) == s
+    >>> s = ServerOptions(port=8080, max_request_bytes=1024)
+    >>> ServerOptions.from_dict(s.to_dict()) == s
     True
     """
 
@@ -97,6 +97,13 @@ class ServerSettings:
 
     def __post_init__(self) -> None:
         check_serving_settings(self)
+        self._normalize_allowed_hosts()
+        self._check_auth()
+        object.__setattr__(self, "cors", CorsPolicy.from_value(self.cors))
+        self._check_address()
+        self._check_limits_and_labels()
+
+    def _normalize_allowed_hosts(self) -> None:
         if self.allowed_hosts is not None:
             given: Any = self.allowed_hosts  # a str or a list from bundle.json
             hosts = (given,) if isinstance(given, str) else tuple(given)
@@ -106,6 +113,8 @@ class ServerSettings:
                     hint="give host names such as ['localhost', 'model.example.com'], or '*'",
                 )
             object.__setattr__(self, "allowed_hosts", tuple(h.lower() for h in hosts))
+
+    def _check_auth(self) -> None:
         for flag in ("auth_enabled", "token_auth_enabled"):
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidArgumentError(
@@ -122,7 +131,8 @@ class ServerSettings:
             raise InvalidArgumentError(
                 f"bad auth_file {self.auth_file!r}", hint="give the path of the auth file"
             )
-        object.__setattr__(self, "cors", CorsPolicy.from_value(self.cors))
+
+    def _check_address(self) -> None:
         if not isinstance(self.host, str) or not self.host:
             raise InvalidArgumentError(
                 f"bad server host {self.host!r}",
@@ -135,6 +145,8 @@ class ServerSettings:
                 f"bad server port {self.port!r}",
                 hint="use 1-65535, or 0 to let the system pick a free port",
             )
+
+    def _check_limits_and_labels(self) -> None:
         if (
             isinstance(self.max_request_bytes, bool)
             or not isinstance(self.max_request_bytes, int)
@@ -163,9 +175,9 @@ class ServerSettings:
 
         Examples
         --------
-        >>> sorted(ServerSettings().host_names)
+        >>> sorted(ServerOptions().host_names)
         ['127.0.0.1', '::1', '[::1]', 'localhost']
-        >>> ServerSettings(host="0.0.0.0").host_names is None
+        >>> ServerOptions(host="0.0.0.0").host_names is None
         True
         """
         if self.allowed_hosts is not None:
@@ -190,12 +202,12 @@ class ServerSettings:
         return values
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ServerSettings:
+    def from_dict(cls, data: Mapping[str, Any]) -> ServerOptions:
         """Settings from a dict; unknown keys are an error, missing keys take defaults.
 
         Examples
         --------
-        >>> ServerSettings.from_dict({"port": 5001}).port
+        >>> ServerOptions.from_dict({"port": 5001}).port
         5001
         """
         known = {f.name for f in dataclasses.fields(cls)}
@@ -210,7 +222,7 @@ class ServerSettings:
     @classmethod
     def from_bundle_settings(
         cls, bundle_settings: Mapping[str, Any] | None, **overrides: Any
-    ) -> ServerSettings:
+    ) -> ServerOptions:
         """Settings from a bundle's ``settings`` section, with explicit overrides on top.
 
         Keys of ``bundle_settings`` that are not server settings (a bundle also carries
@@ -219,7 +231,7 @@ class ServerSettings:
 
         Examples
         --------
-        >>> s = ServerSettings.from_bundle_settings({"port": 5001, "replicas": 3}, port=None)
+        >>> s = ServerOptions.from_bundle_settings({"port": 5001, "replicas": 3}, port=None)
         >>> s.port
         5001
         """

@@ -1,6 +1,7 @@
-"""Checking ``Authorization`` headers in the scoring server.
+"""What the scoring server checks before it answers: credentials, ``Host`` and body type.
 
-The secrets live in the service's auth file (:mod:`nbdeploy.core.auth`). The server
+``Authorization`` headers (:class:`AuthChecker`; the keys and tokens themselves are
+:mod:`nbdeploy.core.auth`'s): the secrets live in the service's auth file. The server
 reads it at start-up — a missing or unreadable file with auth on is a start-up failure,
 never an open service — and again whenever its inode, size or modification time
 changes: one ``os.stat`` per scored request, so ``service.regen_key(...)`` (which
@@ -10,6 +11,11 @@ warning is logged once.
 
 Only ``/score`` is protected: ``GET /`` (health), the API documents, ``/docs`` and its
 assets, and CORS preflights stay open. Authorization headers are never logged.
+
+``Host`` (:func:`host_refusal`): a server bound to a loopback address answers only
+loopback names, which defeats DNS rebinding. Body type (:func:`check_json_type`):
+``POST /score`` parses only bodies declared as JSON, which a web page cannot send
+without a CORS preflight.
 """
 
 from __future__ import annotations
@@ -18,10 +24,20 @@ import logging
 import os
 from pathlib import Path
 
-from nbdeploy.core.auth import AuthMode, ServiceAuth, authenticate, read_auth_file
-from nbdeploy.exceptions import InvalidArgumentError
+from nbdeploy.core.auth import AUTH_FILE_NAME, AuthMode, ServiceAuth, authenticate, read_auth_file
+from nbdeploy.exceptions import (
+    HostNotAllowedError,
+    InvalidArgumentError,
+    UnsupportedMediaTypeError,
+)
 
-__all__ = ["AuthChecker", "unauthorized_headers"]
+__all__ = [
+    "AuthChecker",
+    "auth_checker",
+    "check_json_type",
+    "host_refusal",
+    "unauthorized_headers",
+]
 
 logger = logging.getLogger("nbdeploy.server")
 
@@ -126,3 +142,81 @@ def unauthorized_headers(realm: str) -> dict[str, str]:
     """
     safe = realm.replace("\\", "").replace('"', "")
     return {"WWW-Authenticate": f'Bearer realm="{safe}"'}
+
+
+def auth_checker(
+    bundle_dir: Path, mode: AuthMode | None, auth_file: str | None
+) -> AuthChecker | None:
+    """The checker of a service's ``Authorization`` headers, or None without auth.
+
+    The auth file is ``auth_file`` (relative to the bundle folder), else
+    ``<bundle>/auth.json``; a missing file with auth on fails the start-up.
+    """
+    if mode is None:
+        return None
+    path = Path(auth_file or AUTH_FILE_NAME)
+    if not path.is_absolute():
+        path = bundle_dir / path
+    return AuthChecker(path, mode)
+
+
+def check_json_type(content_type: bytes | None) -> None:
+    """Refuse a ``POST /score`` body not declared as JSON (415).
+
+    A web page can send ``text/plain``, ``application/x-www-form-urlencoded``,
+    ``multipart/form-data`` — or no type at all — to any address without asking the
+    browser first (no CORS preflight); ``application/json`` needs a preflight, which
+    this server refuses unless a CORS policy allows the page. So parsing only bodies
+    declared as JSON is what keeps a page from driving a local service.
+
+    Examples
+    --------
+    >>> check_json_type(b"application/json; charset=utf-8")
+    >>> check_json_type(b"application/problem+json")
+    """
+    media = b"" if content_type is None else content_type.split(b";", 1)[0].strip().lower()
+    if media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    ):
+        return
+    shown = "none" if content_type is None else repr(content_type.decode("latin-1")[:60])
+    raise UnsupportedMediaTypeError(
+        f"POST /score takes a JSON body declared as such; the Content-Type was {shown}",
+        hint="send the header 'Content-Type: application/json' (curl: -H "
+        "'Content-Type: application/json'; requests: json=...)",
+    )
+
+
+def host_refusal(
+    headers: list[tuple[bytes, bytes]], names: frozenset[str]
+) -> HostNotAllowedError | None:
+    """``None`` when the request's ``Host`` is one of ``names`` (any port), else the
+    403 error to answer with.
+
+    Examples
+    --------
+    >>> names = frozenset({"localhost", "127.0.0.1"})
+    >>> host_refusal([(b"host", b"localhost:8080")], names) is None
+    True
+    >>> host_refusal([(b"host", b"evil.example")], names).status_code
+    403
+    """
+    host = next((value for key, value in headers if key == b"host"), None)
+    if host is None:
+        sent = "(no Host header)"
+    else:
+        sent = host.decode("latin-1").strip().lower()
+        if sent.startswith("["):  # [::1]:8080
+            name = sent[: sent.find("]") + 1] if "]" in sent else sent
+        elif sent.count(":") == 1:  # localhost:8080
+            name = sent.split(":", 1)[0]
+        else:  # localhost, or a bare IPv6 address
+            name = sent
+        if name in names or (name.endswith(".localhost") and "localhost" in names):
+            return None
+        sent = sent[:100]
+    return HostNotAllowedError(
+        f"this service does not answer requests for host {sent!r}",
+        hint=f"call it as {', '.join(sorted(names))} (a page that points its own domain "
+        "at this machine is refused), or deploy with allowed_hosts=[...]",
+    )

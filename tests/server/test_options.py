@@ -1,4 +1,4 @@
-"""ServerSettings: validation and dict round trips."""
+"""ServerOptions: validation and dict round trips."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from nbdeploy.exceptions import InvalidArgumentError
-from nbdeploy.server import ServerSettings
+from nbdeploy.server import ServerOptions
 
 
 @pytest.mark.parametrize(
     "settings",
     [
-        pytest.param(ServerSettings(), id="defaults"),
+        pytest.param(ServerOptions(), id="defaults"),
         pytest.param(
-            ServerSettings(
+            ServerOptions(
                 host="0.0.0.0",
                 port=5001,
                 max_request_bytes=1024,
@@ -29,12 +29,12 @@ from nbdeploy.server import ServerSettings
         ),
     ],
 )
-def test_round_trip(settings: ServerSettings) -> None:
-    assert ServerSettings.from_dict(settings.to_dict()) == settings
+def test_round_trip(settings: ServerOptions) -> None:
+    assert ServerOptions.from_dict(settings.to_dict()) == settings
 
 
 def test_defaults() -> None:
-    s = ServerSettings()
+    s = ServerOptions()
     assert (s.host, s.port, s.max_request_bytes, s.log_level) == (
         "127.0.0.1",
         0,
@@ -58,16 +58,16 @@ def test_defaults() -> None:
 )
 def test_bad_values_are_refused(kwargs: dict[str, Any], fragment: str) -> None:
     with pytest.raises(InvalidArgumentError, match=fragment):
-        ServerSettings(**kwargs)
+        ServerOptions(**kwargs)
 
 
 def test_from_dict_refuses_unknown_keys() -> None:
     with pytest.raises(InvalidArgumentError, match="prot"):
-        ServerSettings.from_dict({"prot": 1})
+        ServerOptions.from_dict({"prot": 1})
 
 
 def test_from_bundle_settings_ignores_target_keys_and_skips_none_overrides() -> None:
-    s = ServerSettings.from_bundle_settings(
+    s = ServerOptions.from_bundle_settings(
         {"port": 5001, "replicas": 3, "log_level": "warning"}, port=None, log_level="debug"
     )
     assert s.port == 5001
@@ -75,7 +75,7 @@ def test_from_bundle_settings_ignores_target_keys_and_skips_none_overrides() -> 
 
 
 def test_frozen() -> None:
-    s = ServerSettings()
+    s = ServerOptions()
     with pytest.raises(AttributeError):
         s.port = 1  # type: ignore[misc]
 

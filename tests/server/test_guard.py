@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
+from starlette.testclient import TestClient
 
 from nbdeploy.core.auth import (
     ServiceAuth,
@@ -17,7 +17,7 @@ from nbdeploy.core.auth import (
     sign_token,
     write_auth_file,
 )
-from nbdeploy.server import ServerSettings
+from nbdeploy.server import ServerOptions
 
 Serve = Callable[..., TestClient]
 
@@ -232,7 +232,7 @@ def test_settings_mode_wins_over_the_file_mode(
     auth = ServiceAuth.generate("svc", "key")
     path = write_auth_file(tmp_path / "auth.json", auth)
     bundle = make_bundle(ECHO)
-    client = serve_app(bundle, ServerSettings(token_auth_enabled=True, auth_file=str(path)))
+    client = serve_app(bundle, ServerOptions(token_auth_enabled=True, auth_file=str(path)))
     assert client.post("/score", json=BODY, headers=_bearer(auth.primary_key)).status_code == 401
     token, _ = sign_token(auth)
     assert client.post("/score", json=BODY, headers=_bearer(token)).status_code == 200
