@@ -57,20 +57,20 @@ __all__ = [
 
 def ensure_warm_server(workspace: Any, *, wait: bool = False, **kwargs: Any) -> Any:
     """Start the local target's warm-start server early (see
-    :func:`nbdeploy.targets.warm.ensure_warm_server`).
+    :func:`nbdeploy.targets.process.warm.ensure_warm_server`).
 
     Examples
     --------
     >>> ensure_warm_server("/tmp/ws")  # doctest: +SKIP
     """
-    from .warm import ensure_warm_server as _ensure
+    from .process.warm import ensure_warm_server as _ensure
 
     return _ensure(workspace, wait=wait, **kwargs)
 
 
 def shutdown_warm_server(workspace: Any, **kwargs: Any) -> bool:
     """Stop the warm-start server of ``workspace`` by PID (see
-    :func:`nbdeploy.targets.warm.shutdown_warm_server`).
+    :func:`nbdeploy.targets.process.warm.shutdown_warm_server`).
 
     Examples
     --------
@@ -78,7 +78,7 @@ def shutdown_warm_server(workspace: Any, **kwargs: Any) -> bool:
     >>> shutdown_warm_server(tempfile.mkdtemp())
     False
     """
-    from .warm import shutdown_warm_server as _shutdown
+    from .process.warm import shutdown_warm_server as _shutdown
 
     return _shutdown(workspace, **kwargs)
 

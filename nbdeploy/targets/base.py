@@ -87,8 +87,6 @@ class Target(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.workspace!r})"
 
-    # -- shared helpers (workspace bookkeeping every target does the same way) ---------
-
     def _service_dir(self, name: str) -> Path:
         """The folder of service ``name``'s runtime files in the workspace."""
         return Path(self.workspace.services_dir) / name

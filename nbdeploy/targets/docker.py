@@ -83,9 +83,9 @@ from ._common import (
     settled,
     uri,
 )
-from ._process import check_port_free
 from .base import Target
 from .local import BIND_FAILED, INIT_FAILED, READY, probe
+from .process.processes import check_port_free
 
 # The Docker SDK has no type information; its objects are typed loosely here.
 DockerClient = Any
@@ -113,9 +113,6 @@ _UNAVAILABLE_HINT = (
     "start a Docker engine and point DOCKER_HOST (or engine=) at it; on this project's "
     'machines run `eval "$(bash scripts/docker-env.sh up)"`'
 )
-
-
-# --------------------------------------------------------------------------- config
 
 
 def _number(value: Any, what: str, hint: str) -> float | None:
@@ -288,9 +285,6 @@ class DockerConfig(TargetConfig):
         return cls.from_dict({k: v for k, v in record.config.items() if k in known})
 
 
-# --------------------------------------------------------------------------- engine
-
-
 def engine_url(engine: str | None = None) -> str:
     """The Docker engine URL to use: ``engine``, else ``$DOCKER_HOST``, else the
     default socket.
@@ -395,9 +389,6 @@ def connect(engine: str | None = None, *, timeout: float = 120.0) -> Iterator[Do
 def _is_connection_error(exc: BaseException) -> bool:
     text = str(exc)
     return "Connection aborted" in text or "Connection refused" in text
-
-
-# --------------------------------------------------------------------------- images
 
 
 @dataclass(frozen=True)
@@ -603,9 +594,6 @@ def ensure_image(
         shutil.rmtree(context_dir, ignore_errors=True)
 
 
-# --------------------------------------------------------------------------- helpers
-
-
 def _bundle_path(bundle: Any) -> Path:
     raw = getattr(bundle, "path", bundle)
     if not isinstance(raw, (str, os.PathLike)):
@@ -667,9 +655,6 @@ def _exit_reason(container: Container, memory_gb: float | None) -> str:
     return reason
 
 
-# --------------------------------------------------------------------------- target
-
-
 class DockerTarget(Target):
     """Services as Docker containers (see the module docstring).
 
@@ -685,8 +670,6 @@ class DockerTarget(Target):
 
     name = "docker"
 
-    # -- paths ------------------------------------------------------------------------
-
     def _build_log(self, name: str) -> Path:
         return self._service_dir(name) / "build.log"
 
@@ -695,8 +678,6 @@ class DockerTarget(Target):
 
         workspace_id = sha256_bytes(str(Path(self.workspace.path).absolute()).encode()).hex()
         return f"nbdeploy-{name}-{workspace_id[:8]}-g{generation}-{uuid.uuid4().hex[:6]}"
-
-    # -- auth -------------------------------------------------------------------------
 
     def _access(
         self, name: str, bundle: Bundle, cfg: DockerConfig
@@ -780,8 +761,6 @@ class DockerTarget(Target):
                 container = self._container(client, record.config.get(key))
                 if container is not None:
                     container.put_archive("/run", _auth_tar(path.read_bytes()))
-
-    # -- engine -----------------------------------------------------------------------
 
     def _engine(self, record: ServiceRecord) -> str:
         return str(record.config.get("engine_url") or engine_url(record.config.get("engine")))
@@ -930,8 +909,6 @@ class DockerTarget(Target):
         if host in {"0.0.0.0", "::"}:
             return _engine_host(url) or "127.0.0.1"
         return host
-
-    # -- Target -----------------------------------------------------------------------
 
     def deploy(
         self,
@@ -1323,8 +1300,6 @@ class DockerTarget(Target):
         self.workspace.services.delete(name)
         self._remove_bundle(record.bundle_path)
         shutil.rmtree(self._service_dir(name), ignore_errors=True)
-
-    # -- helpers ------------------------------------------------------------------------
 
     def _remove_containers(self, client: DockerClient, record: ServiceRecord) -> None:
         for key in ("next_container", "container"):

@@ -95,7 +95,8 @@ from ._common import (
     settled,
     uri,
 )
-from ._process import (
+from .base import Target
+from .process.processes import (
     LogFollower,
     ProcessId,
     check_port_free,
@@ -104,7 +105,6 @@ from ._process import (
     read_log_tail,
     terminate_all,
 )
-from .base import Target
 
 __all__ = ["LocalConfig", "LocalTarget"]
 
@@ -388,8 +388,6 @@ class LocalTarget(Target):
 
     name = "local"
 
-    # -- paths ----------------------------------------------------------------------
-
     def _log_file(self, name: str) -> Path:
         return self._service_dir(name) / "server.log"
 
@@ -411,8 +409,6 @@ class LocalTarget(Target):
                     fh.write(f"nbdeploy: no hand-over socket ({exc.message})\n")
                 return None
         return path
-
-    # -- starting processes -----------------------------------------------------------
 
     def _spawn(
         self,
@@ -437,7 +433,7 @@ class LocalTarget(Target):
         log_file = self._log_file(name)
         host = config.bind_host
         if config.warm_start and hasattr(os, "fork"):
-            from . import warm
+            from .process import warm
 
             env_file = warm.write_env_file(service_dir)
             request = {
@@ -504,7 +500,7 @@ class LocalTarget(Target):
         command = [
             sys.executable,
             "-m",
-            "nbdeploy.targets._launch",
+            "nbdeploy.targets.process.launch",
             "--log",
             str(log_file),
             "--exit-dir",
@@ -689,8 +685,6 @@ class LocalTarget(Target):
                 signame = str(status["signal"])
             return f"the server process (pid {proc.pid}) was killed by {signame}"
         return f"the server process (pid {proc.pid}) exited with code {status.get('returncode')}"
-
-    # -- Target -----------------------------------------------------------------------
 
     def deploy(
         self,
@@ -1038,8 +1032,6 @@ class LocalTarget(Target):
             self._remove_bundle(bundle_path)
         shutil.rmtree(self._service_dir(name), ignore_errors=True)
 
-    # -- versions and traffic split (see nbdeploy.targets.traffic) ---------------------
-
     def add_version(
         self,
         name: str,
@@ -1140,8 +1132,6 @@ class LocalTarget(Target):
         from . import traffic
 
         return traffic.update_version(self, record.name, None, bundle, show_output=show_output)
-
-    # -- helpers ------------------------------------------------------------------------
 
     def _stop_processes(self, record: ServiceRecord) -> None:
         """Stop every process of a record at once: its servers (replicas), a next

@@ -5,7 +5,7 @@ A local service starts as one server process on its port (no extra hop). The fir
 
 1. the current bundle starts again as version ``current_name`` (``"v1"``) on a fresh
    loopback port, and the new bundle as the new version on another;
-2. once both answer, the router (:mod:`nbdeploy.targets.router`) starts on the
+2. once both answer, the router (:mod:`nbdeploy.targets.process.router`) starts on the
    endpoint's port with ``SO_REUSEPORT`` next to the original process, with the
    weights in its routes file, and confirms it applied them;
 3. the original process gets SIGTERM and finishes its requests in flight, so the
@@ -51,8 +51,8 @@ from nbdeploy.core.serving import drain_seconds
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError, TargetUnavailableError
 
 from ._common import logs_hint
-from ._process import ProcessId, terminate, terminate_all
-from .router import Route, Routes, read_applied
+from .process.processes import ProcessId, terminate, terminate_all
+from .process.router import ROUTER_SCRIPT, Route, Routes, read_applied
 
 if TYPE_CHECKING:
     from .local import LocalConfig, LocalTarget
@@ -77,7 +77,6 @@ ACK_TIMEOUT = 10.0
 DEFAULT_BODY = 100 * 1024 * 1024
 #: Seconds the router process may take to start listening.
 ROUTER_START_TIMEOUT = 30.0
-_ROUTER_SCRIPT = Path(__file__).resolve().with_name("router.py")
 
 
 @dataclass(frozen=True)
@@ -152,9 +151,6 @@ def traffic_of(record: ServiceRecord) -> dict[str, int]:
     {}
     """
     return {v.name: v.weight for v in versions_of(record)}
-
-
-# --------------------------------------------------------------------------- helpers
 
 
 def _service_dir(target: LocalTarget, name: str) -> Path:
@@ -318,7 +314,7 @@ def _start_router(
     command = [
         sys.executable,
         "-I",  # stdlib (+ uvloop) only: no nbdeploy, numpy or pandas to import
-        str(_ROUTER_SCRIPT),
+        str(ROUTER_SCRIPT),
         "--detach",
         "--routes",
         str(_routes_file(target, name)),
@@ -438,9 +434,6 @@ def _need_versions(record: ServiceRecord) -> list[Version]:
             hint="add a second version first: service.add_version('v2', models=..., weight=10)",
         )
     return versions
-
-
-# --------------------------------------------------------------------------- operations
 
 
 def add_version(

@@ -24,8 +24,8 @@ import nbdeploy
 from nbdeploy._service import Webservice
 from nbdeploy.core.services import ServiceState
 from nbdeploy.core.workspace import Workspace
-from nbdeploy.targets._process import ProcessId
 from nbdeploy.targets.local import STOP_TIMEOUT, LocalConfig, LocalTarget, servers_of
+from nbdeploy.targets.process.processes import ProcessId
 from nbdeploy.targets.traffic import versions_of
 
 pytestmark = pytest.mark.integration

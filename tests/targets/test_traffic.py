@@ -27,10 +27,10 @@ import nbdeploy
 from nbdeploy._service import Webservice
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError
-from nbdeploy.targets import router as router_module
-from nbdeploy.targets._process import ProcessId
 from nbdeploy.targets.local import LocalConfig, LocalTarget
-from nbdeploy.targets.router import Route, Routes, read_applied
+from nbdeploy.targets.process import router as router_module
+from nbdeploy.targets.process.processes import ProcessId
+from nbdeploy.targets.process.router import Route, Routes, read_applied
 from nbdeploy.targets.traffic import _rescale, versions_of
 
 from .conftest import SCORE, BundleFactory

@@ -18,7 +18,7 @@ every object, in the order they are applied:
   ``Ingress``.
 - With several versions (traffic split): one Deployment and one Service per version,
   a ``ConfigMap <svc>-routes`` holding the weights, and ``Deployment <svc>-router``
-  running nbdeploy's router (:mod:`nbdeploy.targets.router`), which picks a version
+  running nbdeploy's router (:mod:`nbdeploy.targets.process.router`), which picks a version
   per request by weight; ``Service <svc>`` then selects the router's pods.
 
 Every object carries the ``app.kubernetes.io/*`` labels, so
@@ -51,7 +51,7 @@ from typing import Any
 from nbdeploy.core.package import APP_BUNDLE, DEFAULT_PORT, USER_ID
 from nbdeploy.core.serving import drain_seconds
 from nbdeploy.exceptions import InvalidArgumentError
-from nbdeploy.targets.router import Route, Routes
+from nbdeploy.targets.process.router import Route, Routes
 
 from .config import KubernetesConfig
 
@@ -184,9 +184,6 @@ def router_name(service: str) -> str:
 
 def routes_name(service: str) -> str:
     return f"{k8s_name(service)}-routes"
-
-
-# --------------------------------------------------------------------------- pieces
 
 
 def _quantity_cpu(cores: float) -> str:
@@ -595,7 +592,7 @@ def router_deployment(
         "command": [
             "python",
             "-m",
-            "nbdeploy.targets.router",
+            "nbdeploy.targets.process.router",
             "--routes",
             f"{ROUTES_DIR}/{ROUTES_KEY}",
             "--applied",
@@ -681,9 +678,6 @@ def image_settings(cfg: KubernetesConfig, auth_mode: str | None) -> dict[str, An
     if cfg.cors is not None:
         settings["cors"] = cfg.cors.to_dict()
     return settings
-
-
-# --------------------------------------------------------------------------- the set
 
 
 def build(
@@ -798,9 +792,6 @@ def _notes(
     images = sorted({w.image for w in workloads})
     notes.append(f"Image(s): {', '.join(images)} — push them where the cluster can pull them.")
     return tuple(notes)
-
-
-# --------------------------------------------------------------------------- YAML
 
 
 class Manifests(Sequence[dict[str, Any]]):

@@ -98,8 +98,6 @@ class KubernetesTarget(Target):
 
     name = "kubernetes"
 
-    # -- what a record says -------------------------------------------------------------
-
     @staticmethod
     def _cfg(record: ServiceRecord) -> KubernetesConfig:
         return KubernetesConfig.from_record_config(record.config)
@@ -164,8 +162,6 @@ class KubernetesTarget(Target):
             names.append(mf.router_name(record.name))
         return names
 
-    # -- access -------------------------------------------------------------------------
-
     def _access(self, name: str, bundle: Bundle, cfg: KubernetesConfig) -> str | None:
         """The service's auth mode; its auth file written (fresh secrets when missing
         or of another mode, the configuration's keys when it names some)."""
@@ -211,8 +207,6 @@ class KubernetesTarget(Target):
         with self._cluster(cfg) as cluster:
             cluster.apply(mf.auth_secret(cfg, name, auth))
 
-    # -- the cluster --------------------------------------------------------------------
-
     @contextlib.contextmanager
     def _cluster(self, cfg: KubernetesConfig) -> Iterator[Any]:
         from .cluster import Cluster
@@ -250,8 +244,6 @@ class KubernetesTarget(Target):
             f"(kubectl -n {cfg.namespace} delete deploy,svc,hpa,pdb,cm,secret,ingress "
             f"-l {mf.label_selector(name)})",
         )
-
-    # -- watching -----------------------------------------------------------------------
 
     def _observe(
         self, cluster: Any, record: ServiceRecord, deployments: builtins.list[str] | None = None
@@ -309,8 +301,6 @@ class KubernetesTarget(Target):
                 return seen
             time.sleep(delay)
             delay = min(delay * 2, _POLL_MAX)
-
-    # -- converging ---------------------------------------------------------------------
 
     def _converge(
         self,
@@ -397,8 +387,6 @@ class KubernetesTarget(Target):
             hint=f"see get_logs(), and kubectl -n {self._cfg(record).namespace} describe "
             f"pods -l {mf.label_selector(record.name)}",
         )
-
-    # -- Target -------------------------------------------------------------------------
 
     def deploy(
         self,
@@ -740,8 +728,6 @@ class KubernetesTarget(Target):
             self._remove_bundle(bundle)
         shutil.rmtree(self._service_dir(name), ignore_errors=True)
 
-    # -- export -------------------------------------------------------------------------
-
     def manifests(self, name: str) -> mf.Manifests:
         """The service's objects as they are applied — without the Secret's keys (the
         notes say how to create it).
@@ -758,8 +744,6 @@ class KubernetesTarget(Target):
                 hint="deploy it again",
             )
         return self._desired(record, with_secret=False)
-
-    # -- versions (traffic split) ----------------------------------------------------------
 
     def traffic(self, name: str) -> dict[str, int]:
         """``{version: weight}``; empty while the service has a single version."""

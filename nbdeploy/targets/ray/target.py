@@ -100,8 +100,6 @@ class RayTarget(Target):
 
     name = "ray"
 
-    # -- what a record says -------------------------------------------------------------
-
     @staticmethod
     def _cfg(record: ServiceRecord) -> RayConfig:
         return RayConfig.from_record_config(record.config)
@@ -148,8 +146,6 @@ class RayTarget(Target):
         """Each deployment's per-replica resource request."""
         spec = self._spec(record)
         return {d.name: request_of(d.options["ray_actor_options"]) for d in spec.deployments}
-
-    # -- the cluster --------------------------------------------------------------------
 
     def _embedded(self) -> EmbeddedCluster:
         return EmbeddedCluster(self.workspace.run_dir)
@@ -201,8 +197,6 @@ class RayTarget(Target):
             swagger_uri=f"{base}/swagger.json",
             config={**record.config, "proxy": [proxy[0], proxy[1]]},
         )
-
-    # -- watching -----------------------------------------------------------------------
 
     def _observe(self, session: Any, record: ServiceRecord) -> Observation:
         app = session.application_details(str(record.config.get("app") or record.name))
@@ -272,8 +266,6 @@ class RayTarget(Target):
             f"{what} of Ray service {record.name!r}: {seen.state.value}: {seen.reason}",
             hint=f"see nbdeploy.get_service({record.name!r}).get_logs()",
         )
-
-    # -- Target -------------------------------------------------------------------------
 
     def deploy(
         self,
@@ -599,8 +591,6 @@ class RayTarget(Target):
             raise DeploymentError(
                 f"new keys of Ray service {name!r} not applied: {seen.state.value}: {seen.reason}"
             )
-
-    # -- versions (traffic split) ----------------------------------------------------------
 
     def traffic(self, name: str) -> dict[str, int]:
         """``{version: weight}``; empty while the service has a single version."""

@@ -64,7 +64,7 @@ from typing import Any
 
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError, TargetUnavailableError
 
-from ._process import (
+from .processes import (
     ProcessId,
     RotatingLog,
     code_fingerprint,
@@ -159,7 +159,7 @@ class WarmPaths:
         """Paths for ``workspace`` (a :class:`~nbdeploy.core.workspace.Workspace` or a
         folder). The socket is ``<workspace>/run/warm.sock`` (the workspace is 0700);
         when that path is too long for a unix socket it goes into this user's private
-        socket folder (:func:`~nbdeploy.targets._process.private_socket_dir`), named by
+        socket folder (:func:`~nbdeploy.targets.process.processes.private_socket_dir`), named by
         a hash of the workspace path — never at a predictable path others can bind."""
         root = Path(getattr(workspace, "path", workspace)).expanduser().absolute()
         run_dir = root / "run"
@@ -184,8 +184,6 @@ class WarmPaths:
     def log_file(self) -> Path:
         return self.run_dir / "warm.log"
 
-
-# -- client side ----------------------------------------------------------------------
 
 # Launchers of warm servers started with wait=False, reaped on later calls.
 _launchers: list[subprocess.Popen[bytes]] = []
@@ -292,7 +290,7 @@ def _start(paths: WarmPaths, lock_fd: int, idle_timeout: float, fingerprint: str
             [
                 sys.executable,
                 "-m",
-                "nbdeploy.targets.warm",
+                "nbdeploy.targets.process.warm",
                 "--run-dir",
                 str(paths.run_dir),
                 "--socket",
@@ -442,7 +440,7 @@ def shutdown_warm_server(workspace: Any, *, timeout: float = 10.0) -> bool:
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
     except OSError:
         cmdline = b""
-    if b"nbdeploy.targets.warm" not in cmdline or not proc.alive():
+    if b"nbdeploy.targets.process.warm" not in cmdline or not proc.alive():
         return False
     stopped = terminate(proc, timeout)
     # Wait for the lock to be released so a new server can start right away.
@@ -523,9 +521,6 @@ def _own_child(reply: dict[str, Any]) -> ProcessId:
             hint="deploy with warm_start=False, and check the processes of this machine",
         )
     return proc
-
-
-# -- server side ----------------------------------------------------------------------
 
 
 class _WarmServer:
@@ -813,7 +808,7 @@ def _read_env_file(path: object) -> dict[str, str] | None:
 def _main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m nbdeploy.targets.warm")
+    parser = argparse.ArgumentParser(prog="python -m nbdeploy.targets.process.warm")
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--socket", required=True)
     parser.add_argument("--lock-fd", type=int, required=True)
