@@ -20,7 +20,9 @@ from .base import target_names as target_names
 
 # The Docker SDK is imported only when the docker target is used.
 register_target(
-    "docker", "nbdeploy.targets.docker:DockerTarget", "nbdeploy.targets.docker:DockerConfig"
+    "docker",
+    "nbdeploy.targets.docker.target:DockerTarget",
+    "nbdeploy.targets.docker.config:DockerConfig",
 )
 # The Kubernetes client is imported only when the target talks to a cluster.
 register_target(

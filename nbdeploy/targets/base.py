@@ -186,10 +186,10 @@ def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
 
 # name -> "module:attribute" of the Target class / the config class.
 _TARGETS: dict[str, str | Callable[[Workspace], Target]] = {
-    "local": "nbdeploy.targets.local:LocalTarget",
+    "local": "nbdeploy.targets.local.target:LocalTarget",
 }
 _CONFIGS: dict[str, str | type] = {
-    "local": "nbdeploy.targets.local:LocalConfig",
+    "local": "nbdeploy.targets.local.config:LocalConfig",
 }
 
 

@@ -29,7 +29,7 @@ from nbdeploy.core.auth import CorsPolicy, mask_secret
 from nbdeploy.core.profiling import replicas_for
 from nbdeploy.core.serving import check_serving_settings
 from nbdeploy.exceptions import InvalidArgumentError
-from nbdeploy.targets._common import TargetConfig
+from nbdeploy.targets.config import TargetConfig
 
 __all__ = ["LOADERS", "SERVICE_TYPES", "KubernetesConfig"]
 

@@ -571,21 +571,10 @@ def routes_config_map(cfg: KubernetesConfig, service: str, routes: Routes) -> di
     }
 
 
-def router_deployment(
-    cfg: KubernetesConfig, service: str, image: str, routes: Routes, pull_policy: str
-) -> dict[str, Any]:
-    """The router's Deployment. The weights' hash is a pod annotation: new weights
-    roll the router out, so when the rollout is done every router pod uses them."""
-    name = router_name(service)
-    labels = {
-        **cfg.labels,
-        "app.kubernetes.io/name": k8s_name(service),
-        **selector(service),
-        "app.kubernetes.io/component": "router",
-        f"{PREFIX}/deployment": name,
-    }
-    digest = hashlib.sha256(json.dumps(routes.to_dict(), sort_keys=True).encode()).hexdigest()
-    container = {
+def _router_container(image: str, pull_policy: str) -> dict[str, Any]:
+    """The router pod's one container: ``python -m nbdeploy.targets.process.router``
+    on the routes ConfigMap."""
+    return {
         "name": "router",
         "image": image,
         "imagePullPolicy": pull_policy,
@@ -616,6 +605,23 @@ def router_deployment(
             {"name": "routes", "mountPath": ROUTES_DIR, "readOnly": True},
         ],
     }
+
+
+def router_deployment(
+    cfg: KubernetesConfig, service: str, image: str, routes: Routes, pull_policy: str
+) -> dict[str, Any]:
+    """The router's Deployment. The weights' hash is a pod annotation: new weights
+    roll the router out, so when the rollout is done every router pod uses them."""
+    name = router_name(service)
+    labels = {
+        **cfg.labels,
+        "app.kubernetes.io/name": k8s_name(service),
+        **selector(service),
+        "app.kubernetes.io/component": "router",
+        f"{PREFIX}/deployment": name,
+    }
+    digest = hashlib.sha256(json.dumps(routes.to_dict(), sort_keys=True).encode()).hexdigest()
+    container = _router_container(image, pull_policy)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -678,6 +684,28 @@ def image_settings(cfg: KubernetesConfig, auth_mode: str | None) -> dict[str, An
     if cfg.cors is not None:
         settings["cors"] = cfg.cors.to_dict()
     return settings
+
+
+def _front_service(
+    cfg: KubernetesConfig, service: str, first: Workload, *, routed: bool
+) -> dict[str, Any]:
+    """``Service <svc>``: it selects the router when versions split traffic, else the
+    first workload's pods."""
+    if routed:
+        main_selector = {
+            "app.kubernetes.io/instance": k8s_name(service),
+            f"{PREFIX}/deployment": router_name(service),
+        }
+    else:
+        main_selector = deployment_selector(first)
+    return service_object(
+        cfg,
+        k8s_name(service),
+        service,
+        main_selector,
+        component="router" if routed else "server",
+        service_type=cfg.service_type,
+    )
 
 
 def build(
@@ -748,22 +776,7 @@ def build(
     if routes is not None:
         image, policy = router_image or (workloads[0].image, workloads[0].pull_policy)
         objects.append(router_deployment(cfg, service, image, routes, policy))
-        main_selector = {
-            "app.kubernetes.io/instance": k8s_name(service),
-            f"{PREFIX}/deployment": router_name(service),
-        }
-    else:
-        main_selector = deployment_selector(workloads[0])
-    objects.append(
-        service_object(
-            cfg,
-            k8s_name(service),
-            service,
-            main_selector,
-            component="router" if routes is not None else "server",
-            service_type=cfg.service_type,
-        )
-    )
+    objects.append(_front_service(cfg, service, workloads[0], routed=routes is not None))
     extra = ingress(cfg, service)
     if extra is not None:
         objects.append(extra)

@@ -315,6 +315,44 @@ def _start(paths: WarmPaths, lock_fd: int, idle_timeout: float, fingerprint: str
     _launchers.append(proc)
 
 
+def _start_unless_starting(paths: WarmPaths, idle_timeout: float, fingerprint: str) -> None:
+    """Start a server unless another process holds the lock (it starts or runs one)."""
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)  # A server is starting or running: wait for its socket.
+        return
+    try:
+        _start(paths, fd, idle_timeout, fingerprint)
+    finally:
+        os.close(fd)  # The server's inherited copy keeps the lock.
+
+
+def _await_socket(workspace: Any, paths: WarmPaths, deadline: float, timeout: float) -> None:
+    """Poll for the server's socket until it answers; return early when the lock is
+    free (the server died).
+
+    Raises
+    ------
+    TargetUnavailableError
+        Nothing answered by ``deadline``.
+    """
+    while time.monotonic() < deadline:
+        if os.path.exists(paths.socket):
+            status = warm_server_status(workspace, timeout=1.0)
+            if status is not None and status.get("ok"):
+                return
+        if not _lock_is_held(paths):
+            return
+        time.sleep(0.01)
+    raise TargetUnavailableError(
+        f"the warm-start server did not answer within {timeout:g} s",
+        hint=f"see {paths.log_file}, or deploy with warm_start=False",
+    )
+
+
 def ensure_warm_server(
     workspace: Any,
     *,
@@ -382,33 +420,10 @@ def ensure_warm_server(
                 replaced = True
                 shutdown_warm_server(workspace)
                 continue
-        paths.run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)  # A server is starting or running: wait for its socket.
-        else:
-            try:
-                _start(paths, fd, idle_timeout, fingerprint)
-            finally:
-                os.close(fd)  # The server's inherited copy keeps the lock.
+        _start_unless_starting(paths, idle_timeout, fingerprint)
         if not wait:
             return None
-        # Poll for the socket; stop early if the lock is free (the server died).
-        while time.monotonic() < deadline:
-            if os.path.exists(paths.socket):
-                status = warm_server_status(workspace, timeout=1.0)
-                if status is not None and status.get("ok"):
-                    break
-            if not _lock_is_held(paths):
-                break
-            time.sleep(0.01)
-        else:
-            raise TargetUnavailableError(
-                f"the warm-start server did not answer within {timeout:g} s",
-                hint=f"see {paths.log_file}, or deploy with warm_start=False",
-            )
+        _await_socket(workspace, paths, deadline, timeout)
         status = warm_server_status(workspace, timeout=1.0)
         if status is not None and status.get("ok") and status.get("fingerprint") == fingerprint:
             return status

@@ -47,9 +47,12 @@ from nbdeploy.exceptions import (
     TargetUnavailableError,
 )
 from nbdeploy.targets.base import Target
+from nbdeploy.targets.process.processes import check_port_free
+from nbdeploy.targets.records import uri
+from nbdeploy.targets.weights import rescale
 
 from . import application as ap
-from ._support import port_free, read_tail, rescale, uri
+from ._support import read_tail
 from .cluster import EmbeddedCluster, free_port
 from .config import RayConfig, is_local_address
 from .status import Observation, observe, replicas, request_of
@@ -173,7 +176,7 @@ class RayTarget(Target):
     def _proxy(self, session: Any, cfg: RayConfig) -> tuple[str, int]:
         port = cfg.port
         if port is None:
-            free = not cfg.embedded or port_free(cfg.host, DEFAULT_PORT)
+            free = not cfg.embedded or check_port_free(cfg.host, DEFAULT_PORT)
             port = DEFAULT_PORT if free else free_port()
         host, bound = session.ensure_serve(cfg.host, port, cfg.proxy_location)
         return str(host), int(bound)
