@@ -29,7 +29,7 @@ import requests
 from nbdeploy.core.bundle import Bundle, InferenceConfig, build_bundle
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.targets.local import LocalConfig, LocalTarget
-from nbdeploy.targets.warm import ensure_warm_server, shutdown_warm_server
+from nbdeploy.targets.process.warm import ensure_warm_server, shutdown_warm_server
 
 from _common import Result
 

@@ -216,7 +216,8 @@ class Package(CloudAttributes):
         >>> pkg.build(show_output=True)  # doctest: +SKIP
         'nbdeploy/diabetes:5f0c1e2a9b7d3c4e'
         """
-        from .targets.docker import build_image, connect
+        from .targets.docker.engine import connect
+        from .targets.docker.images import build_image
 
         base = base_image or self.base_image
         build_dir = self._scratch() / f"context-{uuid.uuid4().hex[:8]}"

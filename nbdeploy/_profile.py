@@ -105,7 +105,7 @@ def service_pids(service: Webservice) -> list[int]:
             continue
         start = entry.get("start_time")
         if start is not None:
-            from nbdeploy.targets._process import ProcessId
+            from nbdeploy.targets.process.processes import ProcessId
 
             if not ProcessId(pid, int(start)).alive():
                 continue

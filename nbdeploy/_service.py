@@ -653,7 +653,7 @@ class LocalWebservice(Webservice):
         True
         """
         from . import config
-        from .targets.local import LocalConfig
+        from .targets.local.config import LocalConfig
 
         return LocalConfig(
             port=int(config.resolve("port", port)),
@@ -709,7 +709,7 @@ class DockerWebservice(Webservice):
         (6789, 0.5)
         """
         from . import config
-        from .targets.docker import DockerConfig
+        from .targets.docker.config import DockerConfig
 
         base_image = config.resolve("base_image", base_image) or None
         return DockerConfig(

@@ -4,7 +4,7 @@ The functions behind :meth:`Webservice.add_version`, :meth:`Webservice.set_traff
 :meth:`Webservice.remove_version`, :meth:`Webservice.rollback` and
 :attr:`Webservice.traffic`. They build bundles the way :mod:`nbdeploy._deploy` does and
 hand them to the service's target, which must support versions (the local target
-does: :mod:`nbdeploy.targets.traffic`).
+does: :mod:`nbdeploy.targets.local.traffic`).
 
 A service deployed with :func:`nbdeploy.deploy` has one version and no router. The
 first ``add_version`` names the running one ``"v1"`` (``current_name``) and puts a

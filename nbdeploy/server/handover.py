@@ -20,7 +20,7 @@ The old generation also answers every connection it had already accepted, the
 ones whose request had not arrived yet included (see
 :meth:`nbdeploy.server.launcher` ``_Server.shutdown``).
 
-This module is stdlib only; the router (:mod:`nbdeploy.targets.router`, which must
+This module is stdlib only; the router (:mod:`nbdeploy.targets.process.router`, which must
 not import nbdeploy) carries its own copy of :func:`receive_listener`.
 """
 

@@ -20,7 +20,9 @@ from .base import target_names as target_names
 
 # The Docker SDK is imported only when the docker target is used.
 register_target(
-    "docker", "nbdeploy.targets.docker:DockerTarget", "nbdeploy.targets.docker:DockerConfig"
+    "docker",
+    "nbdeploy.targets.docker.target:DockerTarget",
+    "nbdeploy.targets.docker.config:DockerConfig",
 )
 # The Kubernetes client is imported only when the target talks to a cluster.
 register_target(
@@ -57,20 +59,20 @@ __all__ = [
 
 def ensure_warm_server(workspace: Any, *, wait: bool = False, **kwargs: Any) -> Any:
     """Start the local target's warm-start server early (see
-    :func:`nbdeploy.targets.warm.ensure_warm_server`).
+    :func:`nbdeploy.targets.process.warm.ensure_warm_server`).
 
     Examples
     --------
     >>> ensure_warm_server("/tmp/ws")  # doctest: +SKIP
     """
-    from .warm import ensure_warm_server as _ensure
+    from .process.warm import ensure_warm_server as _ensure
 
     return _ensure(workspace, wait=wait, **kwargs)
 
 
 def shutdown_warm_server(workspace: Any, **kwargs: Any) -> bool:
     """Stop the warm-start server of ``workspace`` by PID (see
-    :func:`nbdeploy.targets.warm.shutdown_warm_server`).
+    :func:`nbdeploy.targets.process.warm.shutdown_warm_server`).
 
     Examples
     --------
@@ -78,7 +80,7 @@ def shutdown_warm_server(workspace: Any, **kwargs: Any) -> bool:
     >>> shutdown_warm_server(tempfile.mkdtemp())
     False
     """
-    from .warm import shutdown_warm_server as _shutdown
+    from .process.warm import shutdown_warm_server as _shutdown
 
     return _shutdown(workspace, **kwargs)
 

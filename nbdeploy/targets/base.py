@@ -87,8 +87,6 @@ class Target(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.workspace!r})"
 
-    # -- shared helpers (workspace bookkeeping every target does the same way) ---------
-
     def _service_dir(self, name: str) -> Path:
         """The folder of service ``name``'s runtime files in the workspace."""
         return Path(self.workspace.services_dir) / name
@@ -188,10 +186,10 @@ def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
 
 # name -> "module:attribute" of the Target class / the config class.
 _TARGETS: dict[str, str | Callable[[Workspace], Target]] = {
-    "local": "nbdeploy.targets.local:LocalTarget",
+    "local": "nbdeploy.targets.local.target:LocalTarget",
 }
 _CONFIGS: dict[str, str | type] = {
-    "local": "nbdeploy.targets.local:LocalConfig",
+    "local": "nbdeploy.targets.local.config:LocalConfig",
 }
 
 

@@ -26,9 +26,10 @@ from nbdeploy.exceptions import (
     ServiceNotFoundError,
 )
 from nbdeploy.targets import get_target
-from nbdeploy.targets._process import ProcessId
-from nbdeploy.targets.local import RESTART_LIMIT, LocalConfig, LocalTarget
-from nbdeploy.targets.warm import ensure_warm_server, warm_server_status
+from nbdeploy.targets.local import LocalConfig, LocalTarget
+from nbdeploy.targets.local.target import RESTART_LIMIT
+from nbdeploy.targets.process.processes import ProcessId
+from nbdeploy.targets.process.warm import ensure_warm_server, warm_server_status
 
 from .conftest import BundleFactory
 

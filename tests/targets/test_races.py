@@ -26,7 +26,8 @@ import nbdeploy
 from nbdeploy.core.services import ServiceState
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.exceptions import ServiceNotFoundError
-from nbdeploy.targets.local import LocalTarget, servers_of
+from nbdeploy.targets.local import LocalTarget
+from nbdeploy.targets.local.servers import servers_of
 
 pytestmark = pytest.mark.integration
 

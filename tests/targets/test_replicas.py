@@ -24,9 +24,10 @@ import nbdeploy
 from nbdeploy._service import Webservice
 from nbdeploy.core.services import ServiceState
 from nbdeploy.core.workspace import Workspace
-from nbdeploy.targets._process import ProcessId
-from nbdeploy.targets.local import STOP_TIMEOUT, LocalConfig, LocalTarget, servers_of
-from nbdeploy.targets.traffic import versions_of
+from nbdeploy.targets.local import LocalConfig, LocalTarget
+from nbdeploy.targets.local.servers import STOP_TIMEOUT, servers_of
+from nbdeploy.targets.local.traffic import versions_of
+from nbdeploy.targets.process.processes import ProcessId
 
 pytestmark = pytest.mark.integration
 

@@ -27,11 +27,12 @@ import nbdeploy
 from nbdeploy._service import Webservice
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError
-from nbdeploy.targets import router as router_module
-from nbdeploy.targets._process import ProcessId
 from nbdeploy.targets.local import LocalConfig, LocalTarget
-from nbdeploy.targets.router import Route, Routes, read_applied
-from nbdeploy.targets.traffic import _rescale, versions_of
+from nbdeploy.targets.local.traffic import versions_of
+from nbdeploy.targets.process import router as router_module
+from nbdeploy.targets.process.processes import ProcessId
+from nbdeploy.targets.process.router import Route, Routes, read_applied
+from nbdeploy.targets.weights import rescale
 
 from .conftest import SCORE, BundleFactory
 
@@ -362,9 +363,9 @@ def test_routes_pick_by_weight_and_rescale() -> None:
     assert Routes.from_dict(routes.to_dict()) == routes
     with pytest.raises(ValueError, match="not all 0"):
         Routes(1, (Route("a", "h", 1, 0),))
-    assert _rescale({"v1": 63, "v2": 27}, 100) == {"v1": 70, "v2": 30}
-    assert _rescale({"v1": 100, "v2": 0}, 90) == {"v1": 90, "v2": 0}
-    assert sum(_rescale({"a": 33, "b": 33, "c": 34}, 77).values()) == 77
+    assert rescale({"v1": 63, "v2": 27}, 100) == {"v1": 70, "v2": 30}
+    assert rescale({"v1": 100, "v2": 0}, 90) == {"v1": 90, "v2": 0}
+    assert sum(rescale({"a": 33, "b": 33, "c": 34}, 77).values()) == 77
 
 
 def test_every_version_answers_under_the_endpoints_auth(

@@ -19,9 +19,9 @@ import pytest
 
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.exceptions import TargetUnavailableError
-from nbdeploy.targets import _process
-from nbdeploy.targets._process import ProcessId
-from nbdeploy.targets.warm import (
+from nbdeploy.targets.process import processes as _process
+from nbdeploy.targets.process.processes import ProcessId
+from nbdeploy.targets.process.warm import (
     WarmPaths,
     _own_child,
     _start,
@@ -29,7 +29,7 @@ from nbdeploy.targets.warm import (
     shutdown_warm_server,
     warm_server_status,
 )
-from nbdeploy.targets.warm import spawn as warm_spawn
+from nbdeploy.targets.process.warm import spawn as warm_spawn
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +46,7 @@ def _gone(pid: int, timeout: float = 30.0) -> bool:
 def test_two_processes_start_one_server(workspace: Workspace) -> None:
     code = (
         "import json, sys\n"
-        "from nbdeploy.targets.warm import ensure_warm_server\n"
+        "from nbdeploy.targets.process.warm import ensure_warm_server\n"
         "print(json.dumps(ensure_warm_server(sys.argv[1], wait=True)['pid']))\n"
     )
     try:
@@ -226,7 +226,7 @@ def test_a_pid_the_server_did_not_start_is_not_trusted() -> None:
 def test_the_environment_does_not_cross_the_socket(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from nbdeploy.targets import warm
+    from nbdeploy.targets.process import warm
 
     monkeypatch.setenv("NBDEPLOY_TEST_SECRET", "s3cr3t-value")
     sent: list[str] = []

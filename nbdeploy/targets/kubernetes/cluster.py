@@ -138,8 +138,6 @@ class Cluster:
     def close(self) -> None:
         self._api_client.close()
 
-    # -- calls --------------------------------------------------------------------------
-
     def _api(self, api_class: str) -> Any:
         if api_class not in self._apis:
             client = kubernetes_module().client

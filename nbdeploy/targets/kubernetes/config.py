@@ -29,7 +29,7 @@ from nbdeploy.core.auth import CorsPolicy, mask_secret
 from nbdeploy.core.serving import check_serving_settings
 from nbdeploy.exceptions import InvalidArgumentError
 from nbdeploy.profiling import replicas_for
-from nbdeploy.targets._common import TargetConfig
+from nbdeploy.targets.config import TargetConfig
 
 __all__ = ["LOADERS", "SERVICE_TYPES", "KubernetesConfig"]
 
@@ -261,8 +261,6 @@ class KubernetesConfig(TargetConfig):
         self._check_placement()
         self._check_exposure()
 
-    # -- validation, one group of settings each ----------------------------------------
-
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
 
@@ -432,8 +430,6 @@ class KubernetesConfig(TargetConfig):
         self._set("tags", _string_map(self.tags, "tags", values=False))
         self._set("properties", _string_map(self.properties, "properties", values=False))
 
-    # -- what the settings mean ----------------------------------------------------------
-
     @property
     def auth_mode(self) -> str | None:
         """``"key"``, ``"token"`` or ``None``."""
@@ -490,8 +486,6 @@ class KubernetesConfig(TargetConfig):
     @property
     def memory_limit(self) -> float:
         return self.memory_gb_limit if self.memory_gb_limit is not None else self.memory_gb
-
-    # -- conversions ---------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (with ``"target": "kubernetes"``), without the keys;

@@ -125,7 +125,8 @@ def provide_image(
     """
     if cfg.image:
         return cfg.image, "IfNotPresent"
-    from nbdeploy.targets.docker import connect, ensure_image
+    from nbdeploy.targets.docker.engine import connect
+    from nbdeploy.targets.docker.images import ensure_image
 
     with connect(cfg.engine) as client:
         built = ensure_image(

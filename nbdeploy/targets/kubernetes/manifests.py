@@ -18,7 +18,7 @@ every object, in the order they are applied:
   ``Ingress``.
 - With several versions (traffic split): one Deployment and one Service per version,
   a ``ConfigMap <svc>-routes`` holding the weights, and ``Deployment <svc>-router``
-  running nbdeploy's router (:mod:`nbdeploy.targets.router`), which picks a version
+  running nbdeploy's router (:mod:`nbdeploy.targets.process.router`), which picks a version
   per request by weight; ``Service <svc>`` then selects the router's pods.
 
 Every object carries the ``app.kubernetes.io/*`` labels, so
@@ -51,7 +51,7 @@ from typing import Any
 from nbdeploy.core.package import APP_BUNDLE, DEFAULT_PORT, USER_ID
 from nbdeploy.core.serving import drain_seconds
 from nbdeploy.exceptions import InvalidArgumentError
-from nbdeploy.targets.router import Route, Routes
+from nbdeploy.targets.process.router import Route, Routes
 
 from .config import KubernetesConfig
 
@@ -184,9 +184,6 @@ def router_name(service: str) -> str:
 
 def routes_name(service: str) -> str:
     return f"{k8s_name(service)}-routes"
-
-
-# --------------------------------------------------------------------------- pieces
 
 
 def _quantity_cpu(cores: float) -> str:
@@ -574,28 +571,17 @@ def routes_config_map(cfg: KubernetesConfig, service: str, routes: Routes) -> di
     }
 
 
-def router_deployment(
-    cfg: KubernetesConfig, service: str, image: str, routes: Routes, pull_policy: str
-) -> dict[str, Any]:
-    """The router's Deployment. The weights' hash is a pod annotation: new weights
-    roll the router out, so when the rollout is done every router pod uses them."""
-    name = router_name(service)
-    labels = {
-        **cfg.labels,
-        "app.kubernetes.io/name": k8s_name(service),
-        **selector(service),
-        "app.kubernetes.io/component": "router",
-        f"{PREFIX}/deployment": name,
-    }
-    digest = hashlib.sha256(json.dumps(routes.to_dict(), sort_keys=True).encode()).hexdigest()
-    container = {
+def _router_container(image: str, pull_policy: str) -> dict[str, Any]:
+    """The router pod's one container: ``python -m nbdeploy.targets.process.router``
+    on the routes ConfigMap."""
+    return {
         "name": "router",
         "image": image,
         "imagePullPolicy": pull_policy,
         "command": [
             "python",
             "-m",
-            "nbdeploy.targets.router",
+            "nbdeploy.targets.process.router",
             "--routes",
             f"{ROUTES_DIR}/{ROUTES_KEY}",
             "--applied",
@@ -619,6 +605,23 @@ def router_deployment(
             {"name": "routes", "mountPath": ROUTES_DIR, "readOnly": True},
         ],
     }
+
+
+def router_deployment(
+    cfg: KubernetesConfig, service: str, image: str, routes: Routes, pull_policy: str
+) -> dict[str, Any]:
+    """The router's Deployment. The weights' hash is a pod annotation: new weights
+    roll the router out, so when the rollout is done every router pod uses them."""
+    name = router_name(service)
+    labels = {
+        **cfg.labels,
+        "app.kubernetes.io/name": k8s_name(service),
+        **selector(service),
+        "app.kubernetes.io/component": "router",
+        f"{PREFIX}/deployment": name,
+    }
+    digest = hashlib.sha256(json.dumps(routes.to_dict(), sort_keys=True).encode()).hexdigest()
+    container = _router_container(image, pull_policy)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -683,7 +686,26 @@ def image_settings(cfg: KubernetesConfig, auth_mode: str | None) -> dict[str, An
     return settings
 
 
-# --------------------------------------------------------------------------- the set
+def _front_service(
+    cfg: KubernetesConfig, service: str, first: Workload, *, routed: bool
+) -> dict[str, Any]:
+    """``Service <svc>``: it selects the router when versions split traffic, else the
+    first workload's pods."""
+    if routed:
+        main_selector = {
+            "app.kubernetes.io/instance": k8s_name(service),
+            f"{PREFIX}/deployment": router_name(service),
+        }
+    else:
+        main_selector = deployment_selector(first)
+    return service_object(
+        cfg,
+        k8s_name(service),
+        service,
+        main_selector,
+        component="router" if routed else "server",
+        service_type=cfg.service_type,
+    )
 
 
 def build(
@@ -754,22 +776,7 @@ def build(
     if routes is not None:
         image, policy = router_image or (workloads[0].image, workloads[0].pull_policy)
         objects.append(router_deployment(cfg, service, image, routes, policy))
-        main_selector = {
-            "app.kubernetes.io/instance": k8s_name(service),
-            f"{PREFIX}/deployment": router_name(service),
-        }
-    else:
-        main_selector = deployment_selector(workloads[0])
-    objects.append(
-        service_object(
-            cfg,
-            k8s_name(service),
-            service,
-            main_selector,
-            component="router" if routes is not None else "server",
-            service_type=cfg.service_type,
-        )
-    )
+    objects.append(_front_service(cfg, service, workloads[0], routed=routes is not None))
     extra = ingress(cfg, service)
     if extra is not None:
         objects.append(extra)
@@ -798,9 +805,6 @@ def _notes(
     images = sorted({w.image for w in workloads})
     notes.append(f"Image(s): {', '.join(images)} — push them where the cluster can pull them.")
     return tuple(notes)
-
-
-# --------------------------------------------------------------------------- YAML
 
 
 class Manifests(Sequence[dict[str, Any]]):

@@ -52,8 +52,9 @@ from nbdeploy.exceptions import (
     ServiceNotFoundError,
     TargetUnavailableError,
 )
-from nbdeploy.targets._common import existing_for_redeploy
 from nbdeploy.targets.base import Target
+from nbdeploy.targets.records import Outcome, existing_for_redeploy
+from nbdeploy.targets.rollout import Rollout
 
 from . import manifests as mf
 from .config import KubernetesConfig
@@ -97,8 +98,6 @@ class KubernetesTarget(Target):
     """
 
     name = "kubernetes"
-
-    # -- what a record says -------------------------------------------------------------
 
     @staticmethod
     def _cfg(record: ServiceRecord) -> KubernetesConfig:
@@ -164,8 +163,6 @@ class KubernetesTarget(Target):
             names.append(mf.router_name(record.name))
         return names
 
-    # -- access -------------------------------------------------------------------------
-
     def _access(self, name: str, bundle: Bundle, cfg: KubernetesConfig) -> str | None:
         """The service's auth mode; its auth file written (fresh secrets when missing
         or of another mode, the configuration's keys when it names some)."""
@@ -211,8 +208,6 @@ class KubernetesTarget(Target):
         with self._cluster(cfg) as cluster:
             cluster.apply(mf.auth_secret(cfg, name, auth))
 
-    # -- the cluster --------------------------------------------------------------------
-
     @contextlib.contextmanager
     def _cluster(self, cfg: KubernetesConfig) -> Iterator[Any]:
         from .cluster import Cluster
@@ -250,8 +245,6 @@ class KubernetesTarget(Target):
             f"(kubectl -n {cfg.namespace} delete deploy,svc,hpa,pdb,cm,secret,ingress "
             f"-l {mf.label_selector(name)})",
         )
-
-    # -- watching -----------------------------------------------------------------------
 
     def _observe(
         self, cluster: Any, record: ServiceRecord, deployments: builtins.list[str] | None = None
@@ -311,8 +304,6 @@ class KubernetesTarget(Target):
                 return seen
             time.sleep(delay)
             delay = min(delay * 2, _POLL_MAX)
-
-    # -- converging ---------------------------------------------------------------------
 
     def _converge(
         self,
@@ -399,8 +390,6 @@ class KubernetesTarget(Target):
             hint=f"see get_logs(), and kubectl -n {self._cfg(record).namespace} describe "
             f"pods -l {mf.label_selector(record.name)}",
         )
-
-    # -- Target -------------------------------------------------------------------------
 
     def deploy(
         self,
@@ -537,7 +526,9 @@ class KubernetesTarget(Target):
         Raises
         ------
         DeploymentError
-            The new generation failed (the previous one keeps serving).
+            The new generation failed: rolled back, the previous one keeps serving —
+            or, when the objects of the previous one cannot be applied again,
+            ``Failed`` with why.
 
         Examples
         --------
@@ -550,32 +541,8 @@ class KubernetesTarget(Target):
         if "running_image" not in record.config:  # it never reached its cluster
             fresh = self._deploy(name, path, cfg, record, True, show_output)
             return self.workspace.services.put(fresh.replace(generation=record.generation + 1))
-        loaded = Bundle.load(path)
-        store = self.workspace.services
-        deadline = time.monotonic() + cfg.timeout
         with self._cluster(cfg) as cluster:
-            mode = self._access(name, loaded, cfg)
-            image, policy = self._image(name, loaded, cfg, mode, show_output)
-            new = self._next(record, cfg, loaded, path, mode, image, policy)
-            if show_output:
-                print(f"{name}: rolling update to generation {new.generation}", flush=True)
-            seen = self._converge(cluster, new, deadline, show_output)
-            if seen.state is not ServiceState.HEALTHY:
-                self._converge(cluster, record, None, show_output)  # back to the old one
-                if str(path) != record.bundle_path:
-                    self._remove_bundle(str(path))
-                reason = seen.reason or f"not rolled out within {cfg.timeout:g} s"
-                raise DeploymentError(
-                    f"update of Kubernetes service {name!r} failed: {seen.state.value}: "
-                    f"{reason}; rolled back, generation {record.generation} keeps serving",
-                    hint="see get_logs() for the new pods' output",
-                )
-            updated = store.put(self._with_uris(new, cluster).with_state(ServiceState.HEALTHY))
-        for old in self._bundles(record) - self._bundles(updated):
-            self._remove_bundle(old)
-        if show_output:
-            print(f"{name}: Healthy (generation {updated.generation})", flush=True)
-        return updated
+            return _RollingUpdate(self, cluster, record, path, cfg, show_output).run()
 
     def _update_config(self, record: ServiceRecord, config: Any) -> KubernetesConfig:
         current = self._cfg(record)
@@ -742,8 +709,6 @@ class KubernetesTarget(Target):
             self._remove_bundle(bundle)
         shutil.rmtree(self._service_dir(name), ignore_errors=True)
 
-    # -- export -------------------------------------------------------------------------
-
     def manifests(self, name: str) -> mf.Manifests:
         """The service's objects as they are applied — without the Secret's keys (the
         notes say how to create it).
@@ -760,8 +725,6 @@ class KubernetesTarget(Target):
                 hint="deploy it again",
             )
         return self._desired(record, with_secret=False)
-
-    # -- versions (traffic split) ----------------------------------------------------------
 
     def traffic(self, name: str) -> dict[str, int]:
         """``{version: weight}``; empty while the service has a single version."""
@@ -812,7 +775,7 @@ class KubernetesTarget(Target):
         --------
         >>> target.add_version("iris", "v2", "bundles/iris/3", weight=10)  # doctest: +SKIP
         """
-        from nbdeploy.targets.traffic import _rescale
+        from nbdeploy.targets.weights import rescale
 
         check_name(version, "version")
         weight = _check_weight(weight, f"version {version!r}")
@@ -827,7 +790,7 @@ class KubernetesTarget(Target):
         loaded = Bundle.load(path)
         cfg = self._cfg(record)
         image, policy = self._image(name, loaded, cfg, self._auth_mode(record), show_output)
-        scaled = _rescale({v["name"]: v["weight"] for v in versions}, 100 - weight)
+        scaled = rescale({v["name"]: v["weight"] for v in versions}, 100 - weight)
         for entry in versions:
             entry["weight"] = scaled[entry["name"]]
         versions.append(
@@ -970,3 +933,71 @@ class KubernetesTarget(Target):
         for entry in others:
             self._remove_bundle(entry.get("bundle_path"))
         return new
+
+
+class _RollingUpdate(Rollout):
+    """The Kubernetes primitives of the update algorithm: Kubernetes rolls the pods
+    itself (``maxUnavailable: 0``), so starting the new generation is applying its
+    objects and waiting for the rollout; restoring the old one is applying its
+    objects again (its pods never stopped serving)."""
+
+    output_hint = "see the new pods' output with"
+
+    def __init__(
+        self,
+        target: KubernetesTarget,
+        cluster: Any,
+        record: ServiceRecord,
+        bundle: Path,
+        config: KubernetesConfig,
+        show_output: bool,
+    ) -> None:
+        super().__init__(target, record, bundle, timeout=config.timeout, show_output=show_output)
+        self.k8s = target
+        self.cluster = cluster
+        self.config = config
+        self.new = record
+        self.seen = Observation(ServiceState.TRANSITIONING, None)
+
+    @property
+    def kept(self) -> str:  # type: ignore[override]
+        return f"rolled back, generation {self.record.generation} keeps serving"
+
+    def prepare(self) -> None:
+        loaded = Bundle.load(self.bundle)
+        mode = self.k8s._access(self.name, loaded, self.config)
+        image, policy = self.k8s._image(self.name, loaded, self.config, mode, self.show_output)
+        self.new = self.k8s._next(
+            self.record, self.config, loaded, self.bundle, mode, image, policy
+        )
+
+    def make_room(self) -> bool:
+        return True  # a failed rollout is undone by applying the old objects again
+
+    def start(self) -> None:
+        deadline = time.monotonic() + self.config.timeout
+        self.seen = self.k8s._converge(self.cluster, self.new, deadline, self.show_output)
+
+    def wait_ready(self) -> Outcome:
+        if self.seen.state is ServiceState.HEALTHY:
+            return Outcome(True)
+        reason = self.seen.reason or f"not rolled out within {self.config.timeout:g} s"
+        return Outcome(False, f"{self.seen.state.value}: {reason}")
+
+    def discard_new(self) -> None:
+        if str(self.bundle) != self.record.bundle_path:
+            self.k8s._remove_bundle(str(self.bundle))
+
+    def restore_old(self) -> None:
+        self.k8s._converge(self.cluster, self.record, None, self.show_output)
+
+    def stop_old(self) -> None:
+        return None  # Kubernetes retired the old pods in the rollout
+
+    def commit(self) -> ServiceRecord:
+        updated = self.k8s._with_uris(self.new, self.cluster).with_state(ServiceState.HEALTHY)
+        return self.k8s.workspace.services.put(updated)
+
+    def retire_bundles(self, updated: ServiceRecord) -> None:
+        for old in self.k8s._bundles(self.record) - self.k8s._bundles(updated):
+            self.k8s._remove_bundle(old)

@@ -10,10 +10,8 @@ helpers) so that the Ray package depends only on the targets' public interface
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import signal
-import socket
 import stat
 import time
 from collections.abc import Mapping
@@ -31,11 +29,8 @@ __all__ = [
     "ProcessId",
     "combine",
     "pick_weighted",
-    "port_free",
     "private_dir",
     "read_tail",
-    "rescale",
-    "uri",
 ]
 
 
@@ -156,36 +151,6 @@ def read_tail(path: Path, tail: int | None = None, max_bytes: int = 2_000_000) -
     return "".join(lines if tail is None else lines[-tail:] if tail > 0 else [])
 
 
-def port_free(host: str, port: int) -> bool:
-    """True if nothing is bound to ``(host, port)`` (a bind probe).
-
-    Examples
-    --------
-    >>> port_free("127.0.0.1", 0)
-    True
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def uri(host: str, port: int, path: str) -> str:
-    """The HTTP URL of ``path`` on ``host:port`` (IPv6 hosts in brackets).
-
-    Examples
-    --------
-    >>> uri("::1", 8000, "/iris")
-    'http://[::1]:8000/iris'
-    """
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}{path}"
-
-
 @dataclass(frozen=True)
 class Observation:
     """A state, why (``None`` when healthy) and how far the replicas are.
@@ -229,25 +194,6 @@ def combine(parts: Mapping[str, Observation]) -> Observation:
     reason = f"{name}: {worst.reason}" if worst.reason else None
     progress = "; ".join(f"{n}: {o.progress}" for n, o in parts.items() if o.progress)
     return Observation(worst.state, reason, progress)
-
-
-def rescale(weights: Mapping[str, int], total: int) -> dict[str, int]:
-    """``weights`` scaled to add up to ``total`` (largest remainders get the rest).
-
-    Examples
-    --------
-    >>> rescale({"a": 1, "b": 1, "c": 1}, 100)
-    {'a': 34, 'b': 33, 'c': 33}
-    """
-    current = sum(weights.values())
-    if current == 0:
-        return dict.fromkeys(weights, 0)
-    exact = {k: w * total / current for k, w in weights.items()}
-    result = {k: math.floor(x) for k, x in exact.items()}
-    short = total - sum(result.values())
-    for key in sorted(exact, key=lambda k: result[k] - exact[k])[:short]:
-        result[key] += 1
-    return result
 
 
 def pick_weighted(weights: Mapping[str, int], draw: float) -> str | None:

@@ -292,8 +292,6 @@ class RayConfig:
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
 
-    # -- validation, one group of settings each ----------------------------------------
-
     def _check_cluster(self) -> None:
         if self.address is not None and (
             not isinstance(self.address, str) or not _ADDRESS.match(self.address)
@@ -392,8 +390,6 @@ class RayConfig:
                 )
             self._set("public_url", self.public_url.rstrip("/"))
 
-    # -- what the settings mean ----------------------------------------------------------
-
     @property
     def embedded(self) -> bool:
         """Whether the service runs on the workspace's own cluster."""
@@ -472,8 +468,6 @@ class RayConfig:
         ('/iris', '/m')
         """
         return self.route_prefix or f"/{service}"
-
-    # -- conversions ---------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (with ``"target": "ray"``); :meth:`from_dict` reverses it.

@@ -249,9 +249,6 @@ class ScoringBackend(ScoringReplica):
         await self.initialize()
 
 
-# -- the router in front of the versions -------------------------------------------------
-
-
 def _json_error(status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> Answer:
     import orjson
 

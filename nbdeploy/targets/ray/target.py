@@ -47,9 +47,12 @@ from nbdeploy.exceptions import (
     TargetUnavailableError,
 )
 from nbdeploy.targets.base import Target
+from nbdeploy.targets.process.processes import check_port_free
+from nbdeploy.targets.records import uri
+from nbdeploy.targets.weights import rescale
 
 from . import application as ap
-from ._support import port_free, read_tail, rescale, uri
+from ._support import read_tail
 from .cluster import EmbeddedCluster, free_port
 from .config import RayConfig, is_local_address
 from .status import Observation, observe, replicas, request_of
@@ -100,8 +103,6 @@ class RayTarget(Target):
 
     name = "ray"
 
-    # -- what a record says -------------------------------------------------------------
-
     @staticmethod
     def _cfg(record: ServiceRecord) -> RayConfig:
         return RayConfig.from_record_config(record.config)
@@ -149,8 +150,6 @@ class RayTarget(Target):
         spec = self._spec(record)
         return {d.name: request_of(d.options["ray_actor_options"]) for d in spec.deployments}
 
-    # -- the cluster --------------------------------------------------------------------
-
     def _embedded(self) -> EmbeddedCluster:
         return EmbeddedCluster(self.workspace.run_dir)
 
@@ -177,7 +176,7 @@ class RayTarget(Target):
     def _proxy(self, session: Any, cfg: RayConfig) -> tuple[str, int]:
         port = cfg.port
         if port is None:
-            free = not cfg.embedded or port_free(cfg.host, DEFAULT_PORT)
+            free = not cfg.embedded or check_port_free(cfg.host, DEFAULT_PORT)
             port = DEFAULT_PORT if free else free_port()
         host, bound = session.ensure_serve(cfg.host, port, cfg.proxy_location)
         return str(host), int(bound)
@@ -201,8 +200,6 @@ class RayTarget(Target):
             swagger_uri=f"{base}/swagger.json",
             config={**record.config, "proxy": [proxy[0], proxy[1]]},
         )
-
-    # -- watching -----------------------------------------------------------------------
 
     def _observe(self, session: Any, record: ServiceRecord) -> Observation:
         app = session.application_details(str(record.config.get("app") or record.name))
@@ -272,8 +269,6 @@ class RayTarget(Target):
             f"{what} of Ray service {record.name!r}: {seen.state.value}: {seen.reason}",
             hint=f"see nbdeploy.get_service({record.name!r}).get_logs()",
         )
-
-    # -- Target -------------------------------------------------------------------------
 
     def deploy(
         self,
@@ -599,8 +594,6 @@ class RayTarget(Target):
             raise DeploymentError(
                 f"new keys of Ray service {name!r} not applied: {seen.state.value}: {seen.reason}"
             )
-
-    # -- versions (traffic split) ----------------------------------------------------------
 
     def traffic(self, name: str) -> dict[str, int]:
         """``{version: weight}``; empty while the service has a single version."""

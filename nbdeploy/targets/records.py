@@ -1,88 +1,32 @@
-"""Mechanics the process-based targets share (local processes, Docker containers).
+"""Keeping a service's record in step the same way in every target.
 
-Both targets start a server, poll it until it is ready, and keep the workspace's
-record in step the same way: a redeploy is refused while the old service lives, a
-wait first looks at the live state, and a wait's outcome becomes ``Healthy`` or
-``Failed`` (with the server stopped) in the same words. The parts that differ — how
-a server is started, polled and stopped — stay in each target and are passed in.
+The targets start a server, poll it until it is ready, and record the outcome alike:
+a redeploy is refused while the old service lives, a wait first looks at the live
+state, and a wait's outcome becomes ``Healthy`` or ``Failed`` (with the server
+stopped) in the same words. How a server is started, polled and stopped stays in
+each target and is passed in.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING
 
 from nbdeploy.core.services import ServiceRecord, ServiceState
-from nbdeploy.exceptions import (
-    DeploymentError,
-    InvalidArgumentError,
-    ServiceExistsError,
-    ServiceNotFoundError,
-)
+from nbdeploy.exceptions import DeploymentError, ServiceExistsError, ServiceNotFoundError
 
 if TYPE_CHECKING:
     from .base import Target
 
 __all__ = [
     "Outcome",
-    "TargetConfig",
     "conclude_wait",
     "existing_for_redeploy",
     "logs_hint",
     "settled",
     "uri",
 ]
-
-C = TypeVar("C", bound="TargetConfig")
-
-
-class TargetConfig:
-    """What the targets' deployment configurations share: dict and mapping input.
-
-    Subclasses are frozen dataclasses naming their ``target``, a ``label`` for
-    messages and a ``coerce_hint`` saying how to make one.
-    """
-
-    target: ClassVar[str]
-    label: ClassVar[str]
-    coerce_hint: ClassVar[str]
-
-    def __init__(self, **values: Any) -> None:  # replaced by each dataclass's own
-        raise NotImplementedError
-
-    @classmethod
-    def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
-        """Build a config from its ``to_dict()`` output (unknown keys are an error)."""
-        values = dict(data)
-        given = values.pop("target", cls.target)
-        if given != cls.target:
-            raise InvalidArgumentError(
-                f"configuration for target {given!r} given to the {cls.target} target"
-            )
-        known = set(inspect.signature(cls).parameters)
-        unknown = set(values) - known
-        if unknown:
-            raise InvalidArgumentError(
-                f"unknown {cls.label} deployment setting(s): {', '.join(sorted(unknown))}",
-                hint=f"known settings: {', '.join(sorted(known))}",
-            )
-        return cls(**values)
-
-    @classmethod
-    def coerce(cls: type[C], config: Any) -> C:
-        """``config`` as this configuration (from ``None``, a mapping or itself)."""
-        if config is None:
-            return cls()
-        if isinstance(config, cls):
-            return config
-        if isinstance(config, Mapping):
-            return cls.from_dict(config)
-        raise InvalidArgumentError(
-            f"expected a {cls.__name__} for the {cls.target} target, got {type(config).__name__}",
-            hint=cls.coerce_hint,
-        )
 
 
 @dataclass

@@ -1,11 +1,11 @@
 """Launcher of the plain (not warm-started) local server process.
 
-``python -m nbdeploy.targets._launch --log FILE --exit-file FILE -- BUNDLE [server args]``
+``python -m nbdeploy.targets.process.launch --log FILE --exit-file FILE -- BUNDLE [server args]``
 
 It forks once and exits, printing ``{"pid": ..., "start_time": ...}`` of the child,
 so the kernel that ran it reaps it at once and never holds the server as a zombie
 (the server is adopted by init and lives in its own session). The child sends its
-output to the service log (:class:`~nbdeploy.targets._process.RotatingLog`, capped),
+output to the service log (:class:`~nbdeploy.targets.process.processes.RotatingLog`, capped),
 then runs ``python -m nbdeploy.server`` in-process with the given arguments — the
 server's command line, unchanged — and records its exit code in ``--exit-file``.
 """
@@ -20,7 +20,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from ._process import ProcessId, RotatingLog, write_exit_status
+from .processes import ProcessId, RotatingLog, write_exit_status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         split = args.index("--")
     except ValueError:
-        print("usage: _launch --log FILE --exit-dir DIR -- BUNDLE [args]", file=sys.stderr)
+        print("usage: launch --log FILE --exit-dir DIR -- BUNDLE [args]", file=sys.stderr)
         return 2
     options = dict(zip(args[:split:2], args[1:split:2], strict=False))
     server_args = args[split + 1 :]

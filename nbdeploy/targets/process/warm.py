@@ -64,7 +64,7 @@ from typing import Any
 
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError, TargetUnavailableError
 
-from ._process import (
+from .processes import (
     ProcessId,
     RotatingLog,
     code_fingerprint,
@@ -157,7 +157,7 @@ class WarmPaths:
         """Paths for ``workspace`` (a :class:`~nbdeploy.core.workspace.Workspace` or a
         folder). The socket is ``<workspace>/run/warm.sock`` (the workspace is 0700);
         when that path is too long for a unix socket it goes into this user's private
-        socket folder (:func:`~nbdeploy.targets._process.private_socket_dir`), named by
+        socket folder (:func:`~nbdeploy.targets.process.processes.private_socket_dir`), named by
         a hash of the workspace path — never at a predictable path others can bind."""
         root = Path(getattr(workspace, "path", workspace)).expanduser().absolute()
         run_dir = root / "run"
@@ -182,8 +182,6 @@ class WarmPaths:
     def log_file(self) -> Path:
         return self.run_dir / "warm.log"
 
-
-# -- client side ----------------------------------------------------------------------
 
 # Launchers of warm servers started with wait=False, reaped on later calls.
 _launchers: list[subprocess.Popen[bytes]] = []
@@ -290,7 +288,7 @@ def _start(paths: WarmPaths, lock_fd: int, idle_timeout: float, fingerprint: str
             [
                 sys.executable,
                 "-m",
-                "nbdeploy.targets.warm",
+                "nbdeploy.targets.process.warm",
                 "--run-dir",
                 str(paths.run_dir),
                 "--socket",
@@ -313,6 +311,44 @@ def _start(paths: WarmPaths, lock_fd: int, idle_timeout: float, fingerprint: str
         os.close(log)
     # The launcher forks the real server and exits at once; reap it later.
     _launchers.append(proc)
+
+
+def _start_unless_starting(paths: WarmPaths, idle_timeout: float, fingerprint: str) -> None:
+    """Start a server unless another process holds the lock (it starts or runs one)."""
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)  # A server is starting or running: wait for its socket.
+        return
+    try:
+        _start(paths, fd, idle_timeout, fingerprint)
+    finally:
+        os.close(fd)  # The server's inherited copy keeps the lock.
+
+
+def _await_socket(workspace: Any, paths: WarmPaths, deadline: float, timeout: float) -> None:
+    """Poll for the server's socket until it answers; return early when the lock is
+    free (the server died).
+
+    Raises
+    ------
+    TargetUnavailableError
+        Nothing answered by ``deadline``.
+    """
+    while time.monotonic() < deadline:
+        if os.path.exists(paths.socket):
+            status = warm_server_status(workspace, timeout=1.0)
+            if status is not None and status.get("ok"):
+                return
+        if not _lock_is_held(paths):
+            return
+        time.sleep(0.01)
+    raise TargetUnavailableError(
+        f"the warm-start server did not answer within {timeout:g} s",
+        hint=f"see {paths.log_file}, or deploy with warm_start=False",
+    )
 
 
 def ensure_warm_server(
@@ -382,33 +418,10 @@ def ensure_warm_server(
                 replaced = True
                 shutdown_warm_server(workspace)
                 continue
-        paths.run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)  # A server is starting or running: wait for its socket.
-        else:
-            try:
-                _start(paths, fd, idle_timeout, fingerprint)
-            finally:
-                os.close(fd)  # The server's inherited copy keeps the lock.
+        _start_unless_starting(paths, idle_timeout, fingerprint)
         if not wait:
             return None
-        # Poll for the socket; stop early if the lock is free (the server died).
-        while time.monotonic() < deadline:
-            if os.path.exists(paths.socket):
-                status = warm_server_status(workspace, timeout=1.0)
-                if status is not None and status.get("ok"):
-                    break
-            if not _lock_is_held(paths):
-                break
-            time.sleep(0.01)
-        else:
-            raise TargetUnavailableError(
-                f"the warm-start server did not answer within {timeout:g} s",
-                hint=f"see {paths.log_file}, or deploy with warm_start=False",
-            )
+        _await_socket(workspace, paths, deadline, timeout)
         status = warm_server_status(workspace, timeout=1.0)
         if status is not None and status.get("ok") and status.get("fingerprint") == fingerprint:
             return status
@@ -440,7 +453,7 @@ def shutdown_warm_server(workspace: Any, *, timeout: float = 10.0) -> bool:
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
     except OSError:
         cmdline = b""
-    if b"nbdeploy.targets.warm" not in cmdline or not proc.alive():
+    if b"nbdeploy.targets.process.warm" not in cmdline or not proc.alive():
         return False
     stopped = terminate(proc, timeout)
     # Wait for the lock to be released so a new server can start right away.
@@ -521,9 +534,6 @@ def _own_child(reply: dict[str, Any]) -> ProcessId:
             hint="deploy with warm_start=False, and check the processes of this machine",
         )
     return proc
-
-
-# -- server side ----------------------------------------------------------------------
 
 
 class _WarmServer:
@@ -811,7 +821,7 @@ def _read_env_file(path: object) -> dict[str, str] | None:
 def _main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m nbdeploy.targets.warm")
+    parser = argparse.ArgumentParser(prog="python -m nbdeploy.targets.process.warm")
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--socket", required=True)
     parser.add_argument("--lock-fd", type=int, required=True)

@@ -56,6 +56,8 @@ __all__ = [
 #: A server log rotates to ``server.log.1`` once it is larger than this many bytes.
 LOG_MAX_BYTES = 10 * 1024 * 1024
 LOG_BACKUP_SUFFIX = ".1"
+#: The ``nbdeploy`` package folder (``nbdeploy/targets/process/processes.py``).
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -502,8 +504,8 @@ def read_exit_status(path: Path) -> dict[str, Any] | None:
 def code_fingerprint() -> str:
     """A fingerprint of the code a warm server would pre-import.
 
-    It covers the interpreter, the nbdeploy version and the mtime/size of every
-    nbdeploy ``.py`` file, plus the mtimes of the site-packages folders (which change
+    It covers the interpreter and the mtime/size of every nbdeploy ``.py`` file (the
+    version is in one of them), plus the mtimes of the site-packages folders (which change
     when a package is installed, upgraded or removed). Costs about a millisecond.
 
     Examples
@@ -511,12 +513,9 @@ def code_fingerprint() -> str:
     >>> code_fingerprint() == code_fingerprint()
     True
     """
-    import nbdeploy
-
     digest = hashlib.sha256()
     digest.update(sys.executable.encode())
-    digest.update(str(getattr(nbdeploy, "__version__", "")).encode())
-    root = Path(nbdeploy.__file__).parent
+    root = _PACKAGE_ROOT
     entries: list[str] = []
     stack = [root]
     while stack:

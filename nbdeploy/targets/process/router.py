@@ -73,6 +73,7 @@ from typing import Any
 
 __all__ = [
     "AZURE_VERSION_HEADER",
+    "ROUTER_SCRIPT",
     "VERSION_HEADER",
     "Route",
     "Routes",
@@ -119,9 +120,8 @@ WATCH_SECONDS = 1.0
 #: Seconds in-flight requests get to finish after SIGTERM.
 STOP_SECONDS = 10.0
 _COPY_CHUNK = 256 * 1024
-
-
-# --------------------------------------------------------------------------- routes
+#: This file: the kernel runs it by path (``python -I router.py``), see the docstring.
+ROUTER_SCRIPT = Path(__file__).resolve()
 
 
 @dataclass(frozen=True)
@@ -223,9 +223,6 @@ def read_applied(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-# --------------------------------------------------------------------------- HTTP
-
-
 class _BadRequest(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -312,8 +309,6 @@ class Router:
         self.stopping = False
         self._random = random.Random()
 
-    # -- routes -----------------------------------------------------------------------
-
     def _stat_mtime(self) -> int | None:
         try:
             return os.stat(self.routes_file).st_mtime_ns
@@ -375,8 +370,6 @@ class Router:
                     self.down.add(route)
             await asyncio.sleep(HEALTH_SECONDS)
 
-    # -- upstream connections -----------------------------------------------------------
-
     async def _connect(self, route: Route) -> tuple[_Pooled, bool]:
         """A connection to ``route``: a pooled one (``True``) or a new one."""
         pool = self._pools.get((route.host, route.port))
@@ -398,8 +391,6 @@ class Router:
             return
         conn.idle_since = time.monotonic()
         self._pools.setdefault((route.host, route.port), []).append(conn)
-
-    # -- one request --------------------------------------------------------------------
 
     def _choose(self, headers: Sequence[tuple[bytes, bytes]], avoid: Route | None = None) -> Route:
         for name in _PIN_HEADERS:
@@ -518,8 +509,6 @@ class Router:
         else:
             self._release(route, conn)
         return keep_client
-
-    # -- one client connection ----------------------------------------------------------
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve the requests of one client connection (keep-alive)."""
@@ -705,8 +694,6 @@ class Router:
             await reader.readexactly(2)
             up.write(b"\r\n")
 
-    # -- stopping -------------------------------------------------------------------------
-
     async def drain(self, timeout: float) -> None:
         """Close idle client connections and wait for requests in flight to finish."""
         self.stopping = True
@@ -767,9 +754,6 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size
         remaining -= len(chunk)
         if remaining > 0:
             await writer.drain()  # at most one chunk buffered: memory stays flat
-
-
-# --------------------------------------------------------------------------- process
 
 
 def _log(message: str) -> None:

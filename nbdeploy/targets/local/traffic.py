@@ -5,7 +5,7 @@ A local service starts as one server process on its port (no extra hop). The fir
 
 1. the current bundle starts again as version ``current_name`` (``"v1"``) on a fresh
    loopback port, and the new bundle as the new version on another;
-2. once both answer, the router (:mod:`nbdeploy.targets.router`) starts on the
+2. once both answer, the router (:mod:`nbdeploy.targets.process.router`) starts on the
    endpoint's port with ``SO_REUSEPORT`` next to the original process, with the
    weights in its routes file, and confirms it applied them;
 3. the original process gets SIGTERM and finishes its requests in flight, so the
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import signal
 import subprocess
 import sys
@@ -43,19 +42,23 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nbdeploy.core.refs import check_name
 from nbdeploy.core.services import ServiceRecord, ServiceState
 from nbdeploy.core.serving import drain_seconds
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError, TargetUnavailableError
+from nbdeploy.targets.base import Target
+from nbdeploy.targets.probe import PROBE_TIMEOUT, probe
+from nbdeploy.targets.process.processes import ProcessId, terminate, terminate_all
+from nbdeploy.targets.process.router import ROUTER_SCRIPT, Route, Routes, read_applied
+from nbdeploy.targets.records import logs_hint
+from nbdeploy.targets.weights import rescale
 
-from ._common import logs_hint
-from ._process import ProcessId, terminate, terminate_all
-from .router import Route, Routes, read_applied
-
-if TYPE_CHECKING:
-    from .local import LocalConfig, LocalTarget
+from .bundles import bundle_models, bundle_path, bundle_settings
+from .config import LocalConfig
+from .replicas import Replicas
+from .servers import servers_of
 
 __all__ = [
     "DEFAULT_VERSION",
@@ -77,7 +80,6 @@ ACK_TIMEOUT = 10.0
 DEFAULT_BODY = 100 * 1024 * 1024
 #: Seconds the router process may take to start listening.
 ROUTER_START_TIMEOUT = 30.0
-_ROUTER_SCRIPT = Path(__file__).resolve().with_name("router.py")
 
 
 @dataclass(frozen=True)
@@ -154,28 +156,23 @@ def traffic_of(record: ServiceRecord) -> dict[str, int]:
     return {v.name: v.weight for v in versions_of(record)}
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def _service_dir(target: LocalTarget, name: str) -> Path:
+def _service_dir(target: Target, name: str) -> Path:
     return target._service_dir(name)
 
 
-def _routes_file(target: LocalTarget, name: str) -> Path:
+def _routes_file(target: Target, name: str) -> Path:
     return _service_dir(target, name) / "routes.json"
 
 
-def _applied_file(target: LocalTarget, name: str) -> Path:
+def _applied_file(target: Target, name: str) -> Path:
     return _service_dir(target, name) / "routes.applied.json"
 
 
 def _config(record: ServiceRecord) -> LocalConfig:
-    from .local import LocalConfig
-
     return LocalConfig.from_record(record)
 
 
-def _live_record(target: LocalTarget, name: str) -> ServiceRecord:
+def _live_record(target: Target, name: str) -> ServiceRecord:
     record = target.get(name)  # ServiceNotFoundError, wrong target: InvalidArgumentError
     if record.state is ServiceState.FAILED:
         raise DeploymentError(
@@ -194,27 +191,6 @@ def _check_weight(weight: object, what: str) -> int:
     return weight
 
 
-def _rescale(weights: Mapping[str, int], total: int) -> dict[str, int]:
-    """``weights`` scaled to add up to ``total`` (largest remainders get the rest).
-
-    Examples
-    --------
-    >>> _rescale({"a": 50, "b": 50}, 90)
-    {'a': 45, 'b': 45}
-    >>> _rescale({"a": 1, "b": 1, "c": 1}, 100)
-    {'a': 34, 'b': 33, 'c': 33}
-    """
-    current = sum(weights.values())
-    if current == 0:
-        return dict.fromkeys(weights, 0)
-    exact = {k: w * total / current for k, w in weights.items()}
-    result = {k: math.floor(x) for k, x in exact.items()}
-    short = total - sum(result.values())
-    for key in sorted(exact, key=lambda k: result[k] - exact[k])[:short]:
-        result[key] += 1
-    return result
-
-
 def _union(versions: Iterable[Version]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for version in versions:
@@ -228,7 +204,7 @@ def _routes(versions: Iterable[Version], host: str, generation: int) -> Routes:
 
 
 def _start_backend(
-    target: LocalTarget,
+    target: Target,
     name: str,
     version: str,
     bundle: Path,
@@ -239,7 +215,7 @@ def _start_backend(
     answer."""
     if show_output:
         print(f"{name}: starting version {version}", flush=True)
-    servers, port, mode, outcome = target._start_servers(
+    servers, port, mode, outcome = Replicas(target.workspace).start(
         name, bundle, cfg, 0, cfg.replica_count, show_output
     )
     if not outcome.ready:
@@ -253,7 +229,7 @@ def _start_backend(
 
 
 def _wait_applied(
-    target: LocalTarget, name: str, router: ProcessId, generation: int, timeout: float
+    target: Target, name: str, router: ProcessId, generation: int, timeout: float
 ) -> None:
     applied = _applied_file(target, name)
     deadline = time.monotonic() + timeout
@@ -268,7 +244,8 @@ def _wait_applied(
             return
         if not router.alive():
             raise DeploymentError(
-                f"the router of service {name!r} stopped: {target._death_reason(name, router)}",
+                f"the router of service {name!r} stopped: "
+                + Replicas(target.workspace).death_reason(name, router),
                 hint=logs_hint(name, "delete the service and deploy it again; the reason is in"),
             )
         if time.monotonic() >= deadline:
@@ -281,7 +258,7 @@ def _wait_applied(
         delay = min(delay * 2, 0.02)
 
 
-def _apply(target: LocalTarget, record: ServiceRecord, routes: Routes) -> None:
+def _apply(target: Target, record: ServiceRecord, routes: Routes) -> None:
     """Give the running router new routes and wait until it uses them."""
     router = ProcessId.from_dict(record.config["process"])
     routes.write(_routes_file(target, record.name))
@@ -294,7 +271,7 @@ def _apply(target: LocalTarget, record: ServiceRecord, routes: Routes) -> None:
 
 
 def _start_router(
-    target: LocalTarget,
+    target: Target,
     name: str,
     cfg: LocalConfig,
     routes: Routes,
@@ -306,19 +283,17 @@ def _start_router(
     With ``take_over`` (the single server's hand-over socket) the router serves on that
     server's own listening socket, so no connection queued for it is lost in the switch.
     """
-    from .local import _bundle_settings
-
     service_dir = _service_dir(target, name)
     record = target.workspace.services.get(name)
     # The endpoint's versions share its settings (auth, CORS, limits).
-    max_body = int(_bundle_settings(record.bundle_path).get("max_request_bytes") or DEFAULT_BODY)
+    max_body = int(bundle_settings(record.bundle_path).get("max_request_bytes") or DEFAULT_BODY)
     routes.write(_routes_file(target, name))
     with contextlib.suppress(OSError):
         _applied_file(target, name).unlink()
     command = [
         sys.executable,
         "-I",  # stdlib (+ uvloop) only: no nbdeploy, numpy or pandas to import
-        str(_ROUTER_SCRIPT),
+        str(ROUTER_SCRIPT),
         "--detach",
         "--routes",
         str(_routes_file(target, name)),
@@ -329,7 +304,7 @@ def _start_router(
         "--port",
         str(cfg.port),
         "--log",
-        str(target._log_file(name)),
+        str(Replicas(target.workspace).log_file(name)),
         "--exit-dir",
         str(service_dir),
         "--max-body-bytes",
@@ -361,7 +336,7 @@ def _start_router(
 
 
 def _store(
-    target: LocalTarget,
+    target: Target,
     record: ServiceRecord,
     versions: list[Version],
     primary: str,
@@ -387,11 +362,9 @@ def _store(
     )
 
 
-def _retire(target: LocalTarget, name: str, old: Version, keep: Iterable[Version]) -> None:
+def _retire(target: Target, name: str, old: Version, keep: Iterable[Version]) -> None:
     """Stop a version's processes (they finish their requests) and drop its bundle."""
-    from .local import _bundle_settings
-
-    grace = max(10.0, drain_seconds(_bundle_settings(old.bundle_path)))
+    grace = max(10.0, drain_seconds(bundle_settings(old.bundle_path)))
     terminate_all(old.processes, grace)
     for proc in old.processes:
         with contextlib.suppress(OSError):
@@ -400,13 +373,11 @@ def _retire(target: LocalTarget, name: str, old: Version, keep: Iterable[Version
         target._remove_bundle(old.bundle_path)
 
 
-def _check_serving(target: LocalTarget, record: ServiceRecord, version: Version) -> None:
+def _check_serving(target: Target, record: ServiceRecord, version: Version) -> None:
     """Refuse to send traffic to a version that is not running or not answering."""
-    from .local import PROBE_TIMEOUT, probe
-
     dead = next((p for p in version.processes if not p.alive()), None)
     if dead is not None:
-        why = target._death_reason(record.name, dead)
+        why = Replicas(target.workspace).death_reason(record.name, dead)
     elif probe(_config(record).bind_host, version.port, timeout=PROBE_TIMEOUT) != 200:
         why = "it does not answer GET / with 200"
     else:
@@ -440,11 +411,8 @@ def _need_versions(record: ServiceRecord) -> list[Version]:
     return versions
 
 
-# --------------------------------------------------------------------------- operations
-
-
 def add_version(
-    target: LocalTarget,
+    target: Target,
     name: str,
     version: str,
     bundle: Any,
@@ -470,13 +438,11 @@ def add_version(
     --------
     >>> add_version(target, "churn", "v2", "bundles/churn/2", weight=10)  # doctest: +SKIP
     """
-    from .local import _bundle_models, _bundle_path
-
     check_name(version, "version")
     weight = _check_weight(weight, f"version {version!r}")
     record = _live_record(target, name)
-    path = _bundle_path(bundle)
-    models = _bundle_models(path)
+    path = bundle_path(bundle)
+    models = bundle_models(path)
     cfg = _config(record)
     versions = versions_of(record)
     if not versions:
@@ -487,7 +453,7 @@ def add_version(
             hint="pick another name, or update it with service.update_version(...)",
         )
     procs, port, mode = _start_backend(target, name, version, path, cfg, show_output)
-    scaled = _rescale({v.name: v.weight for v in versions}, 100 - weight)
+    scaled = rescale({v.name: v.weight for v in versions}, 100 - weight)
     new = [replace(v, weight=scaled[v.name]) for v in versions]
     new.append(Version(version, str(path), models, port, weight, procs[0], mode, tuple(procs[1:])))
     generation = int(record.config.get("routes_generation", 0)) + 1
@@ -500,7 +466,7 @@ def add_version(
 
 
 def _split(
-    target: LocalTarget,
+    target: Target,
     record: ServiceRecord,
     cfg: LocalConfig,
     version: str,
@@ -520,8 +486,6 @@ def _split(
         )
     if not record.bundle_path:
         raise DeploymentError(f"service {name!r} has no recorded bundle to keep serving")
-    from .local import _bundle_settings, servers_of
-
     old = servers_of(record)
     first = _start_backend(target, name, current_name, Path(record.bundle_path), cfg, show_output)
     try:
@@ -566,13 +530,13 @@ def _split(
     if show_output:
         print(f"{name}: router on port {cfg.port}; retiring the single server", flush=True)
     # Both listen on the endpoint's port now; the old server finishes its requests.
-    target._retire(name, old, _bundle_settings(record.bundle_path))
+    Replicas(target.workspace).retire(name, old, bundle_settings(record.bundle_path))
     return _store(
         target, record, versions, current_name, 1, mode="router", process=router.to_dict()
     )
 
 
-def set_traffic(target: LocalTarget, name: str, weights: Mapping[str, int]) -> ServiceRecord:
+def set_traffic(target: Target, name: str, weights: Mapping[str, int]) -> ServiceRecord:
     """Give the versions of endpoint ``name`` new weights (percent, adding up to 100).
 
     Versions left out get 0. The change holds for every request sent after this returns;
@@ -615,7 +579,7 @@ def set_traffic(target: LocalTarget, name: str, weights: Mapping[str, int]) -> S
     return _store(target, record, new, str(record.config.get("primary")), generation)
 
 
-def remove_version(target: LocalTarget, name: str, version: str) -> ServiceRecord:
+def remove_version(target: Target, name: str, version: str) -> ServiceRecord:
     """Stop version ``version`` of endpoint ``name``; it must have weight 0 (shift its
     traffic first with :func:`set_traffic`, or use :func:`rollback`).
 
@@ -654,7 +618,7 @@ def remove_version(target: LocalTarget, name: str, version: str) -> ServiceRecor
     return _store(target, record, keep, primary, generation)
 
 
-def rollback(target: LocalTarget, name: str) -> ServiceRecord:
+def rollback(target: Target, name: str) -> ServiceRecord:
     """Send all traffic of endpoint ``name`` back to its primary version and stop every
     other version.
 
@@ -679,7 +643,7 @@ def rollback(target: LocalTarget, name: str) -> ServiceRecord:
 
 
 def update_version(
-    target: LocalTarget,
+    target: Target,
     name: str,
     version: str | None,
     bundle: Any,
@@ -694,18 +658,16 @@ def update_version(
     --------
     >>> update_version(target, "churn", "v2", "bundles/churn/3")  # doctest: +SKIP
     """
-    from .local import _bundle_models, _bundle_path
-
     record = _live_record(target, name)
     versions = _need_versions(record)
     old = _find(versions, version or str(record.config.get("primary")), name)
-    path = _bundle_path(bundle)
+    path = bundle_path(bundle)
     cfg = _config(record)
     procs, port, mode = _start_backend(target, name, old.name, path, cfg, show_output)
     fresh = replace(
         old,
         bundle_path=str(path),
-        models=_bundle_models(path),
+        models=bundle_models(path),
         port=port,
         process=procs[0],
         replicas=tuple(procs[1:]),

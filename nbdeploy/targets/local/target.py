@@ -1,0 +1,578 @@
+"""The local target's :class:`LocalTarget`: deploy, update, inspect and delete local
+services (see :mod:`nbdeploy.targets.local` for how they run)."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import dataclasses
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbdeploy.core.refs import check_name
+from nbdeploy.core.services import ServiceRecord, ServiceState
+from nbdeploy.exceptions import (
+    DeploymentError,
+    InvalidArgumentError,
+    ServiceNotFoundError,
+    TargetUnavailableError,
+)
+from nbdeploy.targets.base import Target
+from nbdeploy.targets.probe import PROBE_TIMEOUT, probe
+from nbdeploy.targets.process.processes import (
+    LogFollower,
+    ProcessId,
+    check_port_free,
+    read_log_tail,
+    terminate_all,
+)
+from nbdeploy.targets.records import conclude_wait, existing_for_redeploy, settled, uri
+from nbdeploy.targets.rollout import redeploy
+
+from . import traffic
+from .bundles import bundle_models, bundle_path
+from .config import LocalConfig
+from .generations import LocalRollout
+from .replicas import Replicas
+from .servers import (
+    STOP_TIMEOUT,
+    Server,
+    probe_host,
+    remove_socket_file,
+    servers_config,
+    servers_of,
+)
+
+if TYPE_CHECKING:
+    from nbdeploy.core.workspace import Workspace
+
+__all__ = ["RESTART_LIMIT", "LocalTarget"]
+
+#: Crashed replicas restarted at most this many times per deployed generation.
+RESTART_LIMIT = 3
+
+
+class LocalTarget(Target):
+    """Services as processes on this machine (see :mod:`nbdeploy.targets.local`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from nbdeploy.core.workspace import Workspace
+    >>> target = LocalTarget(Workspace(tempfile.mkdtemp()))
+    >>> target.list()
+    []
+    >>> target.delete("nothing-here")  # idempotent
+    """
+
+    name = "local"
+
+    def __init__(self, workspace: Workspace) -> None:
+        super().__init__(workspace)
+        self._replicas = Replicas(workspace)
+
+    def deploy(
+        self,
+        name: str,
+        bundle: Any,
+        config: Any = None,
+        *,
+        wait: bool = True,
+        show_output: bool = False,
+    ) -> ServiceRecord:
+        """Run ``bundle`` as local service ``name``; the record once ``Healthy``.
+
+        With ``replicas`` > 1 the first server starts, then the others take over its
+        socket; this call then waits for all of them even with ``wait=False``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            A bad name, a missing bundle folder, or a port already in use.
+        ServiceExistsError
+            A live service of that name exists (update or delete it first).
+        DeploymentError
+            The server failed to start (the record says ``Failed`` with the reason;
+            the traceback is in :meth:`logs`) or was not healthy within the timeout.
+
+        Examples
+        --------
+        >>> target.deploy("diabetes", "bundles/diabetes/1", LocalConfig())  # doctest: +SKIP
+        ServiceRecord(name='diabetes', target='local', state='Healthy', ...)
+        """
+        check_name(name, "service")
+        cfg = LocalConfig.coerce(config)
+        path = bundle_path(bundle)
+        models = bundle_models(path)
+        store = self.workspace.services
+        existing = existing_for_redeploy(self, name, self._refresh, "local")
+        if existing is not None:
+            self._stop_processes(existing)
+        host = cfg.bind_host
+        if cfg.port and not check_port_free(host, cfg.port):
+            raise InvalidArgumentError(
+                f"port {cfg.port} on {host} is already in use",
+                hint="pick another port, or port=0 for a free one",
+            )
+        self._service_dir(name).mkdir(parents=True, exist_ok=True)
+        follower = LogFollower.at_end(self._replicas.log_file(name))
+        record = ServiceRecord(
+            name,
+            self.name,
+            ServiceState.TRANSITIONING,
+            models=models,
+            bundle_path=str(path),
+            config={**cfg.to_dict()},
+        )
+        if existing is not None:
+            record = record.replace(created=existing.created)
+        if show_output:
+            print(f"{name}: {record.state.value}", flush=True)
+        # The record is written once the process exists (one database write fewer on
+        # the cold-start path); a failure to start is recorded as Failed.
+        handover_socket = self._replicas.handover_path(name)
+        try:
+            proc, port, mode = self._replicas.spawn(
+                name, path, cfg, cfg.port, handover=False, handover_socket=handover_socket
+            )
+        except InvalidArgumentError as exc:
+            store.put(record.with_state(ServiceState.FAILED, error=exc.message))
+            raise
+        except Exception as exc:
+            store.put(record.with_state(ServiceState.FAILED, error=str(exc)))
+            raise
+        record = store.put(
+            record.replace(
+                scoring_uri=uri(host, port, "/score"),
+                swagger_uri=uri(host, port, "/swagger.json"),
+                config={
+                    **cfg.to_dict(),
+                    "port": port,
+                    "bound_port": port,
+                    "mode": mode,
+                    **servers_config([Server(proc, handover_socket)]),
+                    "log_offset": follower.offset,
+                    "log_inode": follower.inode,
+                },
+            )
+        )
+        if not wait and cfg.replica_count == 1:
+            return record
+        record = self._wait_record(record, cfg.timeout, show_output)
+        return self._add_replicas(record, path, cfg, show_output)
+
+    def _add_replicas(
+        self, record: ServiceRecord, bundle: Path, cfg: LocalConfig, show_output: bool
+    ) -> ServiceRecord:
+        """Start the replicas after the first one (they take over its socket)."""
+        first = servers_of(record)
+        missing = cfg.replica_count - len(first)
+        if missing <= 0:
+            return record
+        if show_output:
+            print(f"{record.name}: starting {missing} more replica(s)", flush=True)
+        port = int(record.config["port"])
+        more, _, _, outcome = self._replicas.start(
+            record.name, bundle, cfg, port, missing, show_output, take_over=first[0].handover
+        )
+        if not outcome.ready:
+            reason = outcome.reason or f"not ready within {cfg.timeout:g} s"
+            self._replicas.stop(first, STOP_TIMEOUT)
+            record = self.workspace.services.put(
+                record.with_state(ServiceState.FAILED, f"a replica failed to start: {reason}")
+            )
+            raise DeploymentError(
+                f"service {record.name!r} failed to start: a replica failed: {reason}",
+                hint=f"see the full output with logs({record.name!r})",
+            )
+        servers = first + more
+        return self.workspace.services.put(
+            record.replace(config={**record.config, **servers_config(servers)})
+        )
+
+    def wait(
+        self, name: str, timeout: float | None = None, show_output: bool = False
+    ) -> ServiceRecord:
+        """Block until service ``name`` leaves ``Transitioning``; its record.
+
+        With ``show_output`` the server's new log lines and the state changes are
+        printed as they happen. A service still not healthy after ``timeout`` seconds
+        is stopped and marked ``Failed``.
+
+        Raises
+        ------
+        DeploymentError
+            The service failed or timed out (the record says why).
+
+        Examples
+        --------
+        >>> target.wait("diabetes", 60, show_output=True)  # doctest: +SKIP
+        """
+        record = self.workspace.services.get(name)
+        self._check_mine(record)
+        return self._wait_record(record, timeout, show_output)
+
+    def _wait_record(
+        self, record: ServiceRecord, timeout: float | None, show_output: bool
+    ) -> ServiceRecord:
+        name = record.name
+        done = settled(record, self._refresh, show_output)
+        if done is not None:
+            return done
+        limit = float(timeout if timeout is not None else record.config.get("timeout", 120.0))
+        servers = servers_of(record)
+        if not servers:
+            raise DeploymentError(f"service {name!r} has no recorded process")
+        procs = [server.process for server in servers]
+        offset = int(record.config.get("log_offset") or 0)
+        inode = record.config.get("log_inode")
+        follower = LogFollower(
+            self._replicas.log_file(name), offset, None if inode is None else int(inode)
+        )
+        host = str(record.config.get("host", "127.0.0.1"))
+        host = "127.0.0.1" if host == "localhost" else host
+        port = int(record.config["port"])
+        outcome = self._replicas.await_ready(
+            name, procs, follower, host, port, time.monotonic() + limit, show_output
+        )
+        return conclude_wait(
+            self, record, outcome, limit, show_output, lambda: self._replicas.stop(servers, 5.0)
+        )
+
+    def update(
+        self,
+        name: str,
+        bundle: Any,
+        config: Any = None,
+        *,
+        wait: bool = True,
+        show_output: bool = False,
+    ) -> ServiceRecord:
+        """Switch service ``name`` to ``bundle`` without dropping requests.
+
+        The new generation binds the same address, runs ``init()`` before it listens,
+        and replaces the old process once ready; the scoring URI stays the same
+        (unless ``config`` changes host or port). The switch needs this call to stop
+        the old process, so it always waits (``wait`` is accepted for the interface).
+
+        Raises
+        ------
+        DeploymentError
+            The new generation failed; the old one keeps serving (state unchanged).
+
+        Examples
+        --------
+        >>> target.update("diabetes", "bundles/diabetes/2")  # doctest: +SKIP
+        """
+        del wait  # the switch completes in this call
+        record = self._refresh(self.workspace.services.get(name))
+        self._check_mine(record)
+        if record.config.get("versions"):
+            return self._update_primary(record, bundle, config, show_output)
+        path = bundle_path(bundle)
+        current = LocalConfig.from_record(record)
+        cfg = LocalConfig.coerce(config) if config is not None else current
+        if cfg.port == 0:
+            cfg = dataclasses.replace(cfg, port=current.port)
+        old = servers_of(record)
+        if not any(s.process.alive() for s in old) or record.state is ServiceState.FAILED:
+            # Nothing to hand over from: start the new generation like a deploy.
+            return redeploy(
+                self,
+                record,
+                path,
+                cfg,
+                clear=lambda: self._stop_processes(record),
+                show_output=show_output,
+            )
+        return LocalRollout(self, record, path, cfg, show_output=show_output).run()
+
+    def get(self, name: str) -> ServiceRecord:
+        """The live record of local service ``name``: process alive and ``GET /``
+        answering → ``Healthy``; alive but silent → ``Unhealthy``; gone → ``Failed``.
+
+        Examples
+        --------
+        >>> target.get("diabetes").state  # doctest: +SKIP
+        <ServiceState.HEALTHY: 'Healthy'>
+        """
+        record = self.workspace.services.get(name)
+        self._check_mine(record)
+        return self._refresh(record)
+
+    def list(self) -> builtins.list[ServiceRecord]:
+        """Live records of every local service in the workspace.
+
+        Examples
+        --------
+        >>> [r.name for r in target.list()]  # doctest: +SKIP
+        ['diabetes']
+        """
+        return [self._refresh(r) for r in self.workspace.services.list(target=self.name)]
+
+    def logs(self, name: str, tail: int | None = None) -> str:
+        """The output of service ``name`` (server log incl. tracebacks; last ``tail`` lines).
+
+        Examples
+        --------
+        >>> print(target.logs("diabetes", tail=5))  # doctest: +SKIP
+        """
+        record = self.workspace.services.get(name)
+        self._check_mine(record)
+        return read_log_tail(self._replicas.log_file(name), tail)
+
+    def delete(self, name: str) -> None:
+        """Stop service ``name`` (SIGTERM, then SIGKILL after a deadline) and remove its
+        record, runtime files and — when it lives in the workspace — its bundle.
+        Deleting a service that does not exist does nothing.
+
+        Examples
+        --------
+        >>> target.delete("diabetes")  # doctest: +SKIP
+        """
+        try:
+            record = self.workspace.services.get(name)
+        except ServiceNotFoundError:
+            return
+        self._check_mine(record)
+        self._stop_processes(record)
+        self.workspace.services.delete(name)
+        self._remove_bundle(record.bundle_path)
+        for version_bundle in traffic.version_bundles(record):
+            self._remove_bundle(version_bundle)
+        shutil.rmtree(self._service_dir(name), ignore_errors=True)
+
+    def add_version(
+        self,
+        name: str,
+        version: str,
+        bundle: Any,
+        weight: int = 0,
+        *,
+        current_name: str = "v1",
+        show_output: bool = False,
+    ) -> ServiceRecord:
+        """Serve ``bundle`` as another version of service ``name`` with ``weight`` % of
+        its traffic (the first call puts a router on the service's port; the running
+        bundle becomes version ``current_name``).
+
+        Examples
+        --------
+        >>> target.add_version("churn", "v2", "bundles/churn/2", weight=10)  # doctest: +SKIP
+        """
+        return traffic.add_version(
+            self, name, version, bundle, weight, current_name=current_name, show_output=show_output
+        )
+
+    def set_traffic(self, name: str, weights: Mapping[str, int]) -> ServiceRecord:
+        """Give the versions of service ``name`` new weights (percent, adding up to 100).
+
+        Examples
+        --------
+        >>> target.set_traffic("churn", {"v1": 50, "v2": 50})  # doctest: +SKIP
+        """
+        return traffic.set_traffic(self, name, weights)
+
+    def remove_version(self, name: str, version: str) -> ServiceRecord:
+        """Stop version ``version`` (weight 0) of service ``name``.
+
+        Examples
+        --------
+        >>> target.remove_version("churn", "v2")  # doctest: +SKIP
+        """
+        return traffic.remove_version(self, name, version)
+
+    def rollback(self, name: str) -> ServiceRecord:
+        """All traffic of service ``name`` back to its primary version; the others stop.
+
+        Examples
+        --------
+        >>> target.rollback("churn")  # doctest: +SKIP
+        """
+        return traffic.rollback(self, name)
+
+    def update_version(
+        self, name: str, version: str | None, bundle: Any, *, show_output: bool = False
+    ) -> ServiceRecord:
+        """Switch one version (``None``: the primary) of service ``name`` to ``bundle``.
+
+        Examples
+        --------
+        >>> target.update_version("churn", "v2", "bundles/churn/3")  # doctest: +SKIP
+        """
+        return traffic.update_version(self, name, version, bundle, show_output=show_output)
+
+    def traffic(self, name: str) -> dict[str, int]:
+        """``{version: weight}`` of service ``name`` (empty for a single-version service).
+
+        Examples
+        --------
+        >>> target.traffic("churn")  # doctest: +SKIP
+        {'v1': 90, 'v2': 10}
+        """
+        record = self.workspace.services.get(name)
+        self._check_mine(record)
+        return traffic.traffic_of(record)
+
+    def _update_primary(
+        self, record: ServiceRecord, bundle: Any, config: Any, show_output: bool
+    ) -> ServiceRecord:
+        """``update()`` of an endpoint with versions switches its primary version."""
+        if config is not None:
+            cfg = LocalConfig.coerce(config)
+            current = (record.config.get("host"), record.config.get("port"))
+            if cfg.port != 0 and (cfg.host, cfg.port) != current:
+                raise InvalidArgumentError(
+                    f"service {record.name!r} has versions behind a router; its address "
+                    "cannot change in an update",
+                    hint="keep the port and host, or delete the service and deploy it again",
+                )
+        return traffic.update_version(self, record.name, None, bundle, show_output=show_output)
+
+    def _stop_processes(self, record: ServiceRecord) -> None:
+        """Stop every process of a record at once: its servers (replicas), a next
+        generation being started, and for an endpoint with versions its router and
+        the versions' servers."""
+        procs = [s.process for s in servers_of(record)]
+        nexts = record.config.get("next")
+        for info in nexts if isinstance(nexts, builtins.list) else [nexts]:
+            if isinstance(info, Mapping):
+                procs.append(ProcessId.from_dict(dict(info)))
+        process = record.config.get("process")
+        if isinstance(process, Mapping):
+            procs.append(ProcessId.from_dict(dict(process)))  # the router, or servers[0]
+        procs += traffic.version_processes(record)
+        terminate_all(procs, STOP_TIMEOUT)
+        for server in servers_of(record):
+            if server.handover:
+                remove_socket_file(server.handover)
+
+    def _refresh(self, record: ServiceRecord) -> ServiceRecord:
+        """The record with its live state (stored when it changed).
+
+        Every replica must run and ``GET /`` answer 200 for ``Healthy``. A replica
+        that died is restarted here (the restart policy: at most
+        :data:`RESTART_LIMIT` restarts per deployed generation, each recorded in
+        ``config["restarts"]`` with the reason), on the same port and — while a
+        sibling still serves — on the same listening socket.
+        """
+        if record.state is ServiceState.FAILED:
+            return record
+        if record.config.get("versions"):
+            return self._refresh_endpoint(record)
+        servers = servers_of(record)
+        if not servers:
+            return record
+        dead = [s for s in servers if not s.process.alive()]
+        if dead and record.state is ServiceState.TRANSITIONING:
+            # It never served (init() failed, say): starting it again would not help.
+            reason = self._replicas.death_reason(record.name, dead[0].process)
+            return self._store_live(record, record.with_state(ServiceState.FAILED, reason))
+        if dead:
+            return self._restart(record, servers, dead)
+        status = probe(probe_host(record), int(record.config["port"]), timeout=PROBE_TIMEOUT)
+        if status == 200:
+            state, error = ServiceState.HEALTHY, None
+        elif record.state is ServiceState.TRANSITIONING:
+            return record
+        else:
+            state = ServiceState.UNHEALTHY
+            error = (
+                f"GET / answered {status}"
+                if status is not None
+                else f"GET / did not answer within {PROBE_TIMEOUT:g} s "
+                f"(pid {servers[0].process.pid} alive)"
+            )
+        return self._store_live(record, record.with_state(state, error))
+
+    def _refresh_endpoint(self, record: ServiceRecord) -> ServiceRecord:
+        """:meth:`_refresh` of an endpoint with versions: its router and every version
+        must run (a dead one is named)."""
+        router = ProcessId.from_dict(dict(record.config["process"]))
+        if not router.alive():
+            reason = "the router stopped: " + self._replicas.death_reason(record.name, router)
+            return self._store_live(record, record.with_state(ServiceState.FAILED, reason))
+        status = probe(probe_host(record), int(record.config["port"]), timeout=PROBE_TIMEOUT)
+        state = ServiceState.HEALTHY if status == 200 else ServiceState.UNHEALTHY
+        error = None if status == 200 else f"GET / answered {status}"
+        dead = [v for v in traffic.versions_of(record) if not v.alive()]
+        if dead:
+            state = ServiceState.UNHEALTHY
+            error = "; ".join(
+                f"version {v.name!r} is not running: "
+                + self._replicas.death_reason(
+                    record.name, next(p for p in v.processes if not p.alive())
+                )
+                for v in dead
+            )
+        return self._store_live(record, record.with_state(state, error))
+
+    def _store_live(self, seen: ServiceRecord, live: ServiceRecord) -> ServiceRecord:
+        """Store what a refresh found — unless another deploy, update or delete of the
+        service runs (its lock is taken) or changed the record since it was read: a
+        refresh must never write an older view over a newer one."""
+        if live.state is seen.state and live.error == seen.error:
+            return seen
+        try:
+            with self.workspace.service_lock(seen.name, timeout=0):
+                stored = self.workspace.services.get(seen.name)
+                if stored.updated != seen.updated:
+                    return stored
+                return self.workspace.services.put(live)
+        except (TargetUnavailableError, ServiceNotFoundError):
+            return live
+
+    def _restart(
+        self, record: ServiceRecord, servers: builtins.list[Server], dead: builtins.list[Server]
+    ) -> ServiceRecord:
+        """Restart the dead replicas of a service (see :meth:`_refresh`)."""
+        name = record.name
+        reasons = [self._replicas.death_reason(name, s.process) for s in dead]
+        try:
+            with self.workspace.service_lock(name, timeout=0):
+                if self.workspace.services.get(name).updated != record.updated:
+                    return self._refresh(self.workspace.services.get(name))
+                return self._restart_locked(record, servers, dead, reasons)
+        except TargetUnavailableError:  # being changed right now: report, do not act
+            return record.with_state(ServiceState.UNHEALTHY, "; ".join(reasons))
+
+    def _restart_locked(
+        self,
+        record: ServiceRecord,
+        servers: builtins.list[Server],
+        dead: builtins.list[Server],
+        reasons: builtins.list[str],
+    ) -> ServiceRecord:
+        store = self.workspace.services
+        live = [s for s in servers if s not in dead]
+        history = builtins.list(record.config.get("restarts") or [])
+        if len(history) + len(dead) > RESTART_LIMIT or not record.bundle_path:
+            why = (
+                f"{'; '.join(reasons)}; not restarted: {len(history)} restart(s) already "
+                f"(the limit is {RESTART_LIMIT} per deployment; see logs({record.name!r}))"
+            )
+            state = ServiceState.UNHEALTHY if live else ServiceState.FAILED
+            return store.put(record.with_state(state, why))
+        self._replicas.stop(dead, 0.0)  # only removes their sockets: they are gone
+        cfg = LocalConfig.from_record(record)
+        port = int(record.config["port"])
+        source = next((s.handover for s in live if s.handover), None)
+        new, _, _, outcome = self._replicas.start(
+            record.name, Path(record.bundle_path), cfg, port, len(dead), False, take_over=source
+        )
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        for server, reason in zip(dead, reasons, strict=True):
+            history.append({"time": now, "pid": server.process.pid, "reason": reason})
+        config = {**record.config, "restarts": history}
+        for server in dead:  # its reason is recorded now
+            with contextlib.suppress(OSError):
+                (self._service_dir(record.name) / f"exit-{server.process.pid}.json").unlink()
+        if not outcome.ready:
+            why = f"{'; '.join(reasons)}; the restart failed: {outcome.reason or 'timed out'}"
+            state = ServiceState.UNHEALTHY if live else ServiceState.FAILED
+            return store.put(record.replace(config=config).with_state(state, why))
+        config.update(servers_config(live + new))
+        return store.put(record.replace(config=config).with_state(ServiceState.HEALTHY, None))
