@@ -2,10 +2,10 @@
 
 This is the only package that imports IPython and ipywidgets, and it imports them
 lazily: ``import nbdeploy.notebook`` is cheap, and the check process that runs a
-scoring script (:mod:`nbdeploy.notebook._check_runner`) never loads them.
+scoring script (:mod:`nbdeploy.workflows.check_runner`) never loads them.
 
 - ``%load_ext nbdeploy`` → :func:`load_ipython_extension` registers the magics;
-- :mod:`nbdeploy.notebook.display` renders models, services, lists and OpenAPI
+- :mod:`nbdeploy.display.cards` renders models, services, lists and OpenAPI
   documents as MIME bundles (``text/plain`` + escaped ``text/html``);
 - :class:`SwaggerView`, :class:`Progress`, :func:`write_score`;
 - widgets: :class:`DeployPanel`, :class:`RegistryBrowser`, :class:`TryIt`.
@@ -16,14 +16,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from nbdeploy.display.views import ModelList as ModelList
+    from nbdeploy.display.views import ServiceList as ServiceList
+    from nbdeploy.display.views import ServiceLogs as ServiceLogs
+    from nbdeploy.display.views import SwaggerView as SwaggerView
+
     from .progress import Progress as Progress
     from .scriptcheck import RunCheck as RunCheck
     from .scriptcheck import ScriptCheck as ScriptCheck
     from .scriptcheck import write_score as write_score
-    from .views import ModelList as ModelList
-    from .views import ServiceList as ServiceList
-    from .views import ServiceLogs as ServiceLogs
-    from .views import SwaggerView as SwaggerView
     from .widgets import DeployPanel as DeployPanel
     from .widgets import LiveLogs as LiveLogs
     from .widgets import RegistryBrowser as RegistryBrowser

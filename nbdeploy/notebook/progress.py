@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import IO, Any
 
-from .display import ERROR_COLOUR, OK_COLOUR, escape
+from nbdeploy.display.cards import ERROR_COLOUR, OK_COLOUR, escape
 
 __all__ = ["Progress", "has_frontend", "phase_of"]
 

@@ -4,7 +4,7 @@
 cell, checks it statically (:func:`nbdeploy.core.scoring.check_script`, with the
 notebook's names so "only defined in the notebook" is caught), and — given a model —
 runs ``init()`` and ``run(sample)`` against that registered model in a separate, clean
-Python process (:mod:`nbdeploy.notebook._check_runner`). Errors point at the line of
+Python process (:mod:`nbdeploy.workflows.check_runner`). Errors point at the line of
 the cell, which is what the user sees.
 """
 
@@ -21,9 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbdeploy.core.scoring import InputMode, ScriptReport, check_script
-from nbdeploy.exceptions import InvalidArgumentError, ScoringScriptError
-
-from .display import (
+from nbdeploy.display.cards import (
     ERROR_COLOUR,
     OK_COLOUR,
     escape,
@@ -31,6 +29,8 @@ from .display import (
     round_floats,
     select_mimetypes,
 )
+from nbdeploy.exceptions import InvalidArgumentError, ScoringScriptError
+
 from .progress import Progress
 
 if TYPE_CHECKING:
@@ -270,10 +270,10 @@ def run_check(
     >>> run_check("score.py", "diabetes").result[:1]          # doctest: +SKIP
     [206.1]
     """
-    from nbdeploy._client import encode_request
-    from nbdeploy._workspace import get_workspace
     from nbdeploy.core.bundle import InferenceConfig, build_bundle
     from nbdeploy.core.environment import Environment
+    from nbdeploy.sdk.client import encode_request
+    from nbdeploy.sdk.workspace import get_workspace
 
     ws = get_workspace(workspace)
     mv = ws.registry.get(model)
@@ -298,7 +298,7 @@ def run_check(
         cmd = [
             sys.executable,
             "-m",
-            "nbdeploy.notebook._check_runner",
+            "nbdeploy.workflows.check_runner",
             str(bundle.path),
             str(request),
             str(result),

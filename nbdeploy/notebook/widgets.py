@@ -24,9 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from nbdeploy.exceptions import InvalidArgumentError, NbdeployError
-
-from .display import (
+from nbdeploy.display.cards import (
     BUSY_COLOUR,
     ERROR_COLOUR,
     OK_COLOUR,
@@ -38,14 +36,15 @@ from .display import (
     select_mimetypes,
     service_card,
 )
+from nbdeploy.exceptions import InvalidArgumentError, NbdeployError
 
 if TYPE_CHECKING:
     import requests
 
-    from nbdeploy._model import Model
-    from nbdeploy._service import Webservice
     from nbdeploy.core.schema import Field, Schema
     from nbdeploy.core.workspace import Workspace
+    from nbdeploy.sdk.model import Model
+    from nbdeploy.sdk.webservice import Webservice
 
 __all__ = ["DeployPanel", "LiveLogs", "RegistryBrowser", "TryIt"]
 
@@ -111,8 +110,8 @@ class DeployPanel(_Static, widgets.VBox):  # type: ignore[misc]
     """
 
     def __init__(self, workspace: Workspace | str | os.PathLike[str] | None = None) -> None:
-        from nbdeploy._workspace import get_workspace
-        from nbdeploy.targets import target_names
+        from nbdeploy.api import target_names
+        from nbdeploy.sdk.workspace import get_workspace
 
         self.workspace = get_workspace(workspace)
         self.service: Webservice | None = None
@@ -183,7 +182,7 @@ class DeployPanel(_Static, widgets.VBox):  # type: ignore[misc]
         Raises whatever :func:`nbdeploy.deploy` raises; the state label shows it too,
         and the card of an earlier deployment is removed.
         """
-        from nbdeploy import _api as nbdeploy
+        from nbdeploy import api as nbdeploy
 
         ref = self.model_ref
         self.state.value = _status_html(f"deploying {ref} ...", "busy")
@@ -243,7 +242,7 @@ class RegistryBrowser(_Static, widgets.VBox):  # type: ignore[misc]
     """
 
     def __init__(self, workspace: Workspace | str | os.PathLike[str] | None = None) -> None:
-        from nbdeploy._workspace import get_workspace
+        from nbdeploy.sdk.workspace import get_workspace
 
         self.workspace = get_workspace(workspace)
         self.models: list[Model] = []
@@ -292,9 +291,8 @@ class RegistryBrowser(_Static, widgets.VBox):  # type: ignore[misc]
     def filter(self, text: str) -> list[str]:
         """Show only models whose name contains ``text`` or that have tag ``text``
         (``key=value``, or a bare key); return the refs shown."""
-        from nbdeploy._model import Model
-
-        from .display import models_table, muted
+        from nbdeploy.display.cards import models_table, muted
+        from nbdeploy.sdk.model import Model
 
         if self.search.value != text:
             self.search.value = text  # the observer calls back here; harmless
@@ -438,7 +436,7 @@ class TryIt(_Static, widgets.VBox):  # type: ignore[misc]
     """
 
     def __init__(self, service: Webservice, *, timeout: float = 30.0) -> None:
-        from .views import SwaggerView
+        from nbdeploy.display.views import SwaggerView
 
         self.service = service
         self.timeout = timeout

@@ -9,16 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nbdeploy._api import register
-from nbdeploy._service import Webservice
+from nbdeploy.api import register
 from nbdeploy.core.auth import mask_secret
 from nbdeploy.core.openapi import openapi31, swagger2
 from nbdeploy.core.schema import infer_schema
 from nbdeploy.core.services import ServiceRecord
 from nbdeploy.core.workspace import Workspace
-from nbdeploy.notebook import display
+from nbdeploy.display import cards as display
+from nbdeploy.display.views import ModelList, ServiceList, ServiceLogs
 from nbdeploy.notebook.scriptcheck import RunCheck, ScriptCheck
-from nbdeploy.notebook.views import ModelList, ServiceList, ServiceLogs
+from nbdeploy.sdk.webservice import Webservice
 
 EVIL = "<script>alert('x')</script>"
 
@@ -283,7 +283,7 @@ def test_script_check_round_trips_and_shows_cell_lines(tmp_path: Any) -> None:
 
 
 def test_snippets_and_examples_carry_no_17_digit_floats() -> None:
-    from nbdeploy.notebook.display import client_snippets, swagger_tables
+    from nbdeploy.display.cards import client_snippets, swagger_tables
 
     example = [{"age": 0.038075906433423026, "n": 3}]
     py, curl = client_snippets("http://h:1/score", example)

@@ -21,9 +21,9 @@ import pytest
 import requests
 
 import nbdeploy
-from nbdeploy._service import Webservice
 from nbdeploy.core.services import ServiceState
 from nbdeploy.core.workspace import Workspace
+from nbdeploy.sdk.webservice import Webservice
 from nbdeploy.targets._process import ProcessId
 from nbdeploy.targets.local import STOP_TIMEOUT, LocalConfig, LocalTarget, servers_of
 from nbdeploy.targets.traffic import versions_of

@@ -24,9 +24,9 @@ import pytest
 import requests
 
 import nbdeploy
-from nbdeploy._service import Webservice
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError
+from nbdeploy.sdk.webservice import Webservice
 from nbdeploy.targets import router as router_module
 from nbdeploy.targets._process import ProcessId
 from nbdeploy.targets.local import LocalConfig, LocalTarget

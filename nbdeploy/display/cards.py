@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from nbdeploy.core.auth import mask_secret
 from nbdeploy.exceptions import NbdeployError
+from nbdeploy.sdk.rendering import select_mimetypes
 
 if TYPE_CHECKING:
-    from nbdeploy._model import Model
-    from nbdeploy._service import Webservice
     from nbdeploy.core.schema import Schema
+    from nbdeploy.sdk.model import Model
+    from nbdeploy.sdk.webservice import Webservice
 
 __all__ = [
     "BORDER",
@@ -183,26 +184,6 @@ def compact_json(value: Any) -> str:
             body = ",\n  ".join(json.dumps(row) for row in rows)
             return f"{{{json.dumps(key)}: [\n  {body}\n]}}"
     return json.dumps(value, indent=1)
-
-
-def select_mimetypes(
-    bundle: Mapping[str, str],
-    include: Iterable[str] | None = None,
-    exclude: Iterable[str] | None = None,
-) -> dict[str, str]:
-    """Keep the MIME types of ``bundle`` that ``include`` asks for and ``exclude`` does not.
-
-    IPython passes ``include``/``exclude`` to ``_repr_mimebundle_``; honouring them
-    lets a frontend ask for text only.
-
-    Examples
-    --------
-    >>> select_mimetypes({"text/plain": "a", "text/html": "b"}, exclude=["text/html"])
-    {'text/plain': 'a'}
-    """
-    keep = set(include) if include else None
-    drop = set(exclude or ())
-    return {k: v for k, v in bundle.items() if (keep is None or k in keep) and k not in drop}
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], css_class: str = "") -> str:

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
-from nbdeploy._model import Model
-from nbdeploy._service import Webservice
 from nbdeploy.exceptions import InvalidArgumentError, TargetUnavailableError
+from nbdeploy.sdk.model import Model
+from nbdeploy.sdk.webservice import Webservice
 
-from .display import (
+from .cards import (
     escape,
     models_table,
     pre_style,
