@@ -1,9 +1,11 @@
 """HTML / MIME-bundle renderers for nbdeploy's objects, as pure functions.
 
-:mod:`~nbdeploy.display.cards` draws models, services and OpenAPI documents,
-:mod:`~nbdeploy.display.profile` the profile report, :mod:`~nbdeploy.display.views`
-the lists and logs the magics return. Nothing here imports IPython or ipywidgets:
-the notebook front (:mod:`nbdeploy.notebook`) shows what these functions return.
+:mod:`~nbdeploy.display.cards` draws models and services,
+:mod:`~nbdeploy.display.openapi` OpenAPI documents, :mod:`~nbdeploy.display.profile`
+the profile report, :mod:`~nbdeploy.display.views` the lists and logs the magics
+return; :mod:`~nbdeploy.display.html` is the HTML vocabulary they share. Nothing
+here imports IPython or ipywidgets: the notebook front (:mod:`nbdeploy.notebook`)
+shows what these functions return.
 
 Importing this package registers the renderers the SDK's ``_repr_mimebundle_``
 looks up (:mod:`nbdeploy.sdk.rendering`); ``nbdeploy/__init__.py`` does so.

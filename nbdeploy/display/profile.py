@@ -25,14 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cards import (
-    BORDER,
-    SURFACE,
-    TEXT,
-    TEXT_MUTED,
-    escape,
-    select_mimetypes,
-)
+from nbdeploy.sdk.rendering import select_mimetypes
+
+from .html import BORDER, SURFACE, TEXT, TEXT_MUTED, escape
 
 if TYPE_CHECKING:
     import numpy.typing as npt

@@ -21,15 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbdeploy.core.scoring import InputMode, ScriptReport, check_script
-from nbdeploy.display.cards import (
-    ERROR_COLOUR,
-    OK_COLOUR,
-    escape,
-    pre_style,
-    round_floats,
-    select_mimetypes,
-)
+from nbdeploy.display.html import ERROR_COLOUR, OK_COLOUR, escape, pre_style, round_floats
 from nbdeploy.exceptions import InvalidArgumentError, ScoringScriptError
+from nbdeploy.sdk.rendering import select_mimetypes
 
 from .progress import Progress
 

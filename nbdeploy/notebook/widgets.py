@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from nbdeploy.display.cards import (
+from nbdeploy.display.cards import service_card
+from nbdeploy.display.html import (
     BUSY_COLOUR,
     ERROR_COLOUR,
     OK_COLOUR,
@@ -33,10 +34,9 @@ from nbdeploy.display.cards import (
     escape,
     pre_style,
     round_floats,
-    select_mimetypes,
-    service_card,
 )
 from nbdeploy.exceptions import InvalidArgumentError, NbdeployError
+from nbdeploy.sdk.rendering import select_mimetypes
 
 if TYPE_CHECKING:
     import requests
@@ -291,7 +291,8 @@ class RegistryBrowser(_Static, widgets.VBox):  # type: ignore[misc]
     def filter(self, text: str) -> list[str]:
         """Show only models whose name contains ``text`` or that have tag ``text``
         (``key=value``, or a bare key); return the refs shown."""
-        from nbdeploy.display.cards import models_table, muted
+        from nbdeploy.display.cards import models_table
+        from nbdeploy.display.html import muted
         from nbdeploy.sdk.model import Model
 
         if self.search.value != text:
@@ -375,9 +376,6 @@ def _matches(model: Model, needle: str) -> bool:
     if sep:
         return tags.get(key.strip()) == value.strip()
     return needle in tags
-
-
-# -- TryIt -----------------------------------------------------------------------------
 
 
 def _field_widget(field: Field, value: Any) -> Any:
@@ -567,9 +565,6 @@ def _first_row(body: Any) -> dict[str, Any]:
     if isinstance(data, list) and data and isinstance(data[0], dict):
         return dict(data[0])
     return {}
-
-
-# -- LiveLogs --------------------------------------------------------------------------
 
 
 class LiveLogs(_Static, widgets.VBox):  # type: ignore[misc]

@@ -88,7 +88,6 @@ class Model:
             _version = self.workspace.registry.get(str(ref))
         self.model_version = _version
 
-    # -- attributes of the reference ------------------------------------------------
     @property
     def name(self) -> str:
         """The model's name."""
@@ -146,7 +145,6 @@ class Model:
         """The model card (drawn by :mod:`nbdeploy.display.cards`)."""
         return mimebundle("model", self, include, exclude)
 
-    # -- registry operations --------------------------------------------------------
     @staticmethod
     def register(
         workspace: Workspace | None = None,
@@ -292,7 +290,6 @@ class Model:
         """
         return self.model_version.load()
 
-    # -- static helpers of the reference --------------------------------------------
     @staticmethod
     def get_model_path(
         model_name: str, version: int | None = None, _workspace: Workspace | None = None

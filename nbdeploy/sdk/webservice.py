@@ -87,7 +87,6 @@ class Webservice(CloudAttributes):
         self._token = None
         return self
 
-    # -- what the record says -------------------------------------------------------
     @property
     def name(self) -> str:
         """The service's name."""
@@ -184,7 +183,6 @@ class Webservice(CloudAttributes):
         """The reference's image-based deployment: cloud-only (see the hint)."""
         raise cloud_only("Webservice.deploy_from_image", *_IMAGES)
 
-    # -- using it -------------------------------------------------------------------
     def _http(self) -> requests.Session:
         if self._session is None:
             import requests
@@ -238,7 +236,6 @@ class Webservice(CloudAttributes):
             raise error
         return decode_response(response.content, response.headers.get("content-type"))
 
-    # -- auth -----------------------------------------------------------------------
     @property
     def _auth_path(self) -> Path:
         return auth_file_path(self.workspace.services_dir, self._record.name)
@@ -452,7 +449,6 @@ class Webservice(CloudAttributes):
         )
         return self
 
-    # -- controlled rollout (versions behind one endpoint) ---------------------------
     @property
     def traffic(self) -> dict[str, int]:
         """``{version: percent}`` of the versions behind the endpoint; empty while the

@@ -112,7 +112,6 @@ class Package(CloudAttributes):
         #: Server settings baked into the image's bundle.json (set by :meth:`kubernetes`).
         self.settings: dict[str, Any] | None = None
 
-    # -- what it is -------------------------------------------------------------------
     @property
     def models(self) -> tuple[str, ...]:
         """The ``name:version`` of every model in the package."""
@@ -150,7 +149,6 @@ class Package(CloudAttributes):
             f"state={self.state!r}, location={self.location!r})"
         )
 
-    # -- save and build ---------------------------------------------------------------
     def save(self, folder: str | os.PathLike[str], *, wheels: bool | None = None) -> Path:
         """Write the Docker build context into the new folder ``folder``.
 
