@@ -280,13 +280,10 @@ def format_ms(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.2f}"
 
 
-def render_html(result: ProfileResult) -> str:
-    """The HTML report of ``result``: summary, tables, three charts, recommendation."""
-    lat = result.latency_summary_ms
-    rec = result.recommendation
+def _header_html(result: ProfileResult) -> str:
     who = result.service or result.scoring_uri
     state_colour = "#2e7d32" if result.state == "Succeeded" else "#c62828"
-    header = (
+    return (
         f"<div><b>Profile {escape(result.name)}</b> of <code>{escape(who)}</code> "
         f'<span style="background:{state_colour};color:#ffffff;border-radius:8px;'
         f'padding:1px 8px">{escape(result.state)}</span></div>'
@@ -294,6 +291,11 @@ def render_html(result: ProfileResult) -> str:
         f"{result.concurrency}: <b>{result.throughput_rps:.1f} requests/s</b>, success rate "
         f"<b>{result.success_rate:.1%}</b></div>"
     )
+
+
+def _tables_html(result: ProfileResult) -> str:
+    """The latency percentiles and the requests by status."""
+    lat = result.latency_summary_ms
     keys = list(lat)
     percentiles = (
         f"<table {_TABLE}><thead><tr><th {_HEAD}>latency (ms)</th>"
@@ -302,16 +304,22 @@ def render_html(result: ProfileResult) -> str:
         + "".join(f"<td {_CELL}>{escape(format_ms(lat[k]))}</td>" for k in keys)
         + "</tr></tbody></table>"
     )
-    statuses = result.status_counts
     status_table = (
         f"<table {_TABLE}><thead><tr><th {_HEAD}>status</th><th {_HEAD}>requests</th>"
         "</tr></thead><tbody>"
         + "".join(
             f"<tr><td {_HEAD}>{escape(k)}</td><td {_CELL}>{v}</td></tr>"
-            for k, v in statuses.items()
+            for k, v in result.status_counts.items()
         )
         + "</tbody></table>"
     )
+    return f"<div>{percentiles}{status_table}</div>"
+
+
+def _charts_html(result: ProfileResult) -> str:
+    """The latency histogram, CPU and memory over time (with the recommendation)."""
+    lat = result.latency_summary_ms
+    rec = result.recommendation
     p50, p99 = lat["p50"], lat["p99"]
     hist = histogram_svg(
         result.success_latencies_ms,
@@ -336,11 +344,16 @@ def render_html(result: ProfileResult) -> str:
         reference=None if rec.memory_gb is None else ("requestedMemoryInGb", rec.memory_gb),
         colour=_MEM,
     )
-    hwm = result.hwm_bytes
+    return '<div style="display:flex;flex-wrap:wrap;gap:4px">' + hist + cpu + memory + "</div>"
+
+
+def _recommendation_html(result: ProfileResult) -> str:
+    """The recommendation with its rule, and the memory figures behind it."""
+    rec = result.recommendation
     peak = result.peak_rss_bytes
     memory_note = (
         f"<div>memory: peak {_mib(peak)} during the profile; high-water mark since the "
-        f"process started {_mib(hwm)}</div>"
+        f"process started {_mib(result.hwm_bytes)}</div>"
         if peak is not None
         else "<div>no serving process was known, so CPU and memory were not measured</div>"
     )
@@ -351,18 +364,20 @@ def render_html(result: ProfileResult) -> str:
         f"<code>requestedMemoryInGb = {escape(_none(rec.memory_gb))}</code>"
         f'<div style="font-size:90%;color:{TEXT_MUTED}">{escape(rec.explanation)}</div></div>'
     )
+    return recommendation + memory_note
+
+
+def render_html(result: ProfileResult) -> str:
+    """The HTML report of ``result``: summary, tables, three charts, recommendation."""
     return (
         '<div class="nbdeploy-profile" style="font-family:sans-serif">'
-        + header
+        + _header_html(result)
         + '<div style="display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start">'
-        + f"<div>{percentiles}{status_table}</div></div>"
-        + recommendation
-        + memory_note
-        + '<div style="display:flex;flex-wrap:wrap;gap:4px">'
-        + hist
-        + cpu
-        + memory
-        + "</div></div>"
+        + _tables_html(result)
+        + "</div>"
+        + _recommendation_html(result)
+        + _charts_html(result)
+        + "</div>"
     )
 
 

@@ -28,7 +28,6 @@ def register_profile_magic(ipython: Any) -> None:
     >>> register_profile_magic(get_ipython())                # doctest: +SKIP
     >>> %profile diabetes-svc --data X_test --duration 3     # doctest: +SKIP
     """
-    from nbdeploy.core.profiling import DEFAULT_DURATION_S
 
     @magic_arguments()
     @argument("service", help="name of a deployed service")
@@ -57,43 +56,51 @@ def register_profile_magic(ipython: Any) -> None:
         follows the load while it runs.
         """
         args = parse_line(profile, line)
-        if args is None:
-            return None
-        namespace = ipython.user_ns
-        if args.data in namespace:
-            data = namespace[args.data]
-        else:
-            if not Path(args.data).is_file():
-                raise InvalidArgumentError(
-                    f"--data {args.data!r} is neither a notebook variable nor a file",
-                    hint="define the variable first, e.g. requests = X_test.head(100)",
-                )
-            data = Path(args.data)
-        service = get_service(args.service)
-        # Like nbdeploy.profile: --count alone runs until that many requests are done.
-        seconds = args.duration
-        if seconds is None and args.count is None:
-            seconds = DEFAULT_DURATION_S
-        bounds = [f"{args.count} requests"] if args.count else []
-        bounds += [f"{seconds:g} s"] if seconds is not None else []
-        with Progress(f"profiling {args.service}", total=seconds, timed=True) as progress:
-            progress.update(
-                text=f"sending requests, concurrency {args.concurrency}, {' or '.join(bounds)}"
-            )
-            report = run(
-                service,
-                data,
-                concurrency=args.concurrency,
-                duration=args.duration,
-                count=args.count,
-                batch_size=args.batch_size,
-                target_rps=args.target_rps,
-                store_tags=args.store_tags,
-            )
-            progress.final = (
-                f"{report.total} requests, {report.throughput_rps:.0f} requests/s, "
-                f"p50 {format_ms(report.latency_summary_ms['p50'])} ms"
-            )
-        return report
+        return None if args is None else _profile(ipython.user_ns, args)
 
     ipython.register_magic_function(profile, "line", "profile")
+
+
+def _requests(namespace: dict[str, Any], name: str) -> Any:
+    """The notebook variable ``name``, else the file of that name."""
+    if name in namespace:
+        return namespace[name]
+    if not Path(name).is_file():
+        raise InvalidArgumentError(
+            f"--data {name!r} is neither a notebook variable nor a file",
+            hint="define the variable first, e.g. requests = X_test.head(100)",
+        )
+    return Path(name)
+
+
+def _profile(namespace: dict[str, Any], args: Any) -> ProfileReport:
+    """Run ``%profile``'s parsed ``args`` with a progress bar; the report."""
+    from nbdeploy.core.profiling import DEFAULT_DURATION_S
+
+    data = _requests(namespace, args.data)
+    service = get_service(args.service)
+    # Like nbdeploy.profile: --count alone runs until that many requests are done.
+    seconds = args.duration
+    if seconds is None and args.count is None:
+        seconds = DEFAULT_DURATION_S
+    bounds = [f"{args.count} requests"] if args.count else []
+    bounds += [f"{seconds:g} s"] if seconds is not None else []
+    with Progress(f"profiling {args.service}", total=seconds, timed=True) as progress:
+        progress.update(
+            text=f"sending requests, concurrency {args.concurrency}, {' or '.join(bounds)}"
+        )
+        report = run(
+            service,
+            data,
+            concurrency=args.concurrency,
+            duration=args.duration,
+            count=args.count,
+            batch_size=args.batch_size,
+            target_rps=args.target_rps,
+            store_tags=args.store_tags,
+        )
+        progress.final = (
+            f"{report.total} requests, {report.throughput_rps:.0f} requests/s, "
+            f"p50 {format_ms(report.latency_summary_ms['p50'])} ms"
+        )
+    return report
