@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -558,12 +557,9 @@ class Webservice(CloudAttributes):
         >>> [s.name for s in nbdeploy.services()] # doctest: +SKIP
         []
         """
-        delete: Any = self._target().delete
-        if remove_image and "remove_image" in inspect.signature(delete).parameters:
-            delete(self._record.name, remove_image=True)
-        else:
-            delete(self._record.name)
-        self._auth_path.unlink(missing_ok=True)  # targets that keep the folder
+        from nbdeploy.workflows.deploy import delete_service
+
+        delete_service(self.workspace, self._record, remove_image=remove_image)
         self._token = None
         if self._session is not None:
             self._session.close()

@@ -8,8 +8,10 @@ the same target is updated (:mod:`nbdeploy.workflows.update`).
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
+from nbdeploy.core.auth import auth_file_path
 from nbdeploy.core.bundle import InferenceConfig
 from nbdeploy.core.refs import check_name
 from nbdeploy.core.registry import ModelVersion
@@ -22,7 +24,7 @@ from nbdeploy.workflows.update import update_service
 if TYPE_CHECKING:
     from nbdeploy.core.workspace import Workspace
 
-__all__ = ["deploy_models", "local_configuration"]
+__all__ = ["delete_service", "deploy_models", "local_configuration"]
 
 
 def local_configuration(
@@ -157,3 +159,21 @@ def _deploy_locked(
     return get_target(config_target, workspace).deploy(
         name, bundle, config, wait=wait, show_output=show_output
     )
+
+
+def delete_service(
+    workspace: Workspace, record: ServiceRecord, *, remove_image: bool = False
+) -> None:
+    """Stop the service of ``record`` and forget it, with its auth file.
+
+    ``remove_image`` also removes its container image on targets that build one.
+    """
+    from nbdeploy.targets import get_target
+
+    delete: Any = get_target(record.target, workspace).delete
+    if remove_image and "remove_image" in inspect.signature(delete).parameters:
+        delete(record.name, remove_image=True)
+    else:
+        delete(record.name)
+    # Targets that keep the service's folder leave the file behind.
+    auth_file_path(workspace.services_dir, record.name).unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from nbdeploy.core.services import ServiceRecord
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError
 from nbdeploy.workflows.access import auth_headers
 from nbdeploy.workflows.build import resolve_models
-from nbdeploy.workflows.deploy import deploy_models
+from nbdeploy.workflows.deploy import delete_service, deploy_models
 
 if TYPE_CHECKING:
     from nbdeploy.core.bundle import InferenceConfig
@@ -141,20 +141,10 @@ def profile_models(
         result = profile_service(workspace, record, bodies, name=name or service_name, **options)
     finally:
         if deployed:
-            _delete(workspace, service_name)
+            delete_service(workspace, record)
         else:  # a failed deploy may have left a record behind
             with contextlib.suppress(Exception):
-                _delete(workspace, service_name)
+                delete_service(workspace, workspace.services.get(service_name))
     if store:
         store_tags(workspace, [str(v.ref) for v in versions], result)
     return result
-
-
-def _delete(workspace: Workspace, name: str) -> None:
-    """Delete service ``name`` and its auth file, as ``Webservice.delete`` does."""
-    from nbdeploy.core.auth import auth_file_path
-    from nbdeploy.targets import get_target
-
-    record = workspace.services.get(name)
-    get_target(record.target, workspace).delete(name)
-    auth_file_path(workspace.services_dir, name).unlink(missing_ok=True)
