@@ -42,6 +42,7 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check nbdeploy tests bench examples scripts
 	$(VENV)/bin/ruff format --check nbdeploy tests bench examples scripts
+	$(VENV)/bin/lint-imports
 
 typecheck: setup
 	$(VENV)/bin/mypy

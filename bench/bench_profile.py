@@ -116,9 +116,9 @@ def run() -> list[Result]:
     from sklearn.datasets import load_diabetes
     from sklearn.linear_model import Ridge
 
-    from nbdeploy._api import deploy, register
-    from nbdeploy._workspace import get_workspace
+    from nbdeploy.api import deploy, register
     from nbdeploy.profiling import run_profile
+    from nbdeploy.sdk.workspace import get_workspace
     from nbdeploy.targets import shutdown_warm_server
 
     results: list[Result] = []

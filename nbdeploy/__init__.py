@@ -1,6 +1,6 @@
 """nbdeploy: turn a model in a Jupyter kernel into a documented, measured web service.
 
-Two ways in, one core underneath:
+Two ways in, one core underneath (the layers: ``docs/architecture.md``):
 
 - notebook-short: :func:`register`, :func:`deploy`, :func:`models`, :func:`services`;
 - the object model of Azure ML SDK v1: :class:`Workspace`, :class:`Model`,
@@ -13,26 +13,17 @@ Heavy imports (uvicorn, scikit-learn, docker ...) happen where they are used, so
 
 from __future__ import annotations
 
-from ._api import delete_service as delete_service
-from ._api import deploy as deploy
-from ._api import get_model as get_model
-from ._api import get_service as get_service
-from ._api import models as models
-from ._api import register as register
-from ._api import services as services
-from ._environment import Environment as Environment
-from ._model import Model as Model
-from ._package import Package as Package
-from ._package import package as package
-from ._profile import ProfileReport as ProfileReport
-from ._profile import profile as profile
-from ._service import AciWebservice as AciWebservice
-from ._service import AksWebservice as AksWebservice
-from ._service import DockerWebservice as DockerWebservice
-from ._service import LocalWebservice as LocalWebservice
-from ._service import RayWebservice as RayWebservice
-from ._service import Webservice as Webservice
-from ._workspace import Workspace as Workspace
+# Importing the display layer registers how the objects render in a notebook.
+from . import display as display
+from .api import delete_service as delete_service
+from .api import deploy as deploy
+from .api import get_model as get_model
+from .api import get_service as get_service
+from .api import models as models
+from .api import package as package
+from .api import profile as profile
+from .api import register as register
+from .api import services as services
 from .core.bundle import InferenceConfig as InferenceConfig
 from .core.modelpath import get_model_path as get_model_path
 from .core.rawhttp import Request as Request
@@ -44,6 +35,17 @@ from .core.registry import Resources as Resources
 from .core.scoring import check_script as check_script
 from .core.services import ServiceState as ServiceState
 from .exceptions import NbdeployError as NbdeployError
+from .sdk.environment import Environment as Environment
+from .sdk.model import Model as Model
+from .sdk.profile import ProfileReport as ProfileReport
+from .sdk.webservice import AciWebservice as AciWebservice
+from .sdk.webservice import AksWebservice as AksWebservice
+from .sdk.webservice import DockerWebservice as DockerWebservice
+from .sdk.webservice import LocalWebservice as LocalWebservice
+from .sdk.webservice import RayWebservice as RayWebservice
+from .sdk.webservice import Webservice as Webservice
+from .sdk.workspace import Workspace as Workspace
+from .workflows.package import Package as Package
 
 __version__ = "0.1.0"
 

@@ -34,18 +34,18 @@ nbdeploy.exceptions.CloudOnlyError: AksCompute.provisioning_configuration create
 
 from __future__ import annotations
 
-from ._environment import CondaDependencies as CondaDependencies
-from ._environment import Environment as Environment
-from ._model import Model as Model
-from ._model import ResourceConfiguration as ResourceConfiguration
-from ._service import AciWebservice as AciWebservice
-from ._service import AksWebservice as AksWebservice
-from ._service import DockerWebservice as DockerWebservice
-from ._service import LocalWebservice as LocalWebservice
-from ._service import Webservice as Webservice
-from ._workspace import Workspace as Workspace
 from .core.bundle import InferenceConfig as InferenceConfig
 from .core.cloud import CloudOnly
+from .sdk.environment import CondaDependencies as CondaDependencies
+from .sdk.environment import Environment as Environment
+from .sdk.model import Model as Model
+from .sdk.model import ResourceConfiguration as ResourceConfiguration
+from .sdk.webservice import AciWebservice as AciWebservice
+from .sdk.webservice import AksWebservice as AksWebservice
+from .sdk.webservice import DockerWebservice as DockerWebservice
+from .sdk.webservice import LocalWebservice as LocalWebservice
+from .sdk.webservice import Webservice as Webservice
+from .sdk.workspace import Workspace as Workspace
 
 __all__ = [
     "AciWebservice",

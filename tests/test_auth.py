@@ -14,8 +14,6 @@ import pytest
 import requests
 
 import nbdeploy
-from nbdeploy._service import Webservice
-from nbdeploy._workspace import get_workspace
 from nbdeploy.core.auth import (
     CorsPolicy,
     ServiceAuth,
@@ -31,6 +29,8 @@ from nbdeploy.core.auth import (
 )
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.exceptions import AuthenticationError, InvalidArgumentError
+from nbdeploy.sdk.webservice import Webservice
+from nbdeploy.sdk.workspace import get_workspace
 
 # --------------------------------------------------------------------------- unit
 
@@ -273,7 +273,7 @@ def test_key_auth_on_a_real_local_service(ws: Workspace) -> None:
 
 @pytest.mark.integration
 def test_keys_survive_an_update_and_the_card_masks_them(ws: Workspace) -> None:
-    from nbdeploy.notebook.display import service_card
+    from nbdeploy.display.cards import service_card
 
     service = _deploy(ws, auth="key")
     keys = service.get_keys()
@@ -295,7 +295,7 @@ def test_token_auth_on_a_real_local_service(ws: Workspace) -> None:
     cfg = nbdeploy.LocalWebservice.deploy_configuration(token_auth_enabled=True)
     service = _deploy(ws, config=cfg)
     assert service.token_auth_enabled
-    from nbdeploy.notebook.display import service_card
+    from nbdeploy.display.cards import service_card
 
     assert "Bearer <token from service.get_token()>" in service_card(service)["text/plain"]
     token, refresh_by = service.get_token()

@@ -7,7 +7,6 @@ import orjson
 import pandas as pd
 import pytest
 
-from nbdeploy._client import decode_response, encode_request, error_for_status
 from nbdeploy.exceptions import (
     AuthenticationError,
     BadRequestError,
@@ -15,6 +14,7 @@ from nbdeploy.exceptions import (
     SchemaMismatchError,
     ScoringError,
 )
+from nbdeploy.sdk.client import decode_response, encode_request, error_for_status
 
 
 @pytest.mark.parametrize(

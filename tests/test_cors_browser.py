@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 import nbdeploy
-from nbdeploy._service import Webservice
-from nbdeploy._workspace import get_workspace
+from nbdeploy.sdk.webservice import Webservice
+from nbdeploy.sdk.workspace import get_workspace
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration]

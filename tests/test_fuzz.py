@@ -20,8 +20,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 import nbdeploy
-from nbdeploy._service import Webservice
 from nbdeploy.core.workspace import Workspace
+from nbdeploy.sdk.webservice import Webservice
 from nbdeploy.targets import shutdown_warm_server
 
 pytestmark = pytest.mark.integration

@@ -60,7 +60,7 @@ def run(data):
 def home(workspace: Workspace) -> Iterator[Workspace]:
     """This test's workspace; its services and warm server are stopped afterwards."""
     yield workspace
-    from nbdeploy._service import Webservice
+    from nbdeploy.sdk.webservice import Webservice
     from nbdeploy.targets import shutdown_warm_server
 
     for record in workspace.services.list():

@@ -17,20 +17,16 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from nbdeploy._api import deploy, register
-from nbdeploy._model import Model
-from nbdeploy._profile import (
-    ProfileReport,
-    add_profile_command,
-    profile,
-    profile_models,
-    service_pids,
-)
-from nbdeploy._service import Webservice
-from nbdeploy._workspace import get_workspace
+from nbdeploy.api import deploy, profile, register
+from nbdeploy.cli.profile import add_profile_command
 from nbdeploy.core.bundle import InferenceConfig
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError, ModelNotFoundError
+from nbdeploy.sdk.model import Model
+from nbdeploy.sdk.profile import ProfileReport
+from nbdeploy.sdk.webservice import Webservice
+from nbdeploy.sdk.workspace import get_workspace
+from nbdeploy.workflows.profile import service_pids
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +113,7 @@ def test_latency_at_concurrency_one(burn_service: Webservice) -> None:
     assert result.models == ("burner:1",)
     assert result.success_count == 60
     assert result.latency_ms(50) == pytest.approx(20.0, rel=0.3)
-    assert result.pids == tuple(service_pids(burn_service))
+    assert result.pids == tuple(service_pids(burn_service.record))
 
 
 def test_cpu_at_saturation(burn_service: Webservice) -> None:
@@ -218,7 +214,7 @@ def test_reference_form_model_profile(ws: Workspace, tmp_path: Path) -> None:
     assert set(result.get_results()) == {"cpu", "memoryInGB"}
     assert ws.services.list() == []
     with pytest.raises(InvalidArgumentError, match="input_dataset"):
-        profile_models(ws, "x", [model], config)
+        Model.profile(ws, "x", [model], config)
 
 
 def test_temporary_deployment_is_removed_when_init_fails(ws: Workspace, tmp_path: Path) -> None:
@@ -272,7 +268,7 @@ def test_profile_magic(
     from IPython.core.error import UsageError
     from IPython.core.interactiveshell import InteractiveShell
 
-    from nbdeploy.notebook.profile_view import register_profile_magic
+    from nbdeploy.notebook.profile_magic import register_profile_magic
 
     monkeypatch.setenv("NBDEPLOY_HOME", str(burn_service.workspace.path))
     shell = InteractiveShell.instance()

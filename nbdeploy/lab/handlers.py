@@ -36,6 +36,7 @@ from jupyter_server.utils import url_path_join
 from nbdeploy.exceptions import NbdeployError
 
 from . import views
+from .settings import HOME_SETTING
 
 __all__ = [
     "LogsHandler",
@@ -44,9 +45,6 @@ __all__ = [
     "ServicesHandler",
     "setup_handlers",
 ]
-
-#: The web_app setting that holds the workspace folder (set by the server extension).
-HOME_SETTING = "nbdeploy_home"
 
 #: The most log lines one request may ask for.
 MAX_TAIL = 100_000
@@ -68,7 +66,7 @@ class _NbdeployHandler(APIHandler):
         return Path(self.settings[HOME_SETTING]), "server"
 
     def workspace(self) -> Any:
-        from nbdeploy._workspace import get_workspace
+        from nbdeploy.sdk.workspace import get_workspace
 
         return get_workspace(self.home()[0])
 

@@ -87,8 +87,8 @@ class ProxyHandler(JupyterHandler):
             raise tornado.web.HTTPError(403, "nbdeploy proxy: cross-origin request refused")
 
     async def _known_ports(self) -> set[int]:
-        from .handlers import HOME_SETTING
         from .kernels import noted_homes
+        from .settings import HOME_SETTING
 
         stamp, ports = ProxyHandler._ports
         if time.monotonic() - stamp < _PORTS_TTL:

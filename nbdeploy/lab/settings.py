@@ -9,7 +9,10 @@ from __future__ import annotations
 from traitlets import Unicode
 from traitlets.config import Configurable
 
-__all__ = ["NbdeployLab"]
+__all__ = ["HOME_SETTING", "NbdeployLab"]
+
+#: The web_app setting that holds the workspace folder (set by the server extension).
+HOME_SETTING = "nbdeploy_home"
 
 
 class NbdeployLab(Configurable):

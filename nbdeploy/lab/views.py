@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 from nbdeploy.exceptions import NbdeployError, ServiceNotFoundError
 
 if TYPE_CHECKING:
-    from nbdeploy._service import Webservice
     from nbdeploy.core.services import ServiceRecord
     from nbdeploy.core.workspace import Workspace
+    from nbdeploy.sdk.webservice import Webservice
 
 __all__ = [
     "SERVICE_MIMETYPE",
@@ -71,7 +71,7 @@ def list_models(workspace: Workspace) -> dict[str, Any]:
     >>> list_models(Workspace(tempfile.mkdtemp()))["models"]
     []
     """
-    from nbdeploy._api import models
+    from nbdeploy.api import models
 
     by_name: dict[str, list[Any]] = {}
     for model in models(workspace=workspace):
@@ -183,7 +183,7 @@ def list_services(workspace: Workspace, *, refresh: bool = True) -> dict[str, An
     >>> list_services(Workspace(tempfile.mkdtemp()))["services"]
     []
     """
-    from nbdeploy._api import services
+    from nbdeploy.api import services
 
     summaries = []
     for service in services(workspace=workspace):
@@ -208,7 +208,7 @@ def service_detail(workspace: Workspace, name: str, *, refresh: bool = True) -> 
     nbdeploy.exceptions.ServiceNotFoundError: no service named 'nope' in this workspace
     Hint: there are no services yet; deploy one first
     """
-    from nbdeploy._service import Webservice
+    from nbdeploy.sdk.webservice import Webservice
 
     record, probe_error = _live(Webservice(workspace, name), refresh)
     return service_summary(record, probe_error)
@@ -228,7 +228,7 @@ def service_logs(workspace: Workspace, name: str, tail: int = DEFAULT_TAIL) -> d
     >>> svc_logs["logs"].splitlines()[-1]                 # doctest: +SKIP
     'INFO:     Application startup complete.'
     """
-    from nbdeploy._service import Webservice
+    from nbdeploy.sdk.webservice import Webservice
 
     logs = Webservice(workspace, name).get_logs(tail=tail)
     return {"name": name, "tail": tail, "logs": logs}
@@ -245,7 +245,7 @@ def delete_service(workspace: Workspace, name: str) -> dict[str, Any]:
     >>> delete_service(ws, "diabetes")  # doctest: +SKIP
     {'name': 'diabetes', 'deleted': True}
     """
-    from nbdeploy._service import Webservice
+    from nbdeploy.sdk.webservice import Webservice
 
     Webservice(workspace, name).delete()
     return {"name": name, "deleted": True}

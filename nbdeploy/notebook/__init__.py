@@ -2,12 +2,12 @@
 
 This is the only package that imports IPython and ipywidgets, and it imports them
 lazily: ``import nbdeploy.notebook`` is cheap, and the check process that runs a
-scoring script (:mod:`nbdeploy.notebook._check_runner`) never loads them.
+scoring script (:mod:`nbdeploy.workflows.check_runner`) never loads them.
 
 - ``%load_ext nbdeploy`` → :func:`load_ipython_extension` registers the magics;
-- :mod:`nbdeploy.notebook.display` renders models, services, lists and OpenAPI
-  documents as MIME bundles (``text/plain`` + escaped ``text/html``);
-- :class:`SwaggerView`, :class:`Progress`, :func:`write_score`;
+- what it shows is drawn by :mod:`nbdeploy.display` (MIME bundles: ``text/plain`` +
+  escaped ``text/html``); the lists and :class:`SwaggerView` are re-exported here;
+- :class:`Progress`, :func:`write_score`;
 - widgets: :class:`DeployPanel`, :class:`RegistryBrowser`, :class:`TryIt`.
 """
 
@@ -16,14 +16,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from nbdeploy.display.views import ModelList as ModelList
+    from nbdeploy.display.views import ServiceList as ServiceList
+    from nbdeploy.display.views import ServiceLogs as ServiceLogs
+    from nbdeploy.display.views import SwaggerView as SwaggerView
+
     from .progress import Progress as Progress
     from .scriptcheck import RunCheck as RunCheck
     from .scriptcheck import ScriptCheck as ScriptCheck
     from .scriptcheck import write_score as write_score
-    from .views import ModelList as ModelList
-    from .views import ServiceList as ServiceList
-    from .views import ServiceLogs as ServiceLogs
-    from .views import SwaggerView as SwaggerView
     from .widgets import DeployPanel as DeployPanel
     from .widgets import LiveLogs as LiveLogs
     from .widgets import RegistryBrowser as RegistryBrowser
@@ -46,18 +47,18 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Progress": "progress",
-    "RunCheck": "scriptcheck",
-    "ScriptCheck": "scriptcheck",
-    "write_score": "scriptcheck",
-    "ModelList": "views",
-    "ServiceList": "views",
-    "ServiceLogs": "views",
-    "SwaggerView": "views",
-    "DeployPanel": "widgets",
-    "LiveLogs": "widgets",
-    "RegistryBrowser": "widgets",
-    "TryIt": "widgets",
+    "Progress": f"{__name__}.progress",
+    "RunCheck": f"{__name__}.scriptcheck",
+    "ScriptCheck": f"{__name__}.scriptcheck",
+    "write_score": f"{__name__}.scriptcheck",
+    "ModelList": "nbdeploy.display.views",
+    "ServiceList": "nbdeploy.display.views",
+    "ServiceLogs": "nbdeploy.display.views",
+    "SwaggerView": "nbdeploy.display.views",
+    "DeployPanel": f"{__name__}.widgets",
+    "LiveLogs": f"{__name__}.widgets",
+    "RegistryBrowser": f"{__name__}.widgets",
+    "TryIt": f"{__name__}.widgets",
 }
 
 
@@ -67,7 +68,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'nbdeploy.notebook' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return getattr(importlib.import_module(module), name)
 
 
 def load_ipython_extension(ipython: Any) -> None:

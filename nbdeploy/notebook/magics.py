@@ -15,7 +15,7 @@ magic                          public function
 ``%logs SVC``                  :meth:`nbdeploy.Webservice.get_logs`
 ``%swagger SVC``               :class:`nbdeploy.notebook.SwaggerView`
 ``%undeploy SVC``              :meth:`nbdeploy.Webservice.delete`
-``%profile SVC --data VAR``    :func:`nbdeploy.profile` (see :mod:`.profile_view`)
+``%profile SVC --data VAR``    :func:`nbdeploy.profile` (see :mod:`.profile_magic`)
 =============================  =============================================
 
 Bad arguments are one ``UsageError`` line, and nbdeploy's errors (an unknown model, a
@@ -29,122 +29,26 @@ A ``# comment`` after the arguments is ignored, as in Python.
 from __future__ import annotations
 
 import contextlib
-import inspect
-import shlex
-from collections.abc import Callable
 from typing import Any
 
-from IPython import display as _ipython_display
-from IPython.core import magic as _magic
-from IPython.core import magic_arguments as _magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
 
 from nbdeploy.exceptions import NbdeployError, ScoringScriptError
 
+from .arguments import (
+    argument,
+    cell_magic,
+    key_value,
+    line_magic,
+    magic_arguments,
+    parse_line,
+    show,
+    strip_comment,
+)
 from .progress import Progress
 
 __all__ = ["NbdeployMagics", "load_ipython_extension", "parse_line", "strip_comment"]
-
-
-_Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
-# IPython's argument decorators carry no annotations (and its magic markers are typed
-# as unions mypy cannot call); these typed fronts keep mypy --strict meaningful below.
-_untyped: Any = _magic_arguments
-_untyped_magic: Any = _magic
-show: Callable[..., Any] = _ipython_display.display
-
-
-def line_magic(name: str) -> _Decorator:
-    """IPython's ``@line_magic(name)`` for a method of a ``Magics`` class."""
-    decorate: _Decorator = _untyped_magic.line_magic(name)
-    return decorate
-
-
-def cell_magic(name: str) -> _Decorator:
-    """IPython's ``@cell_magic(name)`` for a method of a ``Magics`` class."""
-    decorate: _Decorator = _untyped_magic.cell_magic(name)
-    return decorate
-
-
-def magic_arguments() -> _Decorator:
-    """IPython's ``@magic_arguments()``: builds the parser and the ``?`` help text."""
-    decorate: _Decorator = _untyped.magic_arguments()
-    return decorate
-
-
-def argument(*args: Any, **kwargs: Any) -> _Decorator:
-    """IPython's ``@argument(...)``: one argparse argument of a magic."""
-    decorate: _Decorator = _untyped.argument(*args, **kwargs)
-    return decorate
-
-
-def parse_argstring(magic: Callable[..., Any], line: str) -> Any:
-    """Parse a magic's argument line with its ``@magic_arguments`` parser.
-
-    Like IPython's ``parse_argstring`` (argparse errors become one ``UsageError``
-    line), but split the shell's way, so ``--description "a ridge"`` gives ``a ridge``
-    without the quotes.
-    """
-    try:
-        argv = shlex.split(strip_comment(line))
-    except ValueError as exc:
-        raise UsageError(f"cannot split the arguments {line!r}: {exc}") from None
-    parser: Any = getattr(magic, "parser")  # noqa: B009 - set by @magic_arguments
-    return parser.parse_args(argv)
-
-
-def strip_comment(line: str) -> str:
-    """``line`` without a trailing ``# comment``, as Python reads it.
-
-    A ``#`` starts a comment at the start of the line or after white space, outside
-    quotes — so ``--tag colour=#fff`` and ``"a # b"`` keep theirs.
-
-    Examples
-    --------
-    >>> strip_comment("diabetes --score score.py   # ~0.1 s to Healthy")
-    'diabetes --score score.py'
-    >>> strip_comment("m --tag colour=#fff --description 'a # b'")
-    "m --tag colour=#fff --description 'a # b'"
-    """
-    quote = ""
-    previous = " "
-    for i, char in enumerate(line):
-        if quote:
-            if char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif char == "#" and previous.isspace():
-            return line[:i].rstrip()
-        previous = char
-    return line.rstrip()
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise UsageError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
-def parse_line(magic: Callable[..., Any], line: str) -> Any:
-    """Parse ``line`` for ``magic``; ``-h``/``--help`` prints the help and gives None.
-
-    The help is the docstring followed by the arguments (argparse's usage), the same
-    text ``%magic?`` shows.
-    """
-    if any(token in ("-h", "--help") for token in strip_comment(line).split()):
-        parser: Any = getattr(magic, "parser", None)
-        print(inspect.cleandoc(magic.__doc__ or ""))
-        if parser is not None:
-            print()
-            print(parser.format_help().strip())
-        return None
-    return parse_argstring(magic, line)
-
-
-_parse = parse_line
 
 
 @magics_class
@@ -185,7 +89,7 @@ class NbdeployMagics(Magics):
         model in a separate process, and the result or the error (with its cell line)
         is shown.
         """
-        args = _parse(self.writefile_score, line)
+        args = parse_line(self.writefile_score, line)
         if args is None:
             return None
         from .scriptcheck import write_score
@@ -220,10 +124,10 @@ class NbdeployMagics(Magics):
         ``--sample`` (a DataFrame, array or plain data in the notebook) gives the model
         its schema, so services validate requests and document themselves.
         """
-        args = _parse(self.register, line)
+        args = parse_line(self.register, line)
         if args is None:
             return None
-        from nbdeploy import _api as nbdeploy
+        from nbdeploy import api as nbdeploy
 
         obj = self._user_value(args.var, "the model")
         sample = None if args.sample is None else self._user_value(args.sample, "--sample")
@@ -236,7 +140,7 @@ class NbdeployMagics(Magics):
             obj,
             args.name,
             description=args.description,
-            tags=dict(_key_value(t) for t in args.tag),
+            tags=dict(key_value(t) for t in args.tag),
             sample_input=sample,
             sample_output=out,
             framework=args.framework,
@@ -267,10 +171,10 @@ class NbdeployMagics(Magics):
 
         Without ``--score`` a model with a built-in scorer deploys with it.
         """
-        args = _parse(self.deploy, line)
+        args = parse_line(self.deploy, line)
         if args is None:
             return None
-        from nbdeploy import _api as nbdeploy
+        from nbdeploy import api as nbdeploy
 
         extra: dict[str, Any] = {}
         if args.auth is not None:
@@ -300,14 +204,13 @@ class NbdeployMagics(Magics):
     @argument("--latest", action="store_true", help="only the latest version of each model")
     def models(self, line: str) -> Any:
         """List the registered models (as a table)."""
-        args = _parse(self.models, line)
+        args = parse_line(self.models, line)
         if args is None:
             return None
-        from nbdeploy import _api as nbdeploy
+        from nbdeploy import api as nbdeploy
+        from nbdeploy.display.views import ModelList
 
-        from .views import ModelList
-
-        tags = dict(_key_value(t) for t in args.tag) or None
+        tags = dict(key_value(t) for t in args.tag) or None
         return ModelList(nbdeploy.models(args.name, tags=tags, latest=args.latest))
 
     @line_magic("services")
@@ -315,12 +218,11 @@ class NbdeployMagics(Magics):
     @argument("--target", default=None, help="only services of this target")
     def services(self, line: str) -> Any:
         """List the deployed services with their last known state (as a table)."""
-        args = _parse(self.services, line)
+        args = parse_line(self.services, line)
         if args is None:
             return None
-        from nbdeploy import _api as nbdeploy
-
-        from .views import ServiceList
+        from nbdeploy import api as nbdeploy
+        from nbdeploy.display.views import ServiceList
 
         return ServiceList(nbdeploy.services(target=args.target))
 
@@ -340,12 +242,11 @@ class NbdeployMagics(Magics):
 
         With ``--follow`` the log streams live below the cell, like ``tail -f``.
         """
-        args = _parse(self.logs, line)
+        args = parse_line(self.logs, line)
         if args is None:
             return None
-        from nbdeploy import _api as nbdeploy
-
-        from .views import ServiceLogs
+        from nbdeploy import api as nbdeploy
+        from nbdeploy.display.views import ServiceLogs
 
         service = nbdeploy.get_service(args.service)
         if args.follow:
@@ -360,12 +261,11 @@ class NbdeployMagics(Magics):
     @argument("--openapi", action="store_true", help="the OpenAPI 3 document instead")
     def swagger(self, line: str) -> Any:
         """Show a service's OpenAPI document as tables, with a link to its Swagger UI."""
-        args = _parse(self.swagger, line)
+        args = parse_line(self.swagger, line)
         if args is None:
             return None
-        from nbdeploy import _api as nbdeploy
-
-        from .views import SwaggerView
+        from nbdeploy import api as nbdeploy
+        from nbdeploy.display.views import SwaggerView
 
         return SwaggerView(nbdeploy.get_service(args.service), openapi=args.openapi)
 
@@ -374,10 +274,10 @@ class NbdeployMagics(Magics):
     @argument("service", help="the service name")
     def undeploy(self, line: str) -> None:
         """Stop a service and forget it."""
-        args = _parse(self.undeploy, line)
+        args = parse_line(self.undeploy, line)
         if args is None:
             return
-        from nbdeploy import _api as nbdeploy
+        from nbdeploy import api as nbdeploy
 
         nbdeploy.get_service(args.service).delete()
         print(f"service {args.service!r} stopped and deleted")
@@ -391,7 +291,7 @@ def load_ipython_extension(ipython: Any) -> None:
     >>> from IPython.testing.globalipapp import start_ipython  # doctest: +SKIP
     >>> load_ipython_extension(start_ipython())                # doctest: +SKIP
     """
-    from nbdeploy.notebook.profile_view import register_profile_magic
+    from .profile_magic import register_profile_magic
 
     ipython.register_magics(NbdeployMagics)
     register_profile_magic(ipython)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import IO, Any
 
-from .display import ERROR_COLOUR, OK_COLOUR, escape
+from nbdeploy.display.html import ERROR_COLOUR, OK_COLOUR, escape
 
 __all__ = ["Progress", "has_frontend", "phase_of"]
 
@@ -165,8 +165,6 @@ class Progress:
         else:
             self._print(f"{description} ...")
 
-    # -- output --------------------------------------------------------------------------
-
     def _print(self, line: str) -> None:
         print(line, file=self._stream, flush=True)
 
@@ -214,8 +212,6 @@ class Progress:
     def elapsed(self) -> float:
         """Seconds since the step started."""
         return time.monotonic() - self._started
-
-    # -- API -----------------------------------------------------------------------------
 
     def update(self, value: float | None = None, text: str | None = None) -> None:
         """Move the bar to ``value`` (of ``total``) and/or show ``text`` next to it."""

@@ -4,7 +4,7 @@
 cell, checks it statically (:func:`nbdeploy.core.scoring.check_script`, with the
 notebook's names so "only defined in the notebook" is caught), and — given a model —
 runs ``init()`` and ``run(sample)`` against that registered model in a separate, clean
-Python process (:mod:`nbdeploy.notebook._check_runner`). Errors point at the line of
+Python process (:mod:`nbdeploy.workflows.check_runner`). Errors point at the line of
 the cell, which is what the user sees.
 """
 
@@ -12,25 +12,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbdeploy.core.scoring import InputMode, ScriptReport, check_script
+from nbdeploy.display.html import ERROR_COLOUR, OK_COLOUR, escape, pre_style, round_floats
 from nbdeploy.exceptions import InvalidArgumentError, ScoringScriptError
+from nbdeploy.sdk.rendering import select_mimetypes
 
-from .display import (
-    ERROR_COLOUR,
-    OK_COLOUR,
-    escape,
-    pre_style,
-    round_floats,
-    select_mimetypes,
-)
 from .progress import Progress
 
 if TYPE_CHECKING:
@@ -270,60 +261,19 @@ def run_check(
     >>> run_check("score.py", "diabetes").result[:1]          # doctest: +SKIP
     [206.1]
     """
-    from nbdeploy._client import encode_request
-    from nbdeploy._workspace import get_workspace
-    from nbdeploy.core.bundle import InferenceConfig, build_bundle
-    from nbdeploy.core.environment import Environment
+    from nbdeploy.sdk.client import encode_request
+    from nbdeploy.sdk.workspace import get_workspace
+    from nbdeploy.workflows.script_check import check_against_model
 
-    ws = get_workspace(workspace)
-    mv = ws.registry.get(model)
-    ref = f"{mv.name}:{mv.version}"
-    sample = mv.load_sample_input()
-    if sample is None:
-        raise InvalidArgumentError(
-            f"model {ref!r} has no sample input to run the script with",
-            hint="register it with sample_input=..., or drop --model to only check the script",
-        )
-    with tempfile.TemporaryDirectory(prefix="nbdeploy-check-") as tmp:
-        root = Path(tmp)
-        config = InferenceConfig(
-            entry_script=Path(path),
-            environment=Environment(name="check"),
-            input_mode=input_mode or "decoded",
-        )
-        bundle = build_bundle([mv], config, root / "bundle", verify=True)
-        request = root / "request.json"
-        request.write_bytes(encode_request(sample))
-        result = root / "result.json"
-        cmd = [
-            sys.executable,
-            "-m",
-            "nbdeploy.notebook._check_runner",
-            str(bundle.path),
-            str(request),
-            str(result),
-        ]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            return RunCheck(
-                model=ref,
-                ok=False,
-                phase="process",
-                error=f"the check did not finish within {timeout:.0f} s",
-            )
-        output = proc.stdout + proc.stderr
-        if not result.is_file():
-            last = output.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
-            return RunCheck(
-                model=ref,
-                ok=False,
-                phase="process",
-                error=f"the check process failed: {last[0]}",
-                traceback=output,
-            )
-        outcome = json.loads(result.read_text())
-    return RunCheck.from_dict({**outcome, "model": ref, "output": output})
+    outcome = check_against_model(
+        get_workspace(workspace),
+        path,
+        model,
+        encode=encode_request,
+        timeout=timeout,
+        input_mode=input_mode,
+    )
+    return RunCheck.from_dict(outcome)
 
 
 def write_score(

@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from nbdeploy.exceptions import InvalidArgumentError, NbdeployError
-
-from .display import (
+from nbdeploy.display.cards import service_card
+from nbdeploy.display.html import (
     BUSY_COLOUR,
     ERROR_COLOUR,
     OK_COLOUR,
@@ -35,17 +34,17 @@ from .display import (
     escape,
     pre_style,
     round_floats,
-    select_mimetypes,
-    service_card,
 )
+from nbdeploy.exceptions import InvalidArgumentError, NbdeployError
+from nbdeploy.sdk.rendering import select_mimetypes
 
 if TYPE_CHECKING:
     import requests
 
-    from nbdeploy._model import Model
-    from nbdeploy._service import Webservice
     from nbdeploy.core.schema import Field, Schema
     from nbdeploy.core.workspace import Workspace
+    from nbdeploy.sdk.model import Model
+    from nbdeploy.sdk.webservice import Webservice
 
 __all__ = ["DeployPanel", "LiveLogs", "RegistryBrowser", "TryIt"]
 
@@ -111,8 +110,8 @@ class DeployPanel(_Static, widgets.VBox):  # type: ignore[misc]
     """
 
     def __init__(self, workspace: Workspace | str | os.PathLike[str] | None = None) -> None:
-        from nbdeploy._workspace import get_workspace
-        from nbdeploy.targets import target_names
+        from nbdeploy.api import target_names
+        from nbdeploy.sdk.workspace import get_workspace
 
         self.workspace = get_workspace(workspace)
         self.service: Webservice | None = None
@@ -183,7 +182,7 @@ class DeployPanel(_Static, widgets.VBox):  # type: ignore[misc]
         Raises whatever :func:`nbdeploy.deploy` raises; the state label shows it too,
         and the card of an earlier deployment is removed.
         """
-        from nbdeploy import _api as nbdeploy
+        from nbdeploy import api as nbdeploy
 
         ref = self.model_ref
         self.state.value = _status_html(f"deploying {ref} ...", "busy")
@@ -243,7 +242,7 @@ class RegistryBrowser(_Static, widgets.VBox):  # type: ignore[misc]
     """
 
     def __init__(self, workspace: Workspace | str | os.PathLike[str] | None = None) -> None:
-        from nbdeploy._workspace import get_workspace
+        from nbdeploy.sdk.workspace import get_workspace
 
         self.workspace = get_workspace(workspace)
         self.models: list[Model] = []
@@ -292,9 +291,9 @@ class RegistryBrowser(_Static, widgets.VBox):  # type: ignore[misc]
     def filter(self, text: str) -> list[str]:
         """Show only models whose name contains ``text`` or that have tag ``text``
         (``key=value``, or a bare key); return the refs shown."""
-        from nbdeploy._model import Model
-
-        from .display import models_table, muted
+        from nbdeploy.display.cards import models_table
+        from nbdeploy.display.html import muted
+        from nbdeploy.sdk.model import Model
 
         if self.search.value != text:
             self.search.value = text  # the observer calls back here; harmless
@@ -379,9 +378,6 @@ def _matches(model: Model, needle: str) -> bool:
     return needle in tags
 
 
-# -- TryIt -----------------------------------------------------------------------------
-
-
 def _field_widget(field: Field, value: Any) -> Any:
     """An input control for one column of a DataFrame schema, holding ``value``."""
     kind = field.type.value
@@ -438,7 +434,7 @@ class TryIt(_Static, widgets.VBox):  # type: ignore[misc]
     """
 
     def __init__(self, service: Webservice, *, timeout: float = 30.0) -> None:
-        from .views import SwaggerView
+        from nbdeploy.display.views import SwaggerView
 
         self.service = service
         self.timeout = timeout
@@ -569,9 +565,6 @@ def _first_row(body: Any) -> dict[str, Any]:
     if isinstance(data, list) and data and isinstance(data[0], dict):
         return dict(data[0])
     return {}
-
-
-# -- LiveLogs --------------------------------------------------------------------------
 
 
 class LiveLogs(_Static, widgets.VBox):  # type: ignore[misc]

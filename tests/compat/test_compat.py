@@ -377,7 +377,7 @@ from sklearn.linear_model import Ridge
 import nbdeploy
 from nbdeploy.targets import shutdown_warm_server
 
-from nbdeploy._workspace import get_workspace
+from nbdeploy.sdk.workspace import get_workspace
 
 root = Path(sys.argv[1])
 warm = sys.argv[2] == "warm"

@@ -191,8 +191,8 @@ def run(data):
 @pytest.fixture
 def live_service(ws: Workspace, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A real local service ``doubler-svc`` (a plain server process, no warm start)."""
-    from nbdeploy._api import delete_service, deploy, register
-    from nbdeploy._service import LocalWebservice
+    from nbdeploy.api import delete_service, deploy, register
+    from nbdeploy.sdk.webservice import LocalWebservice
     from nbdeploy.targets import shutdown_warm_server
 
     score = tmp_path / "score.py"

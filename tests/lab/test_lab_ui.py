@@ -42,7 +42,7 @@ from pathlib import Path
 # This notebook's own workspace, as the tutorials do: the panel must follow it.
 os.environ["NBDEPLOY_HOME"] = os.path.abspath("notebook-ws")
 %load_ext nbdeploy
-from nbdeploy import _api as nbd
+from nbdeploy import api as nbd
 
 Path("score.py").write_text(
     "def init():\\n    global factor\\n    factor = 2\\n\\n"
@@ -180,7 +180,7 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
-            from nbdeploy._api import delete_service, services
+            from nbdeploy.api import delete_service, services
             from nbdeploy.targets import shutdown_warm_server
 
             for folder in (home, root / "notebook-ws"):

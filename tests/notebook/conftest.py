@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from nbdeploy._workspace import get_workspace
 from nbdeploy.core.workspace import Workspace
+from nbdeploy.sdk.workspace import get_workspace
 
 #: A scoring script for the Ridge model: predictions as a list.
 SCORE = """\
@@ -46,7 +46,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]
     monkeypatch.chdir(tmp_path)
     ws = get_workspace()
     yield ws
-    from nbdeploy._service import Webservice
+    from nbdeploy.sdk.webservice import Webservice
     from nbdeploy.targets import shutdown_warm_server
 
     for record in ws.services.list():
@@ -67,7 +67,7 @@ def diabetes() -> tuple[Any, pd.DataFrame]:
 @pytest.fixture
 def registered(home: Workspace, diabetes: tuple[Any, pd.DataFrame]) -> Any:
     """Version 1 of model ``diabetes`` (with a sample, so it has a schema)."""
-    from nbdeploy._api import register
+    from nbdeploy.api import register
 
     model, sample = diabetes
     return register(model, "diabetes", sample_input=sample, tags={"team": "ml"})

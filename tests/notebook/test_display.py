@@ -9,16 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nbdeploy._api import register
-from nbdeploy._service import Webservice
+from nbdeploy.api import register
 from nbdeploy.core.auth import mask_secret
 from nbdeploy.core.openapi import openapi31, swagger2
 from nbdeploy.core.schema import infer_schema
 from nbdeploy.core.services import ServiceRecord
 from nbdeploy.core.workspace import Workspace
-from nbdeploy.notebook import display
+from nbdeploy.display import cards, openapi
+from nbdeploy.display.html import STATE_COLOURS
+from nbdeploy.display.views import ModelList, ServiceList, ServiceLogs
 from nbdeploy.notebook.scriptcheck import RunCheck, ScriptCheck
-from nbdeploy.notebook.views import ModelList, ServiceList, ServiceLogs
+from nbdeploy.sdk.webservice import Webservice
 
 EVIL = "<script>alert('x')</script>"
 
@@ -108,16 +109,16 @@ def test_repr_stays_cheap_and_plain(registered: Any, home: Workspace) -> None:
 
 def test_schema_rows_for_each_kind() -> None:
     frame = pd.DataFrame({"c": pd.Categorical(["a", "b"]), "n": [1.5, None]})
-    assert display.schema_rows(infer_schema(frame)) == [
+    assert cards.schema_rows(infer_schema(frame)) == [
         ("c", "category (category)", "no", "a, b"),
         ("n", "number (float64)", "yes", ""),
     ]
-    assert display.schema_rows(infer_schema(np.zeros((2, 3), dtype="float32"))) == [
+    assert cards.schema_rows(infer_schema(np.zeros((2, 3), dtype="float32"))) == [
         ("(array)", "float32 [nx3]", "no", "")
     ]
-    rows = display.schema_rows(infer_schema({"a": 1, "b": "x"}))
+    rows = cards.schema_rows(infer_schema({"a": 1, "b": "x"}))
     assert [r[0] for r in rows] == ["a", "b"]
-    assert display.schema_rows(None) == []
+    assert cards.schema_rows(None) == []
 
 
 # -- service card ----------------------------------------------------------------------
@@ -129,7 +130,7 @@ def test_service_card_has_badge_uris_and_client_snippets(home: Workspace) -> Non
     assert plain.splitlines()[0] == "Webservice diabetes-svc [Healthy]"
     assert "scoring URI: http://127.0.0.1:5001/score" in plain
     assert 'data-state="Healthy"' in html
-    assert display.STATE_COLOURS["Healthy"] in html
+    assert STATE_COLOURS["Healthy"] in html
     assert 'href="http://127.0.0.1:5001/docs"' in html
     assert "import requests" in html
     assert "requests.post(&#x27;http://127.0.0.1:5001/score&#x27;" in html
@@ -143,7 +144,7 @@ def test_service_card_has_badge_uris_and_client_snippets(home: Workspace) -> Non
 def test_service_card_badge_colour_follows_the_state(home: Workspace, state: str) -> None:
     html = _service(home, state=state)._repr_mimebundle_()["text/html"]
     assert f'data-state="{state}"' in html
-    assert display.STATE_COLOURS[state] in html
+    assert STATE_COLOURS[state] in html
 
 
 def test_service_card_escapes_error_and_uris(home: Workspace) -> None:
@@ -176,7 +177,7 @@ def test_service_card_masks_keys_when_the_service_has_them(home: Workspace) -> N
 
 
 def test_client_snippets_quote_the_body_for_the_shell() -> None:
-    py, curl = display.client_snippets("http://h:1/score", [{"name": "O'Brien"}])
+    py, curl = cards.client_snippets("http://h:1/score", [{"name": "O'Brien"}])
     assert curl.endswith("""-d '{"data": [{"name": "O'"'"'Brien"}]}'""")
     compile(py, "<snippet>", "exec")  # the Python snippet is valid code
     assert "requests.post('http://h:1/score', json=payload, headers=headers)" in py
@@ -184,8 +185,8 @@ def test_client_snippets_quote_the_body_for_the_shell() -> None:
 
 def test_keys_are_masked_by_the_cores_mask_secret() -> None:
     # One masking rule for every front: the core's (what ServiceAuth's repr shows too).
-    assert display.mask_secret is mask_secret
-    assert not hasattr(display, "mask_key")
+    assert cards.mask_secret is mask_secret
+    assert not hasattr(cards, "mask_key")
     assert mask_secret("abcdefghijkl") == "abcd…"
     assert mask_secret("short") == "…"
 
@@ -242,7 +243,7 @@ def test_swagger_tables_show_operations_fields_and_examples(build: Any, frame_sc
         output_schema=infer_schema(np.array([1.0, 2.0])),
         auth=False,
     )
-    bundle = display.swagger_tables(document, docs_url="http://127.0.0.1:5001/docs")
+    bundle = openapi.swagger_tables(document, docs_url="http://127.0.0.1:5001/docs")
     plain, html = bundle["text/plain"], bundle["text/html"]
     assert "POST /score  RunMLService" in plain
     assert "GET /  ServiceHealthCheck" in plain
@@ -252,13 +253,13 @@ def test_swagger_tables_show_operations_fields_and_examples(build: Any, frame_sc
     assert 'href="http://127.0.0.1:5001/docs"' in html
     assert 'class="nbdeploy-example-request"' in html
     assert 'class="nbdeploy-example-response"' in html
-    assert display.request_example(document) == {"data": frame_schema.example}
+    assert openapi.request_example(document) == {"data": frame_schema.example}
 
 
 def test_swagger_tables_escape_titles_fields_and_examples() -> None:
     schema = infer_schema(pd.DataFrame({EVIL: ["<img src=x>"]}))
     document = swagger2(title=EVIL, input_schema=schema, output_schema=None, auth=True)
-    html = display.swagger_tables(document, docs_url="http://h/docs?a=<blink>")["text/html"]
+    html = openapi.swagger_tables(document, docs_url="http://h/docs?a=<blink>")["text/html"]
     _no_raw(html, "<script>")
     _no_raw(html, "<img")
     _no_raw(html, "<blink>")
@@ -283,7 +284,8 @@ def test_script_check_round_trips_and_shows_cell_lines(tmp_path: Any) -> None:
 
 
 def test_snippets_and_examples_carry_no_17_digit_floats() -> None:
-    from nbdeploy.notebook.display import client_snippets, swagger_tables
+    from nbdeploy.display.cards import client_snippets
+    from nbdeploy.display.openapi import swagger_tables
 
     example = [{"age": 0.038075906433423026, "n": 3}]
     py, curl = client_snippets("http://h:1/score", example)

@@ -294,7 +294,7 @@ def test_writefile_score_with_unknown_model_is_one_line(
 def test_writefile_score_needs_a_sample(
     ip: InteractiveShell, diabetes: tuple[Any, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from nbdeploy._api import register
+    from nbdeploy.api import register
 
     register(diabetes[0], "nosample")
     text = _cell(ip, f"%%writefile-score score.py --model nosample\n{SCORE}", capsys)
@@ -432,7 +432,7 @@ def test_a_500_from_svc_run_is_one_line_with_the_cell_line(
 ) -> None:
     """run() raising in the service is the user's error: one line, a hint naming
     %logs, the cell line — never a traceback through nbdeploy's client code."""
-    from nbdeploy._api import deploy
+    from nbdeploy.api import deploy
 
     script = tmp_path / "div.py"
     script.write_text(BROKEN_RUN)
@@ -456,7 +456,7 @@ def test_logs_follow_streams_new_request_lines(
 ) -> None:
     import time
 
-    from nbdeploy._api import deploy
+    from nbdeploy.api import deploy
 
     svc = deploy("diabetes", name="follow-svc", score=str(score_path))
     live = ip.run_line_magic("logs", "follow-svc --follow")

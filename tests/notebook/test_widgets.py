@@ -9,7 +9,7 @@ from typing import Any
 import ipywidgets as widgets
 import pytest
 
-from nbdeploy._api import deploy, register
+from nbdeploy.api import deploy, register
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.exceptions import (
     InvalidArgumentError,

@@ -81,7 +81,7 @@ def home(workspace: Workspace) -> Iterator[Workspace]:
     """The test's workspace; every service deployed in it and its warm server are
     stopped (by PID) afterwards."""
     yield workspace
-    from nbdeploy._service import Webservice
+    from nbdeploy.sdk.webservice import Webservice
     from nbdeploy.targets import shutdown_warm_server
 
     for record in workspace.services.list():

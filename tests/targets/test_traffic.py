@@ -24,9 +24,9 @@ import pytest
 import requests
 
 import nbdeploy
-from nbdeploy._service import Webservice
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError
+from nbdeploy.sdk.webservice import Webservice
 from nbdeploy.targets.local import LocalConfig, LocalTarget
 from nbdeploy.targets.local.traffic import versions_of
 from nbdeploy.targets.process import router as router_module

@@ -159,8 +159,8 @@ def copy_without_outputs(source: Path, dest: Path) -> None:
 
 def cleanup_workspaces(root: Path) -> None:
     """Stop what a half-run notebook left behind: its services and warm server."""
-    from nbdeploy._service import Webservice
-    from nbdeploy._workspace import Workspace
+    from nbdeploy.sdk.webservice import Webservice
+    from nbdeploy.sdk.workspace import Workspace
     from nbdeploy.targets import shutdown_warm_server
 
     for folder in root.glob("nbdeploy-*/workspace"):

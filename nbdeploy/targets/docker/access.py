@@ -27,7 +27,7 @@ def access(
     """The service's auth mode and auth file.
 
     The bundle's settings decide when they speak about auth (the deploy path
-    writes them, see :func:`nbdeploy._deploy.access_settings`); otherwise the
+    writes them, see :func:`nbdeploy.workflows.access.access_settings`); otherwise the
     configuration does, and the service's auth file is written with fresh
     secrets when missing or of another mode.
     """

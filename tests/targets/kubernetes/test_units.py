@@ -307,9 +307,9 @@ def test_an_api_server_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> 
 
 
 def test_manifests_of_a_service_of_another_target_say_what_to_use(tmp_path: Path) -> None:
-    from nbdeploy._service import Webservice
     from nbdeploy.core.services import ServiceRecord
     from nbdeploy.core.workspace import Workspace
+    from nbdeploy.sdk.webservice import Webservice
 
     workspace = Workspace(tmp_path / "ws")
     record = workspace.services.put(ServiceRecord("boxed", "docker", "Healthy"))

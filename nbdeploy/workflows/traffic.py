@@ -2,7 +2,7 @@
 
 The functions behind :meth:`Webservice.add_version`, :meth:`Webservice.set_traffic`,
 :meth:`Webservice.remove_version`, :meth:`Webservice.rollback` and
-:attr:`Webservice.traffic`. They build bundles the way :mod:`nbdeploy._deploy` does and
+:attr:`Webservice.traffic`. They build bundles the way :mod:`nbdeploy.workflows.build` does and
 hand them to the service's target, which must support versions (the local target
 does: :mod:`nbdeploy.targets.local.traffic`).
 
@@ -19,12 +19,13 @@ import shutil
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .core.bundle import Bundle, InferenceConfig
-from .exceptions import TargetUnavailableError
+from nbdeploy.core.bundle import Bundle, InferenceConfig
+from nbdeploy.exceptions import TargetUnavailableError
+from nbdeploy.workflows.build import inference_config_for, new_bundle, resolve_models
 
 if TYPE_CHECKING:
-    from .core.services import ServiceRecord
-    from .core.workspace import Workspace
+    from nbdeploy.core.services import ServiceRecord
+    from nbdeploy.core.workspace import Workspace
 
 __all__ = [
     "TrafficTarget",
@@ -81,7 +82,7 @@ class TrafficTarget(Protocol):
 
 
 def _target(workspace: Workspace, record: ServiceRecord) -> TrafficTarget:
-    from .targets import get_target
+    from nbdeploy.targets import get_target
 
     target = get_target(record.target, workspace)
     if not isinstance(target, TrafficTarget):
@@ -102,37 +103,6 @@ def _primary_models(record: ServiceRecord) -> list[str]:
         if isinstance(version, dict) and version.get("name") == primary:
             return [str(m) for m in version.get("models", ())]
     return list(record.models)
-
-
-def _inference_config(
-    record: ServiceRecord,
-    inference_config: InferenceConfig | None,
-    score: Any,
-    environment: Any,
-    source_directory: Any,
-) -> InferenceConfig:
-    from ._api import _environment
-    from ._deploy import keep_input_mode
-
-    current = Bundle.load(record.bundle_path) if record.bundle_path else None
-    if inference_config is not None:
-        config = inference_config
-    elif score is not None or environment is not None or source_directory is not None:
-        config = InferenceConfig(
-            entry_script=score,
-            environment=_environment(environment),
-            source_directory=source_directory,
-        )
-    elif current is None:
-        return InferenceConfig()
-    else:
-        config = InferenceConfig(
-            entry_script=None if current.manifest.builtin_scorer else current.entry_script,
-            environment=current.environment,
-            source_directory=current.source_dir,
-        )
-    # Every version behind one endpoint is called the same way unless told otherwise.
-    return config if current is None else keep_input_mode(config, current)
 
 
 def _endpoint_settings(record: ServiceRecord) -> dict[str, Any]:
@@ -171,12 +141,17 @@ def add_version(
     >>> [v["name"] for v in record.config["versions"]]                     # doctest: +SKIP
     ['v1', 'v2']
     """
-    from ._deploy import _new_bundle, resolve_models
-
     target = _target(workspace, record)
     versions = resolve_models(workspace, models if models is not None else _primary_models(record))
-    config = _inference_config(record, inference_config, score, environment, source_directory)
-    bundle = _new_bundle(workspace, record.name, versions, config, _endpoint_settings(record))
+    current = Bundle.load(record.bundle_path) if record.bundle_path else None
+    config = inference_config_for(
+        current,
+        inference_config,
+        score=score,
+        environment=environment,
+        source_directory=source_directory,
+    )
+    bundle = new_bundle(workspace, record.name, versions, config, _endpoint_settings(record))
     try:
         return target.add_version(
             record.name,
@@ -233,7 +208,7 @@ def traffic(workspace: Workspace, record: ServiceRecord) -> dict[str, int]:
     >>> traffic(svc.workspace, svc.record)                             # doctest: +SKIP
     {'v1': 90, 'v2': 10}
     """
-    from .targets import get_target
+    from nbdeploy.targets import get_target
 
     target = get_target(record.target, workspace)
     if not isinstance(target, TrafficTarget):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -10,22 +9,29 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ._client import decode_response, encode_request, error_for_status
-from .core.auth import ServiceAuth, auth_file_path, read_auth_file, sign_token, write_auth_file
-from .core.cloud import CloudAttributes, cloud_only
-from .core.services import ServiceRecord, ServiceState
-from .exceptions import (
+from nbdeploy.core.auth import (
+    ServiceAuth,
+    auth_file_path,
+    read_auth_file,
+    sign_token,
+    write_auth_file,
+)
+from nbdeploy.core.cloud import CloudAttributes, cloud_only
+from nbdeploy.core.services import ServiceRecord, ServiceState
+from nbdeploy.exceptions import (
     DeploymentError,
     InvalidArgumentError,
     NbdeployError,
     TargetUnavailableError,
 )
+from nbdeploy.sdk.client import decode_response, encode_request, error_for_status
+from nbdeploy.sdk.rendering import mimebundle
 
 if TYPE_CHECKING:
     import requests
 
-    from .core.workspace import Workspace
-    from .targets.base import Target
+    from nbdeploy.core.workspace import Workspace
+    from nbdeploy.targets.base import Target
 
 __all__ = [
     "AciWebservice",
@@ -64,7 +70,7 @@ class Webservice(CloudAttributes):
     )
 
     def __init__(self, workspace: Workspace | None = None, name: str = "") -> None:
-        from ._workspace import get_workspace
+        from nbdeploy.sdk.workspace import get_workspace
 
         self.workspace = get_workspace(workspace)
         self._record = self.workspace.services.get(name)
@@ -80,7 +86,6 @@ class Webservice(CloudAttributes):
         self._token = None
         return self
 
-    # -- what the record says -------------------------------------------------------
     @property
     def name(self) -> str:
         """The service's name."""
@@ -122,7 +127,7 @@ class Webservice(CloudAttributes):
         return self._record.error
 
     def _target(self) -> Target:
-        from .targets import get_target
+        from nbdeploy.targets import get_target
 
         return get_target(self._record.target, self.workspace)
 
@@ -165,7 +170,7 @@ class Webservice(CloudAttributes):
         >>> Webservice.list(tempfile.mkdtemp())
         []
         """
-        from ._workspace import get_workspace
+        from nbdeploy.sdk.workspace import get_workspace
 
         del filters  # image_name, model_name ... of the reference: nothing to filter here
         ws = get_workspace(workspace)
@@ -177,7 +182,6 @@ class Webservice(CloudAttributes):
         """The reference's image-based deployment: cloud-only (see the hint)."""
         raise cloud_only("Webservice.deploy_from_image", *_IMAGES)
 
-    # -- using it -------------------------------------------------------------------
     def _http(self) -> requests.Session:
         if self._session is None:
             import requests
@@ -231,7 +235,6 @@ class Webservice(CloudAttributes):
             raise error
         return decode_response(response.content, response.headers.get("content-type"))
 
-    # -- auth -----------------------------------------------------------------------
     @property
     def _auth_path(self) -> Path:
         return auth_file_path(self.workspace.services_dir, self._record.name)
@@ -397,7 +400,7 @@ class Webservice(CloudAttributes):
         >>> svc.wait_for_deployment(show_output=True)   # doctest: +SKIP
         'Healthy'
         """
-        from . import config
+        from nbdeploy import config
 
         limit = float(config.resolve("deploy_timeout", timeout))
         self._record = self._target().wait(self._record.name, limit, show_output)
@@ -430,7 +433,7 @@ class Webservice(CloudAttributes):
         >>> svc.update(score="score_v2.py")              # doctest: +SKIP
         Webservice(name='diabetes-svc', target='local', state='Healthy')
         """
-        from ._deploy import update_service
+        from nbdeploy.workflows.update import update_service
 
         if image is not None:
             raise cloud_only("Webservice.update(image=...)", *_IMAGES)
@@ -445,7 +448,6 @@ class Webservice(CloudAttributes):
         )
         return self
 
-    # -- controlled rollout (versions behind one endpoint) ---------------------------
     @property
     def traffic(self) -> dict[str, int]:
         """``{version: percent}`` of the versions behind the endpoint; empty while the
@@ -456,7 +458,7 @@ class Webservice(CloudAttributes):
         >>> svc.traffic                                           # doctest: +SKIP
         {'v1': 90, 'v2': 10}
         """
-        from ._traffic import traffic
+        from nbdeploy.workflows.traffic import traffic
 
         return traffic(self.workspace, self._record)
 
@@ -487,7 +489,7 @@ class Webservice(CloudAttributes):
         >>> svc.traffic                                           # doctest: +SKIP
         {'v1': 90, 'v2': 10}
         """
-        from ._traffic import add_version
+        from nbdeploy.workflows.traffic import add_version
 
         self._record = add_version(
             self.workspace,
@@ -512,7 +514,7 @@ class Webservice(CloudAttributes):
         --------
         >>> svc.set_traffic({"v1": 50, "v2": 50})                 # doctest: +SKIP
         """
-        from ._traffic import set_traffic
+        from nbdeploy.workflows.traffic import set_traffic
 
         self._record = set_traffic(self.workspace, self._record, weights)
         return self
@@ -524,7 +526,7 @@ class Webservice(CloudAttributes):
         --------
         >>> svc.set_traffic({"v2": 100}).remove_version("v1")     # doctest: +SKIP
         """
-        from ._traffic import remove_version
+        from nbdeploy.workflows.traffic import remove_version
 
         self._record = remove_version(self.workspace, self._record, version)
         return self
@@ -538,7 +540,7 @@ class Webservice(CloudAttributes):
         >>> svc.rollback().traffic                                # doctest: +SKIP
         {'v1': 100}
         """
-        from ._traffic import rollback
+        from nbdeploy.workflows.traffic import rollback
 
         self._record = rollback(self.workspace, self._record)
         return self
@@ -555,12 +557,9 @@ class Webservice(CloudAttributes):
         >>> [s.name for s in nbdeploy.services()] # doctest: +SKIP
         []
         """
-        delete: Any = self._target().delete
-        if remove_image and "remove_image" in inspect.signature(delete).parameters:
-            delete(self._record.name, remove_image=True)
-        else:
-            delete(self._record.name)
-        self._auth_path.unlink(missing_ok=True)  # targets that keep the folder
+        from nbdeploy.workflows.deploy import delete_service
+
+        delete_service(self.workspace, self._record, remove_image=remove_image)
         self._token = None
         if self._session is not None:
             self._session.close()
@@ -593,10 +592,8 @@ class Webservice(CloudAttributes):
         return f"Webservice(name={r.name!r}, target={r.target!r}, state={r.state.value!r})"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        """The service card (rendered by :mod:`nbdeploy.notebook.display`)."""
-        from .notebook.display import select_mimetypes, service_card
-
-        return select_mimetypes(service_card(self), include, exclude)
+        """The service card (drawn by :mod:`nbdeploy.display.cards`)."""
+        return mimebundle("service", self, include, exclude)
 
     def serialize(self) -> dict[str, Any]:
         """The record as a plain dict (the reference's ``serialize()``).
@@ -652,13 +649,12 @@ class LocalWebservice(Webservice):
         >>> cfg.auth_enabled
         True
         """
-        from . import config
-        from .targets.local.config import LocalConfig
+        from nbdeploy.workflows.deploy import local_configuration
 
-        return LocalConfig(
-            port=int(config.resolve("port", port)),
-            host=str(config.resolve("host", host)),
-            warm_start=bool(config.resolve("warm_start", warm_start)),
+        return local_configuration(
+            port,
+            host,
+            warm_start,
             auth_enabled=auth_enabled,
             token_auth_enabled=token_auth_enabled,
             cors=cors,
@@ -708,8 +704,8 @@ class DockerWebservice(Webservice):
         >>> cfg.port, cfg.memory_gb
         (6789, 0.5)
         """
-        from . import config
-        from .targets.docker.config import DockerConfig
+        from nbdeploy import config
+        from nbdeploy.targets.docker.config import DockerConfig
 
         base_image = config.resolve("base_image", base_image) or None
         return DockerConfig(
@@ -797,7 +793,7 @@ class RayWebservice(Webservice):
         ...     autoscaling=True, target_rps=100, request_seconds=0.05).replica_range
         (1, 8)
         """
-        from .targets.ray.config import RayConfig
+        from nbdeploy.targets.ray.config import RayConfig
 
         return RayConfig(**settings)
 
@@ -862,7 +858,7 @@ class AksWebservice(Webservice):
         ...     autoscale_max_replicas=4).replica_range
         (1, 4)
         """
-        from .targets.kubernetes.config import from_reference
+        from nbdeploy.targets.kubernetes.config import from_reference
 
         settings = {k: v for k, v in locals().items() if k not in {"cluster", "from_reference"}}
         return from_reference(**settings, **cluster)

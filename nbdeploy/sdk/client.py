@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from .exceptions import (
+from nbdeploy.exceptions import (
     AuthenticationError,
     BadRequestError,
     NbdeployError,

@@ -1,7 +1,7 @@
 """The profile report: the front's ``ProfileReport`` renders a core ``ProfileResult``.
 
 The core result has no rich display of its own (the core never imports a front);
-``nbdeploy.ProfileReport`` draws it with :mod:`nbdeploy.notebook.profile_view`.
+``nbdeploy.ProfileReport`` draws it with :mod:`nbdeploy.display.profile`.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from nbdeploy._profile import ProfileReport
 from nbdeploy.profiling import ProfileResult, Recommendation
 from nbdeploy.profiling.report import example_dict
+from nbdeploy.sdk.profile import ProfileReport
 
 
 def _report(**changes: Any) -> ProfileReport:

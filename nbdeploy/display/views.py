@@ -12,20 +12,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
-from nbdeploy._model import Model
-from nbdeploy._service import Webservice
 from nbdeploy.exceptions import InvalidArgumentError, TargetUnavailableError
+from nbdeploy.sdk.model import Model
+from nbdeploy.sdk.rendering import select_mimetypes
+from nbdeploy.sdk.webservice import Webservice
 
-from .display import (
-    escape,
-    models_table,
-    pre_style,
-    request_example,
-    select_mimetypes,
-    service_base_uri,
-    services_table,
-    swagger_tables,
-)
+from .cards import models_table, service_base_uri, services_table
+from .html import escape, pre_style
+from .openapi import request_example, swagger_tables
 
 _T = TypeVar("_T")
 

@@ -2,7 +2,7 @@
 
 ``%%writefile-score PATH --model NAME`` starts::
 
-    python -m nbdeploy.notebook._check_runner BUNDLE REQUEST_JSON RESULT_JSON
+    python -m nbdeploy.workflows.check_runner BUNDLE REQUEST_JSON RESULT_JSON
 
 with a bundle built for the registered model, so the script sees exactly what a
 service would: ``NBDEPLOY_MODEL_DIR``/``AZUREML_MODEL_DIR`` pointing at the bundle's
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     written (whether the script worked or not), 2 on bad arguments."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 3:
-        print("usage: python -m nbdeploy.notebook._check_runner BUNDLE REQUEST RESULT")
+        print("usage: python -m nbdeploy.workflows.check_runner BUNDLE REQUEST RESULT")
         return 2
     bundle_dir, request_file, result_file = (Path(a) for a in args)
     outcome = _check(bundle_dir, request_file)

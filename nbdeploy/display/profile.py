@@ -1,4 +1,4 @@
-"""The inline report of a profile, and the ``%profile`` magic.
+"""The inline report of a profile.
 
 :func:`mimebundle` renders a :class:`~nbdeploy.profiling.ProfileResult` as
 ``text/plain`` and ``text/html``: the latency percentiles and error table, a latency
@@ -6,8 +6,6 @@ histogram, CPU and memory over time, and the recommendation with its rule. The c
 are hand-written inline SVG — no JavaScript, no stylesheet or font from the internet —
 so the report shows the same in JupyterLab, in a static HTML export and offline.
 Everything interpolated into the HTML is escaped.
-
-This module imports IPython only inside :func:`register_profile_magic`.
 
 Examples
 --------
@@ -27,26 +25,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nbdeploy.notebook.display import (
-    BORDER,
-    SURFACE,
-    TEXT,
-    TEXT_MUTED,
-    escape,
-    select_mimetypes,
-)
+from nbdeploy.sdk.rendering import select_mimetypes
+
+from .html import BORDER, SURFACE, TEXT, TEXT_MUTED, escape
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-    from nbdeploy._profile import ProfileReport
     from nbdeploy.profiling import ProfileResult
 
 __all__ = [
+    "format_ms",
     "histogram_svg",
     "mimebundle",
     "nice_ticks",
-    "register_profile_magic",
     "render_html",
     "timeseries_svg",
 ]
@@ -283,17 +275,15 @@ def timeseries_svg(
     return _svg(parts, title)
 
 
-def _ms(value: float) -> str:
+def format_ms(value: float) -> str:
+    """Milliseconds with two decimals; ``–`` for NaN."""
     return "–" if math.isnan(value) else f"{value:.2f}"
 
 
-def render_html(result: ProfileResult) -> str:
-    """The HTML report of ``result``: summary, tables, three charts, recommendation."""
-    lat = result.latency_summary_ms
-    rec = result.recommendation
+def _header_html(result: ProfileResult) -> str:
     who = result.service or result.scoring_uri
     state_colour = "#2e7d32" if result.state == "Succeeded" else "#c62828"
-    header = (
+    return (
         f"<div><b>Profile {escape(result.name)}</b> of <code>{escape(who)}</code> "
         f'<span style="background:{state_colour};color:#ffffff;border-radius:8px;'
         f'padding:1px 8px">{escape(result.state)}</span></div>'
@@ -301,27 +291,39 @@ def render_html(result: ProfileResult) -> str:
         f"{result.concurrency}: <b>{result.throughput_rps:.1f} requests/s</b>, success rate "
         f"<b>{result.success_rate:.1%}</b></div>"
     )
+
+
+def _tables_html(result: ProfileResult) -> str:
+    """The latency percentiles and the requests by status."""
+    lat = result.latency_summary_ms
     keys = list(lat)
     percentiles = (
         f"<table {_TABLE}><thead><tr><th {_HEAD}>latency (ms)</th>"
         + "".join(f"<th {_HEAD}>{escape(k)}</th>" for k in keys)
         + f"</tr></thead><tbody><tr><td {_HEAD}>successful requests</td>"
-        + "".join(f"<td {_CELL}>{escape(_ms(lat[k]))}</td>" for k in keys)
+        + "".join(f"<td {_CELL}>{escape(format_ms(lat[k]))}</td>" for k in keys)
         + "</tr></tbody></table>"
     )
-    statuses = result.status_counts
     status_table = (
         f"<table {_TABLE}><thead><tr><th {_HEAD}>status</th><th {_HEAD}>requests</th>"
         "</tr></thead><tbody>"
         + "".join(
             f"<tr><td {_HEAD}>{escape(k)}</td><td {_CELL}>{v}</td></tr>"
-            for k, v in statuses.items()
+            for k, v in result.status_counts.items()
         )
         + "</tbody></table>"
     )
+    return f"<div>{percentiles}{status_table}</div>"
+
+
+def _charts_html(result: ProfileResult) -> str:
+    """The latency histogram, CPU and memory over time (with the recommendation)."""
+    lat = result.latency_summary_ms
+    rec = result.recommendation
     p50, p99 = lat["p50"], lat["p99"]
     hist = histogram_svg(
-        result.success_latencies_ms, marks=[(f"p50 {_ms(p50)}", p50), (f"p99 {_ms(p99)}", p99)]
+        result.success_latencies_ms,
+        marks=[(f"p50 {format_ms(p50)}", p50), (f"p99 {format_ms(p99)}", p99)],
     )
     load = (0.0, result.duration_s)
     cpu = timeseries_svg(
@@ -342,11 +344,16 @@ def render_html(result: ProfileResult) -> str:
         reference=None if rec.memory_gb is None else ("requestedMemoryInGb", rec.memory_gb),
         colour=_MEM,
     )
-    hwm = result.hwm_bytes
+    return '<div style="display:flex;flex-wrap:wrap;gap:4px">' + hist + cpu + memory + "</div>"
+
+
+def _recommendation_html(result: ProfileResult) -> str:
+    """The recommendation with its rule, and the memory figures behind it."""
+    rec = result.recommendation
     peak = result.peak_rss_bytes
     memory_note = (
         f"<div>memory: peak {_mib(peak)} during the profile; high-water mark since the "
-        f"process started {_mib(hwm)}</div>"
+        f"process started {_mib(result.hwm_bytes)}</div>"
         if peak is not None
         else "<div>no serving process was known, so CPU and memory were not measured</div>"
     )
@@ -357,18 +364,20 @@ def render_html(result: ProfileResult) -> str:
         f"<code>requestedMemoryInGb = {escape(_none(rec.memory_gb))}</code>"
         f'<div style="font-size:90%;color:{TEXT_MUTED}">{escape(rec.explanation)}</div></div>'
     )
+    return recommendation + memory_note
+
+
+def render_html(result: ProfileResult) -> str:
+    """The HTML report of ``result``: summary, tables, three charts, recommendation."""
     return (
         '<div class="nbdeploy-profile" style="font-family:sans-serif">'
-        + header
+        + _header_html(result)
         + '<div style="display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start">'
-        + f"<div>{percentiles}{status_table}</div></div>"
-        + recommendation
-        + memory_note
-        + '<div style="display:flex;flex-wrap:wrap;gap:4px">'
-        + hist
-        + cpu
-        + memory
-        + "</div></div>"
+        + _tables_html(result)
+        + "</div>"
+        + _recommendation_html(result)
+        + _charts_html(result)
+        + "</div>"
     )
 
 
@@ -388,94 +397,3 @@ def mimebundle(
     """``text/plain`` (the summary) and ``text/html`` (the report) of ``result``."""
     bundle = {"text/plain": result.summary(), "text/html": render_html(result)}
     return select_mimetypes(bundle, include, exclude)
-
-
-# -- the magic --------------------------------------------------------------------------------
-def register_profile_magic(ipython: Any) -> None:
-    """Register the ``%profile`` line magic on ``ipython`` (an ``InteractiveShell``).
-
-    The magic is a thin front for :func:`nbdeploy.profile`.
-
-    Examples
-    --------
-    >>> register_profile_magic(get_ipython())                # doctest: +SKIP
-    >>> %profile diabetes-svc --data X_test --duration 3     # doctest: +SKIP
-    """
-    from nbdeploy.profiling import DEFAULT_DURATION_S
-
-    from .magics import argument, magic_arguments, parse_line
-    from .progress import Progress
-
-    @magic_arguments()
-    @argument("service", help="name of a deployed service")
-    @argument(
-        "--data",
-        required=True,
-        metavar="VAR",
-        help="notebook variable with the requests (list of JSON strings, DataFrame, "
-        "ndarray) or a file with one request per line",
-    )
-    @argument("--concurrency", type=int, default=1, help="requests in flight at once")
-    @argument("--duration", type=float, default=None, help="seconds of load (default 10)")
-    @argument("--count", type=int, default=None, help="stop after this many requests")
-    @argument("--batch-size", type=int, default=1, help="DataFrame/array rows per request")
-    @argument("--target-rps", type=float, default=None, help="size the CPU for this rate")
-    @argument(
-        "--store-tags",
-        action="store_true",
-        help="store requestedCpu / requestedMemoryInGb as tags on the service's models",
-    )
-    def profile(line: str) -> ProfileReport | None:
-        """Profile a deployed service: latency, throughput, errors, CPU and memory.
-
-        Sends the requests in ``--data`` to the service and shows the report with
-        the recommended ``requestedCpu`` and ``requestedMemoryInGb``; a progress bar
-        follows the load while it runs.
-        """
-        from nbdeploy._api import get_service
-        from nbdeploy._profile import profile as run
-        from nbdeploy.exceptions import InvalidArgumentError
-
-        args = parse_line(profile, line)
-        if args is None:
-            return None
-        namespace = ipython.user_ns
-        if args.data in namespace:
-            data = namespace[args.data]
-        else:
-            from pathlib import Path
-
-            if not Path(args.data).is_file():
-                raise InvalidArgumentError(
-                    f"--data {args.data!r} is neither a notebook variable nor a file",
-                    hint="define the variable first, e.g. requests = X_test.head(100)",
-                )
-            data = Path(args.data)
-        service = get_service(args.service)
-        # Like nbdeploy.profile: --count alone runs until that many requests are done.
-        seconds = args.duration
-        if seconds is None and args.count is None:
-            seconds = DEFAULT_DURATION_S
-        bounds = [f"{args.count} requests"] if args.count else []
-        bounds += [f"{seconds:g} s"] if seconds is not None else []
-        with Progress(f"profiling {args.service}", total=seconds, timed=True) as progress:
-            progress.update(
-                text=f"sending requests, concurrency {args.concurrency}, {' or '.join(bounds)}"
-            )
-            report = run(
-                service,
-                data,
-                concurrency=args.concurrency,
-                duration=args.duration,
-                count=args.count,
-                batch_size=args.batch_size,
-                target_rps=args.target_rps,
-                store_tags=args.store_tags,
-            )
-            progress.final = (
-                f"{report.total} requests, {report.throughput_rps:.0f} requests/s, "
-                f"p50 {_ms(report.latency_summary_ms['p50'])} ms"
-            )
-        return report
-
-    ipython.register_magic_function(profile, "line", "profile")

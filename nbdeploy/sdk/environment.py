@@ -30,11 +30,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-from .core.cloud import CloudAttributes
-from .core.environment import Environment as _CoreEnvironment
-from .core.environment import _load_yaml
-from .core.refs import check_name
-from .exceptions import EnvironmentSpecError, InvalidArgumentError, NotFoundError
+from nbdeploy.core.cloud import CloudAttributes
+from nbdeploy.core.environment import Environment as _CoreEnvironment
+from nbdeploy.core.environment import _load_yaml
+from nbdeploy.core.refs import check_name
+from nbdeploy.exceptions import EnvironmentSpecError, InvalidArgumentError, NotFoundError
 
 __all__ = ["CondaDependencies", "Environment"]
 
@@ -297,7 +297,7 @@ def _with_version(env: Environment, version: str) -> Environment:
 
 
 def _root(workspace: Any) -> Path:
-    from ._workspace import get_workspace
+    from nbdeploy.sdk.workspace import get_workspace
 
     return Path(get_workspace(workspace).path) / "environments"
 

@@ -11,7 +11,6 @@ the image in a Docker engine and records its tag and size. See
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import uuid
@@ -19,23 +18,23 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .core.bundle import Bundle, InferenceConfig, build_bundle
-from .core.cloud import CloudAttributes
-from .core.package import (
+from nbdeploy.core.bundle import Bundle, InferenceConfig, build_bundle
+from nbdeploy.core.cloud import CloudAttributes
+from nbdeploy.core.package import (
     DEFAULT_PORT,
     BuildContext,
     check_image_reference,
     image_tag,
     write_build_context,
 )
-from .core.refs import check_name
-from .core.scoring import InputMode
-from .exceptions import DeploymentError, InvalidArgumentError
+from nbdeploy.core.refs import check_name
+from nbdeploy.exceptions import DeploymentError, InvalidArgumentError
+from nbdeploy.workflows.build import resolve_models
 
 if TYPE_CHECKING:
-    from .core.workspace import Workspace
+    from nbdeploy.core.workspace import Workspace
 
-__all__ = ["Package", "add_package_command", "package", "package_models"]
+__all__ = ["Package", "kubernetes_config", "package_models"]
 
 
 class Package(CloudAttributes):
@@ -113,7 +112,6 @@ class Package(CloudAttributes):
         #: Server settings baked into the image's bundle.json (set by :meth:`kubernetes`).
         self.settings: dict[str, Any] | None = None
 
-    # -- what it is -------------------------------------------------------------------
     @property
     def models(self) -> tuple[str, ...]:
         """The ``name:version`` of every model in the package."""
@@ -132,7 +130,7 @@ class Package(CloudAttributes):
         --------
         >>> print(pkg.dockerfile)  # doctest: +SKIP
         """
-        from .core.package import DockerfileSpec, default_base_image, nbdeploy_wheel_name
+        from nbdeploy.core.package import DockerfileSpec, default_base_image, nbdeploy_wheel_name
 
         python = self.bundle.environment.python_version
         return DockerfileSpec(
@@ -151,7 +149,6 @@ class Package(CloudAttributes):
             f"state={self.state!r}, location={self.location!r})"
         )
 
-    # -- save and build ---------------------------------------------------------------
     def save(self, folder: str | os.PathLike[str], *, wheels: bool | None = None) -> Path:
         """Write the Docker build context into the new folder ``folder``.
 
@@ -216,8 +213,8 @@ class Package(CloudAttributes):
         >>> pkg.build(show_output=True)  # doctest: +SKIP
         'nbdeploy/diabetes:5f0c1e2a9b7d3c4e'
         """
-        from .targets.docker.engine import connect
-        from .targets.docker.images import build_image
+        from nbdeploy.targets.docker.engine import connect
+        from nbdeploy.targets.docker.images import build_image
 
         base = base_image or self.base_image
         build_dir = self._scratch() / f"context-{uuid.uuid4().hex[:8]}"
@@ -277,8 +274,8 @@ class Package(CloudAttributes):
         >>> pkg.kubernetes(AksWebservice.deploy_configuration(num_replicas=2)).save("k8s")
         ... # doctest: +SKIP
         """
-        from .targets.kubernetes.config import KubernetesConfig
-        from .targets.kubernetes.manifests import Workload, build, image_settings
+        from nbdeploy.targets.kubernetes.config import KubernetesConfig
+        from nbdeploy.targets.kubernetes.manifests import Workload, build, image_settings
 
         cfg = KubernetesConfig.coerce(config)
         settings = image_settings(cfg, cfg.auth_mode)
@@ -385,8 +382,6 @@ def package_models(
     >>> package_models(ws, ["diabetes:1"], InferenceConfig("score.py"))  # doctest: +SKIP
     Package(name='diabetes', models=['diabetes:1'], state='NotStarted', location=None)
     """
-    from ._deploy import resolve_models
-
     versions = resolve_models(workspace, models)
     package_name = name or versions[0].name
     check_name(package_name, "package")
@@ -402,7 +397,7 @@ def package_models(
         dest,
         settings={"service_name": package_name},
     )
-    from . import config
+    from nbdeploy import config
 
     pkg = Package(
         workspace,
@@ -419,141 +414,15 @@ def package_models(
     return pkg
 
 
-def package(
-    model: Any,
-    name: str | None = None,
-    *,
-    score: str | os.PathLike[str] | None = None,
-    environment: Any = None,
-    source_directory: str | os.PathLike[str] | None = None,
-    generate_dockerfile: bool = True,
-    base_image: str | None = None,
-    offline: bool | None = None,
-    image_name: str | None = None,
-    image_label: str | None = None,
-    engine: str | None = None,
-    show_output: bool = False,
-    input_mode: InputMode | None = None,
-    workspace: Workspace | str | os.PathLike[str] | None = None,
-) -> Package:
-    """Package a registered model (``"name"``, ``"name:3"``, a ``Model`` or a list) as
-    a Docker build context — or, with ``generate_dockerfile=False``, an image.
-
-    ``score``, ``environment``, ``source_directory`` and ``input_mode`` are those of
-    :func:`nbdeploy.deploy`. ``offline=True`` puts every wheel into the context
-    (``docker build --network none`` works); ``base_image`` is the default of the
-    Dockerfile's ``BASE_IMAGE`` argument.
+def kubernetes_config(namespace: str = "default", replicas: int | None = None) -> Any:
+    """A Kubernetes configuration for :meth:`Package.kubernetes`: the ``namespace``,
+    and a fixed number of ``replicas`` (``None``: autoscaling).
 
     Examples
     --------
-    >>> pkg = nbdeploy.package("diabetes", score="score.py")   # doctest: +SKIP
-    >>> pkg.save("diabetes-image")                             # doctest: +SKIP
-    PosixPath('diabetes-image')
-    >>> # docker build -t diabetes diabetes-image && docker run -p 6789:5001 diabetes
+    >>> kubernetes_config("ml", 2).namespace
+    'ml'
     """
-    from ._api import _environment
-    from ._workspace import get_workspace
+    from nbdeploy.targets.kubernetes.config import KubernetesConfig
 
-    config = InferenceConfig(
-        entry_script=None if score is None else Path(score),
-        environment=_environment(environment),
-        source_directory=None if source_directory is None else Path(source_directory),
-        input_mode=input_mode or "decoded",
-    )
-    return package_models(
-        get_workspace(workspace),
-        model,
-        config,
-        name=name,
-        generate_dockerfile=generate_dockerfile,
-        base_image=base_image,
-        offline=offline,
-        image_name=image_name,
-        image_label=image_label,
-        engine=engine,
-        show_output=show_output,
-    )
-
-
-def add_package_command(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``nbdeploy package MODEL... --output DIR | --build`` to the CLI's subcommands.
-
-    Examples
-    --------
-    >>> parser = argparse.ArgumentParser(prog="nbdeploy")
-    >>> _ = parser.add_argument("--workspace")
-    >>> _ = add_package_command(parser.add_subparsers(dest="command"))
-    >>> args = parser.parse_args(["package", "iris:1", "--output", "img", "--wheels"])
-    >>> args.models, args.output, args.wheels
-    (['iris:1'], 'img', True)
-    """
-    help_text = "package models as a Docker build context (or build the image)"
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "package", help=help_text, description=help_text
-    )
-    p.set_defaults(func=_cmd_package)
-    p.add_argument("models", nargs="+", metavar="MODEL", help="NAME or NAME:VERSION")
-    p.add_argument("--name", help="package name (default: the first model's)")
-    p.add_argument("--score", metavar="PATH", help="scoring script with init() and run(data)")
-    p.add_argument("--environment", metavar="FILE", help="requirements.txt or environment.yml")
-    p.add_argument("--source-dir", metavar="DIR", help="folder of extra files for the script")
-    p.add_argument("--output", metavar="DIR", help="write the build context into this new folder")
-    p.add_argument(
-        "--wheels", action="store_true", help="put every wheel into it (build with no network)"
-    )
-    p.add_argument("--build", action="store_true", help="build the image in the Docker engine")
-    p.add_argument("--base-image", help="the Dockerfile's default BASE_IMAGE")
-    p.add_argument("--image-name", help="image name (default nbdeploy/<name>)")
-    p.add_argument("--engine", help="Docker engine URL (default $DOCKER_HOST)")
-    p.add_argument("--quiet", action="store_true", help="no build output")
-    p.add_argument(
-        "--kubernetes",
-        metavar="DIR",
-        help="write Kubernetes manifests running the image into this folder",
-    )
-    p.add_argument("--namespace", default="default", help="Kubernetes namespace (--kubernetes)")
-    p.add_argument(
-        "--replicas", type=int, help="a fixed number of replicas (default: autoscaling 1-10)"
-    )
-    p.add_argument("--image", help="the image the manifests run (default: the package's)")
-    return p
-
-
-def _cmd_package(args: argparse.Namespace) -> int:
-    if not args.output and not args.build and not args.kubernetes:
-        raise InvalidArgumentError(
-            "nothing to do: give --output DIR (a build context), --build (an image) "
-            "and/or --kubernetes DIR (manifests)"
-        )
-    pkg = package(
-        list(args.models),
-        args.name,
-        score=args.score,
-        environment=args.environment,
-        source_directory=args.source_dir,
-        base_image=args.base_image,
-        offline=bool(args.wheels),
-        image_name=args.image_name,
-        engine=args.engine,
-        workspace=args.workspace,
-    )
-    manifests = None
-    if args.kubernetes:
-        from .targets.kubernetes.config import KubernetesConfig
-
-        cfg = KubernetesConfig(namespace=args.namespace, num_replicas=args.replicas)
-        manifests = pkg.kubernetes(cfg, image=args.image)
-    if args.output:
-        folder = pkg.save(args.output)
-        print(f"build context: {folder}")
-        print(f"  docker build -t {pkg.name.lower()} {folder}")
-    if args.build:
-        tag = pkg.build(show_output=not args.quiet)
-        print(f"image: {tag} ({(pkg.image_size_bytes or 0) / 1e6:.0f} MB)")
-    if manifests is not None:
-        saved = manifests.save(args.kubernetes)
-        image = manifests.find("Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
-        print(f"kubernetes manifests: {saved} ({len(manifests)} objects, image {image['image']})")
-        print(f"  push the image, create the Secret ({saved}/README.md), then:")
-        print(f"  kubectl apply -f {saved}")
-    return 0
+    return KubernetesConfig(namespace=namespace, num_replicas=replicas)

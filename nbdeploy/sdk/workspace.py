@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from . import config
-from .core.cloud import CloudAttributes
-from .core.workspace import Workspace as _CoreWorkspace
-from .exceptions import InvalidArgumentError
+from nbdeploy import config
+from nbdeploy.core.cloud import CloudAttributes
+from nbdeploy.core.workspace import Workspace as _CoreWorkspace
+from nbdeploy.exceptions import InvalidArgumentError
 
 __all__ = ["Workspace", "get_workspace"]
 

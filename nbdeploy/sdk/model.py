@@ -7,15 +7,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .core.registry import ModelVersion, Resources
-from .exceptions import CloudOnlyError, InvalidArgumentError
+from nbdeploy.core.registry import ModelVersion, Resources
+from nbdeploy.exceptions import CloudOnlyError, InvalidArgumentError
+from nbdeploy.sdk.rendering import mimebundle
 
 if TYPE_CHECKING:
-    from ._package import Package
-    from ._profile import ProfileReport
-    from ._service import Webservice
-    from .core.bundle import InferenceConfig
-    from .core.workspace import Workspace
+    from nbdeploy.core.bundle import InferenceConfig
+    from nbdeploy.core.workspace import Workspace
+    from nbdeploy.sdk.profile import ProfileReport
+    from nbdeploy.sdk.webservice import Webservice
+    from nbdeploy.workflows.package import Package
 
 __all__ = ["Model"]
 
@@ -74,7 +75,7 @@ class Model:
         id: str | None = None,
         _version: ModelVersion | None = None,
     ) -> None:
-        from ._workspace import get_workspace
+        from nbdeploy.sdk.workspace import get_workspace
 
         self.workspace = get_workspace(workspace)
         if _version is None:
@@ -87,7 +88,6 @@ class Model:
             _version = self.workspace.registry.get(str(ref))
         self.model_version = _version
 
-    # -- attributes of the reference ------------------------------------------------
     @property
     def name(self) -> str:
         """The model's name."""
@@ -142,12 +142,9 @@ class Model:
         return f"Model(name={self.name!r}, version={self.version}, framework={self.framework!r})"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        """The model card (rendered by :mod:`nbdeploy.notebook.display`)."""
-        from .notebook.display import model_card, select_mimetypes
+        """The model card (drawn by :mod:`nbdeploy.display.cards`)."""
+        return mimebundle("model", self, include, exclude)
 
-        return select_mimetypes(model_card(self), include, exclude)
-
-    # -- registry operations --------------------------------------------------------
     @staticmethod
     def register(
         workspace: Workspace | None = None,
@@ -179,7 +176,7 @@ class Model:
         >>> Model.register(ws, model_path="model.pkl", model_name="diabetes")  # doctest: +SKIP
         Model(name='diabetes', version=1, framework='python')
         """
-        from ._workspace import get_workspace
+        from nbdeploy.sdk.workspace import get_workspace
 
         ws = get_workspace(workspace)
         source = model if model is not None else model_path
@@ -218,7 +215,7 @@ class Model:
         >>> [m.id for m in Model.list(ws, "a", latest=True)]
         ['a:2']
         """
-        from ._workspace import get_workspace
+        from nbdeploy.sdk.workspace import get_workspace
 
         ws = get_workspace(workspace)
         found = ws.registry.list(name=name, tags=tags, properties=properties, latest_only=latest)
@@ -293,7 +290,6 @@ class Model:
         """
         return self.model_version.load()
 
-    # -- static helpers of the reference --------------------------------------------
     @staticmethod
     def get_model_path(
         model_name: str, version: int | None = None, _workspace: Workspace | None = None
@@ -307,14 +303,14 @@ class Model:
         --------
         >>> path = Model.get_model_path("diabetes")   # in score.py's init()  # doctest: +SKIP
         >>> import os, tempfile
-        >>> from nbdeploy._workspace import get_workspace
+        >>> from nbdeploy.sdk.workspace import get_workspace
         >>> ws = get_workspace(tempfile.mkdtemp())
         >>> _ = Model.register(ws, model=1, model_name="demo")
         >>> os.path.basename(Model.get_model_path("demo", _workspace=ws))
         'model.pkl'
         """
         if _workspace is None:
-            from .core.modelpath import get_model_path
+            from nbdeploy.core.modelpath import get_model_path
 
             return str(get_model_path(model_name, version))
         mv = _workspace.registry.get(model_name if version is None else f"{model_name}:{version}")
@@ -350,8 +346,9 @@ class Model:
         >>> svc.state                                                          # doctest: +SKIP
         'Healthy'
         """
-        from ._deploy import deploy_models
-        from ._workspace import get_workspace
+        from nbdeploy.sdk.webservice import Webservice
+        from nbdeploy.sdk.workspace import get_workspace
+        from nbdeploy.workflows.deploy import deploy_models
 
         if deployment_target is not None:
             raise CloudOnlyError(
@@ -359,8 +356,9 @@ class Model:
                 hint="pass deployment_config= instead: LocalWebservice.deploy_configuration(), "
                 "AciWebservice/DockerWebservice.deploy_configuration() (a Docker engine)",
             )
-        return deploy_models(
-            get_workspace(workspace),
+        ws = get_workspace(workspace)
+        record = deploy_models(
+            ws,
             name,
             list(models),
             _azure_style(inference_config),
@@ -368,6 +366,7 @@ class Model:
             overwrite=overwrite,
             show_output=show_output,
         )
+        return Webservice._from_record(ws, record)
 
     @staticmethod
     def package(
@@ -387,15 +386,15 @@ class Model:
         With ``generate_dockerfile=False`` (the reference's default) the image is built
         before this returns (``package.location`` is its tag); with ``True`` only the
         build context is made: ``package.save(folder)`` writes it for ``docker build``.
-        See :mod:`nbdeploy._package`.
+        See :mod:`nbdeploy.workflows.package`.
 
         Examples
         --------
         >>> pkg = Model.package(ws, [model], config, generate_dockerfile=True)  # doctest: +SKIP
         >>> pkg.save("./imagefiles")                                            # doctest: +SKIP
         """
-        from ._package import package_models
-        from ._workspace import get_workspace
+        from nbdeploy.sdk.workspace import get_workspace
+        from nbdeploy.workflows.package import package_models
 
         return package_models(
             get_workspace(workspace),
@@ -422,7 +421,7 @@ class Model:
         temporarily, send ``input_dataset``, measure latency, CPU and memory.
 
         ``get_details()`` of the result has ``requestedCpu`` and ``requestedMemoryInGb``.
-        See :func:`nbdeploy._profile.profile_models` for the options.
+        See :func:`_profile_reference` for the options.
 
         Examples
         --------
@@ -431,10 +430,8 @@ class Model:
         >>> profile.get_details()["requestedCpu"]                    # doctest: +SKIP
         1.1
         """
-        from ._profile import profile_models
-
         config = _azure_style(inference_config)
-        return profile_models(workspace, profile_name, models, config, input_dataset, **options)
+        return _profile_reference(workspace, profile_name, models, config, input_dataset, **options)
 
 
 def _azure_style(config: InferenceConfig | None) -> InferenceConfig | None:
@@ -467,3 +464,60 @@ def ResourceConfiguration(
             hint="leave gpu out; a container sees the host's GPUs only if its engine gives them",
         )
     return Resources(cpu=cpu, memory_gb=memory_in_gb)
+
+
+def _profile_reference(
+    workspace: Workspace | None,
+    profile_name: str,
+    models: Sequence[Any],
+    inference_config: InferenceConfig | None = None,
+    input_dataset: Any = None,
+    *,
+    concurrency: int = 1,
+    duration: float | None = None,
+    count: int | None = None,
+    target_rps: float | None = None,
+    store_tags: bool = False,
+) -> ProfileReport:
+    """The reference's ``Model.profile(ws, name, [model], inference_config, input_dataset)``.
+
+    Deploys ``models`` temporarily with ``inference_config``, sends ``input_dataset``
+    (a list of request strings, a one-column DataFrame of request strings as the
+    reference's dataset, a DataFrame of rows, or a file with one request per line) and
+    returns the :class:`ProfileReport`; its ``get_details()``
+    has the reference's ``requestedCpu`` and ``requestedMemoryInGb``.
+
+    Examples
+    --------
+    >>> profile = Model.profile(ws, "unique_name", [model], inference_config,
+    ...                         input_dataset=requests)            # doctest: +SKIP
+    >>> profile.wait_for_completion(True)                          # doctest: +SKIP
+    >>> details = profile.get_details()                            # doctest: +SKIP
+    >>> model.add_tags({"requestedCpu": details["requestedCpu"],
+    ...                 "requestedMemoryInGb": details["requestedMemoryInGb"]})  # doctest: +SKIP
+    """
+    from nbdeploy.profiling import prepare_requests
+    from nbdeploy.sdk.client import encode_request
+    from nbdeploy.sdk.profile import ProfileReport
+    from nbdeploy.sdk.workspace import get_workspace
+    from nbdeploy.workflows.profile import profile_models
+
+    if input_dataset is None:
+        raise InvalidArgumentError(
+            "Model.profile needs input_dataset: the sample requests to send",
+            hint="pass a list of JSON request strings, a DataFrame or a file path",
+        )
+    bodies = prepare_requests(input_dataset, batch_size=1, orient="split", encode=encode_request)
+    result = profile_models(
+        get_workspace(workspace),
+        list(models),
+        inference_config,
+        bodies,
+        name=profile_name,
+        store=store_tags,
+        concurrency=concurrency,
+        duration=duration,
+        count=count,
+        target_rps=target_rps,
+    )
+    return ProfileReport.from_result(result)
