@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from nbdeploy.core.bundle import InferenceConfig
 from nbdeploy.core.environment import Environment
-from nbdeploy.profiling import prepare_requests
 from nbdeploy.core.refs import ModelRef
 from nbdeploy.core.scoring import InputMode
 from nbdeploy.exceptions import InvalidArgumentError, ServiceNotFoundError
+from nbdeploy.profiling import prepare_requests
 from nbdeploy.sdk.client import encode_request
 from nbdeploy.sdk.model import Model
 from nbdeploy.sdk.profile import ProfileReport

@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from nbdeploy.profiling import ProfileResult, run_profile
 from nbdeploy.core.services import ServiceRecord
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError
+from nbdeploy.profiling import ProfileResult, run_profile
 from nbdeploy.workflows.access import auth_headers
 from nbdeploy.workflows.build import resolve_models
 from nbdeploy.workflows.deploy import delete_service, deploy_models

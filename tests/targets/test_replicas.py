@@ -23,11 +23,11 @@ import requests
 import nbdeploy
 from nbdeploy.core.services import ServiceState
 from nbdeploy.core.workspace import Workspace
+from nbdeploy.sdk.webservice import Webservice
 from nbdeploy.targets.local import LocalConfig, LocalTarget
 from nbdeploy.targets.local.servers import STOP_TIMEOUT, servers_of
 from nbdeploy.targets.local.traffic import versions_of
 from nbdeploy.targets.process.processes import ProcessId
-from nbdeploy.sdk.webservice import Webservice
 
 pytestmark = pytest.mark.integration
 
