@@ -9,6 +9,7 @@ services and the workspace's warm-start server are stopped by PID afterwards.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,17 +117,36 @@ def test_latency_at_concurrency_one(burn_service: Webservice) -> None:
     assert result.pids == tuple(service_pids(burn_service.record))
 
 
+def _scheduler_ns(pids: list[int]) -> tuple[int, int]:
+    """Nanoseconds the processes' threads ran, and waited runnable for a CPU
+    (``/proc/<pid>/task/<tid>/schedstat``: run time, run-queue wait, slices)."""
+    ran = waited = 0
+    for pid in pids:
+        for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                run, wait, _ = stat.read_text().split()
+                ran, waited = ran + int(run), waited + int(wait)
+    return ran, waited
+
+
 def test_cpu_at_saturation(burn_service: Webservice) -> None:
+    pids = service_pids(burn_service.record)
+    ran_before, waited_before = _scheduler_ns(pids)
     result = profile(burn_service, [CPU], concurrency=4, duration=2.0)
+    ran_after, waited_after = _scheduler_ns(pids)
+    ran, waited = ran_after - ran_before, waited_after - waited_before
     assert result.error_counts == {}
     assert result.load_cpu_cores is not None
     # 20 ms of CPU per request, seen from the serving process's CPU time ...
     assert result.load_cpu_cores / result.success_rps == pytest.approx(0.02, rel=0.3)
-    # ... and at saturation the one-GIL server keeps about one core busy.
-    assert 0.7 <= result.load_cpu_cores <= 1.3
+    # ... and at saturation the one-GIL server asks for about one core. On a busy
+    # machine it gets only a share of it and waits runnable for the rest, so the
+    # measured cores are scaled by (ran + waited) / ran, the scheduler's own account.
+    share = ran / (ran + waited)  # 1.0 on an idle machine
+    assert 0.7 <= result.load_cpu_cores / share <= 1.3, (result.load_cpu_cores, share)
     details = result.get_details()
-    assert details["requestedCpu"] >= 0.7
-    assert details["maxUtilizedCpu"] >= 0.7
+    assert details["requestedCpu"] >= 0.7 * share
+    assert details["maxUtilizedCpu"] >= 0.7 * share
     assert details["measuredQueriesPerSecond"] > 0
 
 
