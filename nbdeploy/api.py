@@ -24,6 +24,8 @@ from nbdeploy.sdk.model import Model
 from nbdeploy.sdk.profile import ProfileReport
 from nbdeploy.sdk.webservice import LocalWebservice, Webservice
 from nbdeploy.sdk.workspace import get_workspace
+from nbdeploy.workflows.availability import TargetAvailability
+from nbdeploy.workflows.availability import target_availability as _target_availability
 from nbdeploy.workflows.build import as_environment
 from nbdeploy.workflows.deploy import deploy_models
 from nbdeploy.workflows.package import Package, package_models
@@ -46,6 +48,7 @@ __all__ = [
     "serve_bundle",
     "services",
     "stop_ray_cluster",
+    "target_availability",
     "target_names",
 ]
 
@@ -481,3 +484,17 @@ def target_names() -> list[str]:
     from nbdeploy import targets
 
     return list(targets.target_names())
+
+
+def target_availability() -> list[TargetAvailability]:
+    """Every deployment target this installation knows, ``local`` first, each with
+    whether it can be used from this Python and, if not, why and how to get it.
+
+    The lab panel's target selector and the other fronts show this list.
+
+    Examples
+    --------
+    >>> [(t.name, t.usable) for t in target_availability()][0]
+    ('local', True)
+    """
+    return _target_availability()

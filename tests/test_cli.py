@@ -124,3 +124,20 @@ def test_usage_errors_exit_2_and_help_works(home: Path) -> None:
         result = run_cli(home, *sub, "--help")
         assert result.returncode == 0
         assert "usage:" in result.stdout
+
+
+def test_targets_lists_each_and_why_one_cannot_be_used(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees without Ray
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    assert main(["--workspace", str(home), "targets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["NAME", "USABLE", "WHERE", "/", "WHY", "NOT"]
+    rows = {line.split()[0]: line.split(None, 2)[1:] for line in lines[1:]}
+    assert list(rows)[:4] == ["local", "docker", "kubernetes", "ray"]
+    assert rows["local"] == ["yes", "a process on this machine"]
+    assert rows["ray"] == ["no", 'Ray is not installed: pip install "nbdeploy[ray]"']
+    assert rows["kubernetes"][0] == "no"
+    assert rows["kubernetes"][1].startswith("no Kubernetes configuration at ")

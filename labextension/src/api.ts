@@ -81,6 +81,23 @@ export interface IServiceSummary {
   generation: number;
 }
 
+/** One deployment target, as GET /nbdeploy/api/targets lists it. */
+export interface ITargetSummary {
+  name: string;
+  /** Whether a deploy to it can work from the Jupyter server's Python. */
+  usable: boolean;
+  /** Where the target runs a service, in one line. */
+  description: string;
+  /** When not usable: why, and how to get it (null when usable). */
+  reason: string | null;
+}
+
+export interface ITargetsResponse {
+  /** The target %deploy uses without --target. */
+  default: string;
+  targets: ITargetSummary[];
+}
+
 /** Where the workspace shown comes from: the kernel's note, or the server's default. */
 export type WorkspaceSource = 'kernel' | 'server';
 
@@ -178,6 +195,11 @@ export function fetchServices(): Promise<IServicesResponse> {
   return request<IServicesResponse>(['services']);
 }
 
+/** GET /nbdeploy/api/targets (the same for every workspace: no ?kernel=) */
+export function fetchTargets(): Promise<ITargetsResponse> {
+  return request<ITargetsResponse>(['targets'], {}, {}, null);
+}
+
 /** GET /nbdeploy/api/services/<name>/logs?tail=N (in the workspace of `kernel`) */
 export function fetchLogs(
   name: string,
@@ -195,7 +217,11 @@ export function deleteService(
   return request<IDeleteResponse>(['services', name], { method: 'DELETE' }, {}, kernel);
 }
 
-/** The notebook line that deploys a model version. */
-export function deployLine(model: IModelSummary): string {
-  return `%deploy ${model.name}:${model.latest_version}`;
+/**
+ * The notebook line that deploys a model version to `target`; the default target
+ * (local) needs no --target: `%deploy doubler:1`, `%deploy doubler:1 --target ray`.
+ */
+export function deployLine(model: IModelSummary, target = 'local', defaultTarget = 'local'): string {
+  const line = `%deploy ${model.name}:${model.latest_version}`;
+  return target === defaultTarget ? line : `${line} --target ${target}`;
 }

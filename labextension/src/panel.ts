@@ -8,8 +8,11 @@ import {
   deployLine,
   fetchModels,
   fetchServices,
+  fetchTargets,
   IModelSummary,
-  IServiceSummary
+  IServiceSummary,
+  ITargetsResponse,
+  ITargetSummary
 } from './api';
 
 /** What a click on a panel button asks the extension to do (the commands run it). */
@@ -30,6 +33,23 @@ export interface IDeploymentsPanelOptions {
 
 /** The panel's DOM id; its side-bar tab is li[data-id="nbdeploy-deployments"]. */
 export const PANEL_ID = 'nbdeploy-deployments';
+
+/** What the target selector offers when the server cannot list its targets. */
+const LOCAL_ONLY: ITargetsResponse = {
+  default: 'local',
+  targets: [{ name: 'local', usable: true, description: 'a process on this machine', reason: null }]
+};
+
+/** The selector's tooltip: the chosen target, then why the others cannot be chosen. */
+function targetsTitle(chosen: ITargetSummary | undefined, targets: ITargetSummary[]): string {
+  const lines = chosen ? [`Deploy to ${chosen.name}: ${chosen.description}`] : [];
+  for (const target of targets) {
+    if (!target.usable) {
+      lines.push(`${target.name} is unavailable: ${target.reason ?? 'no reason given'}`);
+    }
+  }
+  return lines.join('\n');
+}
 
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -91,20 +111,37 @@ export class DeploymentsPanel extends Widget {
     }
   }
 
-  /** Read models and services now and redraw what changed. */
-  async refresh(): Promise<void> {
+  /**
+   * Read models and services now and redraw what changed. `readTargets`: also ask
+   * again which targets can be used (the periodic refresh does not).
+   */
+  async refresh(readTargets = true): Promise<void> {
     if (this._inFlight) {
       return this._inFlight;
     }
-    this._inFlight = this._load().finally(() => {
+    this._inFlight = this._load(readTargets).finally(() => {
       this._inFlight = null;
     });
     return this._inFlight;
   }
 
-  private async _load(): Promise<void> {
+  private async _readTargets(): Promise<ITargetsResponse> {
     try {
-      const [services, models] = await Promise.all([fetchServices(), fetchModels()]);
+      return await fetchTargets();
+    } catch (error) {
+      console.warn('nbdeploy: cannot list the deployment targets; offering local only', error);
+      return this._targets ?? LOCAL_ONLY;
+    }
+  }
+
+  private async _load(readTargets: boolean): Promise<void> {
+    try {
+      const [services, models, targets] = await Promise.all([
+        fetchServices(),
+        fetchModels(),
+        readTargets || this._targets === null ? this._readTargets() : this._targets
+      ]);
+      this._targets = targets;
       this._error.hidden = true;
       this._error.textContent = '';
       const notebook = this._context();
@@ -119,7 +156,7 @@ export class DeploymentsPanel extends Widget {
       this._workspace.dataset.source = services.source;
       this._origin.textContent = origin;
       this._renderServices(services.services);
-      this._renderModels(models.models);
+      this._renderModels(models.models, targets);
     } catch (error) {
       this._error.hidden = false;
       this._error.textContent = `Cannot read the workspace: ${
@@ -154,7 +191,7 @@ export class DeploymentsPanel extends Widget {
     this._timer = window.setInterval(() => {
       // A hidden browser tab does not need fresh data either.
       if (this.isVisible && !document.hidden) {
-        void this.refresh();
+        void this.refresh(false);
       }
     }, this._interval);
   }
@@ -237,8 +274,8 @@ export class DeploymentsPanel extends Widget {
     return item;
   }
 
-  private _renderModels(models: IModelSummary[]): void {
-    const key = this._workspace.textContent + JSON.stringify(models);
+  private _renderModels(models: IModelSummary[], targets: ITargetsResponse): void {
+    const key = this._workspace.textContent + JSON.stringify([models, targets]);
     if (key === this._modelsKey) {
       return;
     }
@@ -251,11 +288,11 @@ export class DeploymentsPanel extends Widget {
       );
     }
     for (const model of models) {
-      this._models.appendChild(this._modelItem(model));
+      this._models.appendChild(this._modelItem(model, targets));
     }
   }
 
-  private _modelItem(model: IModelSummary): HTMLLIElement {
+  private _modelItem(model: IModelSummary, targets: ITargetsResponse): HTMLLIElement {
     const item = el('li', 'jp-nbdeploy-item jp-nbdeploy-model');
     item.dataset.name = model.name;
     const head = el('div', 'jp-nbdeploy-item-head');
@@ -279,13 +316,49 @@ export class DeploymentsPanel extends Widget {
       }
       item.appendChild(list);
     }
+    const select = this._targetSelect(model, targets);
+    const choice = el('label', 'jp-nbdeploy-target-choice', 'target ');
+    choice.appendChild(select);
+    const line = el('code', 'jp-nbdeploy-deploy-line');
     const actions = el('div', 'jp-nbdeploy-actions');
-    const line = deployLine(model);
-    const copy = button('Copy %deploy', 'copy', `Copy "${line}" to the clipboard`);
-    copy.addEventListener('click', () => this._onAction({ kind: 'copy', model, line }));
+    const copy = button('Copy %deploy', 'copy', '');
+    const show = (): void => {
+      line.textContent = deployLine(model, select.value, targets.default);
+      copy.title = `Copy "${line.textContent}" to the clipboard`;
+      const chosen = targets.targets.find(target => target.name === select.value);
+      select.title = targetsTitle(chosen, targets.targets);
+    };
+    select.addEventListener('change', () => {
+      this._targetChoice.set(model.name, select.value);
+      show();
+    });
+    show();
+    copy.addEventListener('click', () =>
+      this._onAction({ kind: 'copy', model, line: line.textContent ?? '' })
+    );
     actions.appendChild(copy);
-    item.appendChild(actions);
+    item.append(choice, line, actions);
     return item;
+  }
+
+  /** The target selector of a model: usable targets, the others disabled with why. */
+  private _targetSelect(model: IModelSummary, targets: ITargetsResponse): HTMLSelectElement {
+    const select = el('select', 'jp-nbdeploy-target-select');
+    select.dataset.name = model.name;
+    select.setAttribute('aria-label', `Deployment target for ${model.name}`);
+    for (const target of targets.targets) {
+      const label = target.usable ? target.name : `${target.name} (unavailable)`;
+      const option = el('option', 'jp-nbdeploy-target-option', label);
+      option.value = target.name;
+      option.disabled = !target.usable;
+      option.title = target.usable ? target.description : (target.reason ?? '');
+      select.appendChild(option);
+    }
+    // The choice made before a redraw stays, while that target can still be used.
+    const kept = this._targetChoice.get(model.name);
+    const usable = targets.targets.some(target => target.name === kept && target.usable);
+    select.value = kept !== undefined && usable ? kept : targets.default;
+    return select;
   }
 
   private readonly _onAction: (action: PanelAction) => void;
@@ -302,4 +375,7 @@ export class DeploymentsPanel extends Widget {
   private _inFlight: Promise<void> | null = null;
   private _servicesKey = '';
   private _modelsKey = '';
+  private _targets: ITargetsResponse | null = null;
+  /** The target chosen for each model name, kept across redraws. */
+  private readonly _targetChoice = new Map<string, string>();
 }

@@ -6,6 +6,7 @@
     nbdeploy models list
     nbdeploy deploy diabetes:1 --name diabetes-svc --score score.py
     nbdeploy services list
+    nbdeploy targets
     nbdeploy invoke diabetes-svc '{"data": [[1,2,3,4,5,6,7,8,9,10]]}'
     nbdeploy logs diabetes-svc
     nbdeploy delete diabetes-svc
@@ -30,6 +31,7 @@ from .profile import add_profile_command
 from .ray import add_ray_commands
 from .serve import add_serve_command
 from .services import add_service_commands
+from .targets import add_targets_command
 
 __all__ = ["build_parser", "main"]
 
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_model_commands(sub)
     add_service_commands(sub)
+    add_targets_command(sub)
     add_ray_commands(sub)
     add_profile_command(sub)
     add_package_command(sub)

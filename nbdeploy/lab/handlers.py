@@ -3,6 +3,7 @@
 ===========================================  =================================
 ``GET    /nbdeploy/api/models``               registered models (latest versions)
 ``GET    /nbdeploy/api/services``             services with their live state
+``GET    /nbdeploy/api/targets``              deployment targets, usable or why not
 ``GET    /nbdeploy/api/services/<name>``      one service
 ``GET    /nbdeploy/api/services/<name>/logs`` its log (``?tail=N``, default 200)
 ``DELETE /nbdeploy/api/services/<name>``      stop and forget it
@@ -43,6 +44,7 @@ __all__ = [
     "ModelsHandler",
     "ServiceHandler",
     "ServicesHandler",
+    "TargetsHandler",
     "setup_handlers",
 ]
 
@@ -130,6 +132,17 @@ class ServiceHandler(_NbdeployHandler):
         await self.call(views.delete_service, name)
 
 
+class TargetsHandler(_NbdeployHandler):
+    """``GET /nbdeploy/api/targets``: the same for every workspace (no ``?kernel=``)."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(None, views.list_targets)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(result))
+
+
 class LogsHandler(_NbdeployHandler):
     """``GET /nbdeploy/api/services/<name>/logs?tail=N``."""
 
@@ -162,6 +175,7 @@ def setup_handlers(web_app: tornado.web.Application, home: Path) -> list[str]:
     routes: list[tuple[str, type[Any]]] = [
         (url_path_join(base, "models"), ModelsHandler),
         (url_path_join(base, "services"), ServicesHandler),
+        (url_path_join(base, "targets"), TargetsHandler),
         (url_path_join(base, "services", name, "logs"), LogsHandler),
         (url_path_join(base, "services", name), ServiceHandler),
     ]

@@ -12,9 +12,13 @@ place — the TypeScript interfaces in ``labextension/src/api.ts`` mirror them:
     ``{"name", "target", "state", "scoring_uri", "swagger_uri", "docs_uri",
     "models": ["name:version"], "error", "probe_error", "created", "updated",
     "generation"}``
+``TargetSummary``
+    ``{"name", "usable", "description", "reason"}`` (``reason``: why not usable and
+    how to get it, else ``null``)
 
 Everything goes through the public API (:func:`nbdeploy.models`,
-:func:`nbdeploy.services`, :class:`nbdeploy.Webservice`), imported where used so the
+:func:`nbdeploy.services`, :func:`nbdeploy.api.target_availability`,
+:class:`nbdeploy.Webservice`), imported where used so the
 server extension loads even when optional parts are missing.
 """
 
@@ -36,6 +40,7 @@ __all__ = [
     "docs_uri",
     "list_models",
     "list_services",
+    "list_targets",
     "service_detail",
     "service_logs",
     "service_summary",
@@ -93,6 +98,26 @@ def list_models(workspace: Workspace) -> dict[str, Any]:
             }
         )
     return {"workspace": str(workspace.path), "models": summaries}
+
+
+def list_targets() -> dict[str, Any]:
+    """The deployment targets the panel's selector offers, ``local`` (the default)
+    first, each with whether it can be used from this server and, if not, why.
+
+    Returns
+    -------
+    dict
+        ``{"default": "local", "targets": [TargetSummary, ...]}``.
+
+    Examples
+    --------
+    >>> listed = list_targets()
+    >>> listed["default"], listed["targets"][0]["name"], listed["targets"][0]["usable"]
+    ('local', 'local', True)
+    """
+    from nbdeploy.api import target_availability
+
+    return {"default": "local", "targets": [t.to_dict() for t in target_availability()]}
 
 
 def docs_uri(record: ServiceRecord) -> str | None:

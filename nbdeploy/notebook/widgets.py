@@ -110,15 +110,19 @@ class DeployPanel(_Static, widgets.VBox):  # type: ignore[misc]
     """
 
     def __init__(self, workspace: Workspace | str | os.PathLike[str] | None = None) -> None:
-        from nbdeploy.api import target_names
+        from nbdeploy.api import target_availability
         from nbdeploy.sdk.workspace import get_workspace
 
         self.workspace = get_workspace(workspace)
+        #: Why each target that cannot be used from this Python cannot (name -> reason).
+        self.unusable = {t.name: t.reason for t in target_availability() if not t.usable}
         self.service: Webservice | None = None
         self.model = widgets.Dropdown(description="model", options=[])
         self.version = widgets.Dropdown(description="version", options=[_LATEST])
         self.target = widgets.Dropdown(
-            description="target", options=list(target_names()) or ["local"], value="local"
+            description="target",
+            options=[t.name for t in target_availability()] or ["local"],
+            value="local",
         )
         self.name = widgets.Text(description="service", placeholder="default: the model name")
         self.score = widgets.Text(description="score", placeholder="score.py (optional)")
@@ -128,6 +132,7 @@ class DeployPanel(_Static, widgets.VBox):  # type: ignore[misc]
         self.output = widgets.Output()
         self.button.on_click(lambda _button: self._on_click())
         self.model.observe(lambda _change: self._fill_versions(), names="value")
+        self.target.observe(lambda _change: self._show_target(), names="value")
         super().__init__(
             [
                 widgets.HTML("<b>Deploy a model</b>"),
@@ -155,6 +160,16 @@ class DeployPanel(_Static, widgets.VBox):  # type: ignore[misc]
         elif names:
             self.model.value = names[0]
         self._fill_versions()
+
+    def _show_target(self) -> None:
+        """Say why the chosen target cannot be used here, as the lab panel does."""
+        reason = self.unusable.get(self.target.value)
+        if reason is not None:
+            self.state.value = _status_html(
+                f"{self.target.value} cannot be used: {reason}", "error"
+            )
+        else:
+            self.state.value = _status_html("not deployed")
 
     def _fill_versions(self) -> None:
         name = self.model.value

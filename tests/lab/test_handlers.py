@@ -135,6 +135,49 @@ async def test_unreachable_target_keeps_the_recorded_state(jp_fetch: Fetch, ws: 
     assert "no-such-target" in services[0]["probe_error"]
 
 
+# -- the deployment targets ----------------------------------------------------------------
+
+
+async def test_targets_list_every_target_local_first(jp_fetch: Fetch) -> None:
+    listed = body(await jp_fetch(*API, "targets"))
+    assert listed["default"] == "local"
+    names = [t["name"] for t in listed["targets"]]
+    assert names[:4] == ["local", "docker", "kubernetes", "ray"]
+    local = listed["targets"][0]
+    assert local == {
+        "name": "local",
+        "usable": True,
+        "description": "a process on this machine",
+        "reason": None,
+    }
+    for target in listed["targets"]:
+        assert set(target) == {"name", "usable", "description", "reason"}
+        assert (target["reason"] is None) == target["usable"], target
+
+
+async def test_unusable_targets_say_why_and_how(
+    jp_fetch: Fetch, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Ray not importable (what `import ray` sees when it is not installed), no Docker
+    # engine at DOCKER_HOST, no kubeconfig.
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+
+    targets = {t["name"]: t for t in body(await jp_fetch(*API, "targets"))["targets"]}
+
+    assert targets["local"]["usable"] is True
+    assert targets["ray"]["usable"] is False
+    assert targets["ray"]["reason"] == 'Ray is not installed: pip install "nbdeploy[ray]"'
+    assert targets["docker"]["usable"] is False
+    assert f"no Docker engine socket at {tmp_path}/no-engine.sock" in targets["docker"]["reason"]
+    assert "DOCKER_HOST" in targets["docker"]["reason"]
+    assert targets["kubernetes"]["usable"] is False
+    kubernetes = targets["kubernetes"]["reason"]
+    assert f"no Kubernetes configuration at {tmp_path}/no-kubeconfig" in kubernetes
+
+
 # -- errors --------------------------------------------------------------------------------
 
 
@@ -142,6 +185,7 @@ async def test_routes_need_authentication(jp_fetch: Fetch) -> None:
     for path, method in [
         ("models", "GET"),
         ("services", "GET"),
+        ("targets", "GET"),
         ("services/x/logs", "GET"),
         ("services/x", "DELETE"),
     ]:

@@ -2,7 +2,13 @@
 
 A notebook cell registers and deploys a model into a temporary workspace
 (``NBDEPLOY_HOME``); the panel must show the service ``Healthy``, open its Swagger UI
-and its logs, copy a ``%deploy`` line, and delete it after the confirm dialog.
+and its logs, copy a ``%deploy`` line, and delete it after the confirm dialog. The
+target selector of a model, in the light and the dark theme, turns the line into
+``%deploy name:version --target ray`` and shows an unusable target disabled with why.
+
+JupyterLab loads the extension built in this tree (``nbdeploy/labextension``, by
+``pip install -e .`` or ``jlpm build``) ahead of an installed copy, so the tests
+check the code they sit next to.
 
 Needs ``/usr/bin/chromium`` (Debian: ``apt-get install -y chromium``; elsewhere set
 ``CHROMIUM_PATH``) and the Python ``playwright`` package. Never a Playwright browser download:
@@ -13,7 +19,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -96,20 +104,38 @@ def chromium() -> str:
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
+def theme() -> str:
+    """The JupyterLab theme of the ``lab`` fixture (tests parametrize it)."""
+    return "JupyterLab Light"
+
+
+def _extension_paths(tmp_path: Path) -> list[str]:
+    """The ``--LabApp.extra_labextensions_path`` that makes JupyterLab load this tree's
+    built extension ahead of an installed one (none when it is not built here)."""
+    built = REPO / "nbdeploy" / "labextension"
+    installed = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "nbdeploy"
+    if (built / "package.json").exists():
+        extensions = tmp_path / "labextensions"
+        shutil.copytree(built, extensions / "nbdeploy")
+        return [f"--LabApp.extra_labextensions_path={extensions}"]
+    if (installed / "package.json").exists():
+        return []
+    pytest.fail(
+        f"the nbdeploy JupyterLab extension is neither built in {built} nor installed in "
+        f"{installed}: run `pip install -e .` (needs Node.js >= 18) or "
+        "`cd labextension && jlpm install && jlpm build`"
+    )
+
+
+@pytest.fixture
+def lab(tmp_path: Path, theme: str) -> Iterator[dict[str, Any]]:
     """A JupyterLab on 127.0.0.1 with its own workspace, settings and notebook folder.
 
-    Stopped by PID; services left behind are deleted and the workspace's warm-start
-    server is shut down, also by PID.
+    No Kubernetes configuration is reachable from it (``KUBECONFIG`` names no file),
+    so the ``kubernetes`` target is one it cannot use. Stopped by PID; services left
+    behind are deleted and the workspace's warm-start server is shut down, also by PID.
     """
-    installed = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "nbdeploy"
-    if not (installed / "package.json").exists():
-        pytest.fail(
-            f"the nbdeploy JupyterLab extension is not installed in {installed}: "
-            "run `pip install -e .` (needs Node.js >= 18) or "
-            "`cd labextension && jlpm install && jlpm build` then "
-            "`jupyter labextension develop --overwrite .`"
-        )
+    extension_paths = _extension_paths(tmp_path)
     home = tmp_path / "nbdeploy-home"
     root = tmp_path / "notebooks"
     root.mkdir()
@@ -142,9 +168,15 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
     (notification / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
+    (notification / "themes.jupyterlab-settings").write_text(json.dumps({"theme": theme}))
     port = free_port()
     token = secrets.token_hex(16)
-    env = {**os.environ, "NBDEPLOY_HOME": str(home)}
+    env = {
+        **os.environ,
+        "NBDEPLOY_HOME": str(home),
+        "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
+    }
+    env.pop("KUBERNETES_SERVICE_HOST", None)
     cmd = [
         sys.executable,
         "-m",
@@ -161,6 +193,7 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
         f"--LabApp.workspaces_dir={tmp_path / 'lab-workspaces'}",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *extension_paths,
     ]
     log_path = tmp_path / "lab.log"
     url = f"http://127.0.0.1:{port}"
@@ -319,3 +352,116 @@ def _scenario(page: Any, url: str, token: str, home: Path) -> None:
     # The same-named service of the server's workspace was left alone.
     assert [r.name for r in Workspace(home).services.list()] == ["ui-svc"]
     page.screenshot(path=str(ARTIFACTS / "lab-ui-deleted.png"))
+
+
+def _luminance(css_color: str) -> float:
+    """The relative luminance (WCAG 2) of a computed ``rgb(...)``/``rgba(...)`` color."""
+    red, green, blue = (int(v) / 255 for v in re.findall(r"[\d.]+", css_color)[:3])
+
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(red) + 0.7152 * linear(green) + 0.0722 * linear(blue)
+
+
+def _contrast(locator: Any) -> float:
+    """The WCAG contrast ratio of an element's text color on its own background."""
+    style = locator.evaluate(
+        "e => { const s = getComputedStyle(e); return [s.color, s.backgroundColor]; }"
+    )
+    lighter, darker = sorted((_luminance(c) for c in style), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+@pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
+def test_target_choice_sets_the_deploy_line(lab: dict[str, Any], chromium: str, theme: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from nbdeploy.core.workspace import Workspace
+
+    expect.set_options(timeout=TIMEOUT * 1000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    url, token = lab["url"], lab["token"]
+    Workspace(lab["home"]).registry.register({"factor": 2}, "doubler")
+    listed = {t["name"]: t for t in _get(f"{url}/nbdeploy/api/targets", token)["targets"]}
+    assert listed["ray"]["usable"], listed["ray"]  # nbdeploy[test] installs ray[serve]
+    assert not listed["kubernetes"]["usable"]
+    shot = "lab-ui-targets-" + theme.split()[-1].lower()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1500, "height": 950})
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT * 1000)
+            page.goto(f"{url}/lab?token={token}")
+            page.wait_for_selector("#jupyterlab-splash", state="detached")
+            expect(page.locator("body")).to_have_attribute(
+                "data-jp-theme-name", theme, timeout=TIMEOUT * 1000
+            )
+            page.locator('.jp-SideBar li[data-id="nbdeploy-deployments"]').click()
+            model = page.locator('#nbdeploy-deployments .jp-nbdeploy-model[data-name="doubler"]')
+            select = model.locator("select.jp-nbdeploy-target-select")
+            line = model.locator(".jp-nbdeploy-deploy-line")
+            try:
+                _choose_targets(page, model, select, line, listed, lab["home"], shot)
+                # Readable in this theme: the selector and the line on their backgrounds.
+                assert _contrast(select) >= 4.5
+                assert _contrast(line) >= 4.5
+            finally:
+                page.screenshot(path=str(ARTIFACTS / f"{shot}.png"))
+        finally:
+            browser.close()
+
+
+def _choose_targets(
+    page: Any, model: Any, select: Any, line: Any, listed: dict[str, Any], home: Path, shot: str
+) -> None:
+    from playwright.sync_api import expect
+
+    from nbdeploy.core.workspace import Workspace
+
+    # Every target is offered, local (the default: no --target) chosen.
+    expect(select.locator("option")).to_have_count(len(listed))
+    expect(select).to_have_value("local")
+    expect(line).to_have_text("%deploy doubler:1")
+
+    # An unusable target is shown disabled, with why as its tooltip.
+    kubernetes = select.locator('option[value="kubernetes"]')
+    expect(kubernetes).to_be_disabled()
+    expect(kubernetes).to_have_text("kubernetes (unavailable)")
+    reason = listed["kubernetes"]["reason"]
+    assert reason.startswith("no Kubernetes configuration at ")
+    expect(kubernetes).to_have_attribute("title", reason)
+    expect(select).to_have_attribute(
+        "title", re.compile(re.escape(f"kubernetes is unavailable: {reason}"))
+    )
+    expect(select.locator('option[value="ray"]')).to_be_enabled()
+    # The selector stays inside the model's card, however long an option's label.
+    card, box = model.bounding_box(), select.bounding_box()
+    assert card is not None
+    assert box is not None
+    assert box["x"] + box["width"] <= card["x"] + card["width"]
+
+    # Choosing ray: the line shown, the Copy button's tooltip and the clipboard say so.
+    select.select_option("ray")
+    expect(line).to_have_text("%deploy doubler:1 --target ray")
+    copy = model.locator('button[data-action="copy"]')
+    expect(copy).to_have_attribute(
+        "title", 'Copy "%deploy doubler:1 --target ray" to the clipboard'
+    )
+    copy.click()
+    expect(page.locator(".Toastify")).to_contain_text("Copied: %deploy doubler:1 --target ray")
+    assert page.evaluate("navigator.clipboard.readText()") == "%deploy doubler:1 --target ray"
+    page.screenshot(path=str(ARTIFACTS / f"{shot}-ray.png"))
+
+    # The choice survives the panel redrawing the model (a new version, seen by polling).
+    Workspace(home).registry.register({"factor": 3}, "doubler")
+    expect(line).to_have_text("%deploy doubler:2 --target ray")
+    expect(select).to_have_value("ray")
+
+    # Back to local: no --target.
+    select.select_option("local")
+    expect(line).to_have_text("%deploy doubler:2")

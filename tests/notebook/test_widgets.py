@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +254,17 @@ def test_no_stale_card_after_a_failed_deploy_and_tryit_has_a_form(
     assert plain.startswith("TryIt form-svc: POST http://127.0.0.1:")
     assert "VBox" not in plain
     assert "text/html" in tryit._repr_mimebundle_()
+
+
+def test_deploy_panel_says_why_a_target_cannot_be_used(
+    home: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees without Ray
+    panel = DeployPanel()
+    assert list(panel.target.options)[:4] == ["local", "docker", "kubernetes", "ray"]
+    panel.target.value = "ray"
+    reason = 'Ray is not installed: pip install "nbdeploy[ray]"'
+    assert html.escape(f"ray cannot be used: {reason}") in panel.state.value
+    assert 'data-kind="error"' in panel.state.value
+    panel.target.value = "local"
+    assert "not deployed" in panel.state.value
