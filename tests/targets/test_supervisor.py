@@ -230,7 +230,7 @@ def test_stop_while_a_restart_is_in_progress_leaves_nothing_behind(
     assert not stopper.is_alive()
     assert len(programs.started) == 2
     for proc in programs.started:
-        assert _wait_for(lambda p=proc: not p.alive())  # type: ignore[misc]
+        assert _wait_for(lambda p=proc: not p.alive())
     assert not watcher.watching(id(sup))
 
 
@@ -260,3 +260,34 @@ def test_a_crashed_service_is_restarted_without_being_looked_at(
     assert failed.error is not None
     assert "SIGKILL" in failed.error
     assert f"limit is {RESTART_LIMIT}" in failed.error
+
+
+def test_delete_while_a_service_restart_is_in_progress_leaves_nothing_behind(
+    target: LocalTarget, make_bundle: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = target.deploy("svc", make_bundle())
+    (first,) = servers_of(record)
+    restarting = threading.Event()
+    release = threading.Event()
+    started: list[ProcessId] = []
+    real_start = target._replicas.start
+
+    def slow_start(*args: Any, **kwargs: Any) -> Any:
+        result = real_start(*args, **kwargs)
+        started.extend(server.process for server in result[0])
+        restarting.set()
+        release.wait(60)  # the restart is still in progress when delete() comes
+        return result
+
+    monkeypatch.setattr(target._replicas, "start", slow_start)
+    os.kill(first.process.pid, signal.SIGKILL)
+    assert restarting.wait(60)  # the watcher restarts it; nobody looked
+    assert started
+    deleter = threading.Thread(target=target.delete, args=("svc",))
+    deleter.start()
+    release.set()
+    deleter.join(120)
+    assert not deleter.is_alive()
+    for proc in [first.process, *started]:
+        assert _wait_for(lambda p=proc: not p.alive())
+    assert "svc" not in [r.name for r in target.workspace.services.list()]
