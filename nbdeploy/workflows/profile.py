@@ -57,7 +57,7 @@ def service_pids(record: ServiceRecord) -> list[int]:
             continue
         start = entry.get("start_time")
         if start is not None:
-            from nbdeploy.targets.process.processes import ProcessId
+            from nbdeploy.targets.process.supervisor import ProcessId
 
             if not ProcessId(pid, int(start)).alive():
                 continue

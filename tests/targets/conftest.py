@@ -20,7 +20,7 @@ import pytest
 from nbdeploy.core.bundle import Bundle, InferenceConfig, build_bundle
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.targets.local import LocalTarget
-from nbdeploy.targets.process.processes import ProcessId, terminate
+from nbdeploy.targets.process.supervisor import ProcessId, terminate
 from nbdeploy.targets.process.warm import shutdown_warm_server
 
 #: A scoring script answering with the predictions and a tag telling generations apart.

@@ -28,7 +28,7 @@ from nbdeploy.exceptions import (
 from nbdeploy.targets import get_target
 from nbdeploy.targets.local import LocalConfig, LocalTarget
 from nbdeploy.targets.local.target import RESTART_LIMIT
-from nbdeploy.targets.process.processes import ProcessId
+from nbdeploy.targets.process.supervisor import ProcessId
 from nbdeploy.targets.process.warm import ensure_warm_server, warm_server_status
 
 from .conftest import BundleFactory

@@ -27,7 +27,7 @@ from nbdeploy.sdk.webservice import Webservice
 from nbdeploy.targets.local import LocalConfig, LocalTarget
 from nbdeploy.targets.local.servers import STOP_TIMEOUT, servers_of
 from nbdeploy.targets.local.traffic import versions_of
-from nbdeploy.targets.process.processes import ProcessId
+from nbdeploy.targets.process.supervisor import ProcessId
 
 pytestmark = pytest.mark.integration
 

@@ -30,8 +30,8 @@ from nbdeploy.sdk.webservice import Webservice
 from nbdeploy.targets.local import LocalConfig, LocalTarget
 from nbdeploy.targets.local.traffic import versions_of
 from nbdeploy.targets.process import router as router_module
-from nbdeploy.targets.process.processes import ProcessId
 from nbdeploy.targets.process.router import Route, Routes, read_applied
+from nbdeploy.targets.process.supervisor import ProcessId
 from nbdeploy.targets.weights import rescale
 
 from .conftest import SCORE, BundleFactory

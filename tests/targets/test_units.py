@@ -10,7 +10,8 @@ import pytest
 from nbdeploy.exceptions import InvalidArgumentError
 from nbdeploy.targets import default_config, get_target_name, target_names
 from nbdeploy.targets.local import LocalConfig
-from nbdeploy.targets.process.processes import LogFollower, RotatingLog, read_log_tail
+from nbdeploy.targets.process.processes import LogFollower, read_log_tail
+from nbdeploy.targets.process.supervisor import RotatingLog
 
 
 def test_local_config_round_trip() -> None:

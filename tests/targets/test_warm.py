@@ -20,7 +20,7 @@ import pytest
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.exceptions import TargetUnavailableError
 from nbdeploy.targets.process import processes as _process
-from nbdeploy.targets.process.processes import ProcessId
+from nbdeploy.targets.process.supervisor import ProcessId
 from nbdeploy.targets.process.warm import (
     WarmPaths,
     _own_child,

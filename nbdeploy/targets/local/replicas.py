@@ -4,7 +4,7 @@ A service's servers share ONE listening socket: the first binds the port and off
 its socket on a unix socket (its *hand-over* socket); the others, and every later
 generation, take it over (:mod:`nbdeploy.server.handover`). A server is forked by the
 workspace's warm-start server (:mod:`nbdeploy.targets.process.warm`) or, without it,
-started plainly through :mod:`nbdeploy.targets.process.launch`.
+started plainly by the supervisor's launcher (:func:`nbdeploy.targets.process.supervisor.launch`).
 """
 
 from __future__ import annotations
@@ -12,13 +12,9 @@ from __future__ import annotations
 import builtins
 import contextlib
 import hashlib
-import json
 import os
 import secrets
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,12 +23,13 @@ from typing import TYPE_CHECKING, Any
 from nbdeploy.core.serving import drain_seconds
 from nbdeploy.exceptions import DeploymentError, TargetUnavailableError
 from nbdeploy.targets.probe import BIND_FAILED, INIT_FAILED, PROBE_TIMEOUT, READY, probe
-from nbdeploy.targets.process.processes import (
-    LogFollower,
+from nbdeploy.targets.process.processes import LogFollower, private_socket_dir, read_log_tail
+from nbdeploy.targets.process.supervisor import (
+    LaunchError,
     ProcessId,
-    private_socket_dir,
+    exit_reason,
+    launch,
     read_exit_status,
-    read_log_tail,
     terminate_all,
 )
 from nbdeploy.targets.records import Outcome
@@ -113,16 +110,12 @@ class Replicas:
         log_file = self.log_file(name)
         host = config.bind_host
         if config.warm_start and hasattr(os, "fork"):
-            from nbdeploy.targets.process import warm
-
-            env_file = warm.write_env_file(service_dir)
             request = {
                 "bundle": str(bundle),
                 "host": host,
                 "port": port,
                 "log_file": str(log_file),
                 "exit_dir": str(service_dir),
-                "env_file": str(env_file),
                 "cwd": str(bundle),
                 "log_level": bundle_log_level(bundle),
                 "reuse_port": True,
@@ -130,18 +123,9 @@ class Replicas:
                 "handover_socket": handover_socket,
                 "take_over": take_over,
             }
-            try:
-                reply = warm.spawn(self.workspace, request, timeout=config.timeout)
-            except BaseException as exc:
-                # No child will read it (a started child reads and removes it itself).
-                with contextlib.suppress(OSError):
-                    env_file.unlink()
-                if not isinstance(exc, TargetUnavailableError):
-                    raise
-                with log_file.open("a", encoding="utf-8") as fh:
-                    fh.write(f"nbdeploy: warm start unavailable ({exc.message}); plain start\n")
-            else:
-                return reply["process"], int(reply["port"]), "warm"
+            started = self._spawn_warm(request, service_dir, log_file, config.timeout)
+            if started is not None:
+                return started
         return self.spawn_plain(
             bundle,
             host,
@@ -152,6 +136,29 @@ class Replicas:
             handover_socket=handover_socket,
             take_over=take_over,
         )
+
+    def _spawn_warm(
+        self, request: dict[str, Any], service_dir: Path, log_file: Path, timeout: float
+    ) -> tuple[ProcessId, int, str] | None:
+        """Have the warm-start server fork the server; ``None`` (noted in the log) when
+        no warm server can, so the caller starts it plainly."""
+        from nbdeploy.targets.process import warm
+
+        env_file = warm.write_env_file(service_dir)
+        try:
+            reply = warm.spawn(
+                self.workspace, {**request, "env_file": str(env_file)}, timeout=timeout
+            )
+        except BaseException as exc:
+            # No child will read it (a started child reads and removes it itself).
+            with contextlib.suppress(OSError):
+                env_file.unlink()
+            if not isinstance(exc, TargetUnavailableError):
+                raise
+            with log_file.open("a", encoding="utf-8") as fh:
+                fh.write(f"nbdeploy: warm start unavailable ({exc.message}); plain start\n")
+            return None
+        return reply["process"], int(reply["port"]), "warm"
 
     def spawn_plain(
         self,
@@ -177,35 +184,16 @@ class Replicas:
             server_args += ["--handover-socket", handover_socket]
         if take_over and port:
             server_args += ["--take-over", take_over]
-        command = [
-            sys.executable,
-            "-m",
-            "nbdeploy.targets.process.launch",
-            "--log",
-            str(log_file),
-            "--exit-dir",
-            str(service_dir),
-            "--",
-            *server_args,
-        ]
-        # The launcher forks the server and exits at once: this process reaps it now
-        # and never holds the server as a zombie.
-        result = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            cwd=str(bundle),
-            start_new_session=True,
-            check=False,
-            timeout=60,
-        )
         try:
-            info = json.loads(result.stdout.decode("utf-8").strip().splitlines()[-1])
-            proc = ProcessId.from_dict(info)
-        except (ValueError, IndexError, KeyError, TypeError):
+            proc = launch(
+                ["-m", "nbdeploy.server", *server_args],
+                log_file=log_file,
+                exit_dir=service_dir,
+                cwd=bundle,
+            )
+        except LaunchError as exc:
             raise DeploymentError(
-                f"could not start the server process for {str(bundle)!r}: "
-                f"{result.stderr.decode('utf-8', 'replace').strip() or 'no output'}"
+                f"could not start the server process for {str(bundle)!r}: {exc}"
             ) from None
         return proc, port, "plain"
 
@@ -306,20 +294,7 @@ class Replicas:
                 if size <= 0:
                     continue
                 follower = LogFollower.at_end(self.log_file(name))
-                wave: builtins.list[Server] = []
-                for _ in range(size):
-                    handover = self.handover_path(name)
-                    proc, port, mode = self.spawn(
-                        name,
-                        bundle,
-                        cfg,
-                        port,
-                        handover=source is not None,
-                        handover_socket=handover,
-                        take_over=source,
-                    )
-                    wave.append(Server(proc, handover))
-                servers += wave
+                wave, port, mode = self._spawn_wave(name, bundle, cfg, port, size, source, servers)
                 if on_spawn is not None:
                     on_spawn(servers)
                 outcome = self.await_ready(
@@ -341,6 +316,35 @@ class Replicas:
             raise
         return servers, port, mode, Outcome(True)
 
+    def _spawn_wave(
+        self,
+        name: str,
+        bundle: Path,
+        cfg: LocalConfig,
+        port: int,
+        size: int,
+        source: str | None,
+        started: builtins.list[Server],
+    ) -> tuple[builtins.list[Server], int, str]:
+        """Spawn ``size`` servers at once, taking over ``source`` when given; each is
+        added to ``started`` as soon as it exists (so a failure stops it too)."""
+        wave: builtins.list[Server] = []
+        mode = "warm"
+        for _ in range(size):
+            handover = self.handover_path(name)
+            proc, port, mode = self.spawn(
+                name,
+                bundle,
+                cfg,
+                port,
+                handover=source is not None,
+                handover_socket=handover,
+                take_over=source,
+            )
+            wave.append(Server(proc, handover))
+            started.append(wave[-1])
+        return wave, port, mode
+
     def stop(self, servers: builtins.list[Server], timeout: float) -> None:
         """SIGTERM every server at once, wait up to ``timeout`` s, then SIGKILL."""
         terminate_all([s.process for s in servers], timeout)
@@ -348,21 +352,16 @@ class Replicas:
             if server.handover:
                 remove_socket_file(server.handover)
 
-    def death_reason(self, name: str, proc: ProcessId) -> str:
+    def death_reason(self, name: str, proc: ProcessId, *, wait: float = 0.0) -> str:
+        """Why server ``proc`` of service ``name`` ended: its ``init()`` failure, or its
+        exit code or signal (waiting up to ``wait`` s for the exit record)."""
+        reason = exit_reason(proc, self.service_dir(name), what="server process", wait=wait)
         status = read_exit_status(self.service_dir(name) / f"exit-{proc.pid}.json")
         if status is not None and status.get("returncode") == 3:
             for line in reversed(read_log_tail(self.log_file(name), 200).splitlines()):
                 if line.startswith(INIT_FAILED):
                     return line.split(":", 1)[1].strip()
-        if status is None:
-            return f"the server process (pid {proc.pid}) is gone (exit status unknown)"
-        if "signal" in status:
-            try:
-                signame = signal.Signals(int(status["signal"])).name
-            except ValueError:
-                signame = str(status["signal"])
-            return f"the server process (pid {proc.pid}) was killed by {signame}"
-        return f"the server process (pid {proc.pid}) exited with code {status.get('returncode')}"
+        return reason
 
     def retire(self, name: str, old: builtins.list[Server], settings: Mapping[str, Any]) -> None:
         """Stop a replaced generation, giving it :func:`drain_seconds` to finish."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbdeploy.core.services import ServiceRecord
-from nbdeploy.targets.process.processes import ProcessId
+from nbdeploy.targets.process.supervisor import ProcessId
 
 __all__ = [
     "STOP_TIMEOUT",

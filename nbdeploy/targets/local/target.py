@@ -22,13 +22,8 @@ from nbdeploy.exceptions import (
 )
 from nbdeploy.targets.base import Target
 from nbdeploy.targets.probe import PROBE_TIMEOUT, probe
-from nbdeploy.targets.process.processes import (
-    LogFollower,
-    ProcessId,
-    check_port_free,
-    read_log_tail,
-    terminate_all,
-)
+from nbdeploy.targets.process.processes import LogFollower, check_port_free, read_log_tail
+from nbdeploy.targets.process.supervisor import ProcessId, Supervisor, Watcher, terminate_all
 from nbdeploy.targets.records import conclude_wait, existing_for_redeploy, settled, uri
 from nbdeploy.targets.rollout import redeploy
 
@@ -53,6 +48,9 @@ __all__ = ["RESTART_LIMIT", "LocalTarget"]
 
 #: Crashed replicas restarted at most this many times per deployed generation.
 RESTART_LIMIT = 3
+#: Seconds the watcher waits for the exit record of a server it saw exit (its parent
+#: writes it when it reaps the server), so the restart records why it ended.
+EXIT_RECORD_WAIT = 2.0
 
 
 class LocalTarget(Target):
@@ -73,6 +71,7 @@ class LocalTarget(Target):
     def __init__(self, workspace: Workspace) -> None:
         super().__init__(workspace)
         self._replicas = Replicas(workspace)
+        self._watcher = Watcher.shared()
 
     def deploy(
         self,
@@ -162,7 +161,7 @@ class LocalTarget(Target):
         if not wait and cfg.replica_count == 1:
             return record
         record = self._wait_record(record, cfg.timeout, show_output)
-        return self._add_replicas(record, path, cfg, show_output)
+        return self._watched(self._add_replicas(record, path, cfg, show_output))
 
     def _add_replicas(
         self, record: ServiceRecord, bundle: Path, cfg: LocalConfig, show_output: bool
@@ -280,15 +279,17 @@ class LocalTarget(Target):
         old = servers_of(record)
         if not any(s.process.alive() for s in old) or record.state is ServiceState.FAILED:
             # Nothing to hand over from: start the new generation like a deploy.
-            return redeploy(
-                self,
-                record,
-                path,
-                cfg,
-                clear=lambda: self._stop_processes(record),
-                show_output=show_output,
+            return self._watched(
+                redeploy(
+                    self,
+                    record,
+                    path,
+                    cfg,
+                    clear=lambda: self._stop_processes(record),
+                    show_output=show_output,
+                )
             )
-        return LocalRollout(self, record, path, cfg, show_output=show_output).run()
+        return self._watched(LocalRollout(self, record, path, cfg, show_output=show_output).run())
 
     def get(self, name: str) -> ServiceRecord:
         """The live record of local service ``name``: process alive and ``GET /``
@@ -435,7 +436,8 @@ class LocalTarget(Target):
     def _stop_processes(self, record: ServiceRecord) -> None:
         """Stop every process of a record at once: its servers (replicas), a next
         generation being started, and for an endpoint with versions its router and
-        the versions' servers."""
+        the versions' servers. The service is no longer watched."""
+        self._watcher.unwatch(self._watch_key(record.name))
         procs = [s.process for s in servers_of(record)]
         nexts = record.config.get("next")
         for info in nexts if isinstance(nexts, builtins.list) else [nexts]:
@@ -476,6 +478,7 @@ class LocalTarget(Target):
         status = probe(probe_host(record), int(record.config["port"]), timeout=PROBE_TIMEOUT)
         if status == 200:
             state, error = ServiceState.HEALTHY, None
+            self._watch(record.name, servers)
         elif record.state is ServiceState.TRANSITIONING:
             return record
         else:
@@ -532,7 +535,12 @@ class LocalTarget(Target):
         name = record.name
         reasons = [self._replicas.death_reason(name, s.process) for s in dead]
         try:
-            with self.workspace.service_lock(name, timeout=0):
+            # One restart at a time in this process (the watcher's or a look's);
+            # the service lock keeps other processes and changes out.
+            with (
+                self._watcher.lock(self._watch_key(name)),
+                self.workspace.service_lock(name, timeout=0),
+            ):
                 if self.workspace.services.get(name).updated != record.updated:
                     return self._refresh(self.workspace.services.get(name))
                 return self._restart_locked(record, servers, dead, reasons)
@@ -546,33 +554,102 @@ class LocalTarget(Target):
         dead: builtins.list[Server],
         reasons: builtins.list[str],
     ) -> ServiceRecord:
-        store = self.workspace.services
+        """Replace the dead replicas through a :class:`Supervisor` whose restart budget
+        is the record's ``restarts`` history; store what came of it."""
+        name = record.name
         live = [s for s in servers if s not in dead]
         history = builtins.list(record.config.get("restarts") or [])
-        if len(history) + len(dead) > RESTART_LIMIT or not record.bundle_path:
-            why = (
-                f"{'; '.join(reasons)}; not restarted: {len(history)} restart(s) already "
-                f"(the limit is {RESTART_LIMIT} per deployment; see logs({record.name!r}))"
+        why_dead = {s.process.pid: reason for s, reason in zip(dead, reasons, strict=True)}
+        started: builtins.list[Server] = []
+
+        def start(count: int) -> builtins.list[ProcessId]:
+            if not record.bundle_path:
+                raise _RestartFailed("the service has no recorded bundle")
+            self._replicas.stop(dead, 0.0)  # only removes their sockets: they are gone
+            source = next((s.handover for s in live if s.handover), None)
+            new, _, _, outcome = self._replicas.start(
+                name,
+                Path(str(record.bundle_path)),
+                LocalConfig.from_record(record),
+                int(record.config["port"]),
+                count,
+                False,
+                take_over=source,
             )
-            state = ServiceState.UNHEALTHY if live else ServiceState.FAILED
-            return store.put(record.with_state(state, why))
-        self._replicas.stop(dead, 0.0)  # only removes their sockets: they are gone
-        cfg = LocalConfig.from_record(record)
-        port = int(record.config["port"])
-        source = next((s.handover for s in live if s.handover), None)
-        new, _, _, outcome = self._replicas.start(
-            record.name, Path(record.bundle_path), cfg, port, len(dead), False, take_over=source
+            if not outcome.ready:
+                raise _RestartFailed(outcome.reason or "timed out")
+            started.extend(new)
+            return [s.process for s in new]
+
+        supervisor = Supervisor(
+            [s.process for s in servers],
+            start=start,
+            describe=lambda p: why_dead.get(p.pid) or self._replicas.death_reason(name, p),
+            limit=RESTART_LIMIT,
+            history=history,
+            limit_note=f"per deployment; see logs({name!r})",
         )
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        for server, reason in zip(dead, reasons, strict=True):
-            history.append({"time": now, "pid": server.process.pid, "reason": reason})
-        config = {**record.config, "restarts": history}
-        for server in dead:  # its reason is recorded now
-            with contextlib.suppress(OSError):
-                (self._service_dir(record.name) / f"exit-{server.process.pid}.json").unlink()
-        if not outcome.ready:
-            why = f"{'; '.join(reasons)}; the restart failed: {outcome.reason or 'timed out'}"
+        supervisor.check()
+        config = {**record.config, "restarts": supervisor.history}
+        if supervisor.history != history:
+            for server in dead:  # its reason is recorded now
+                with contextlib.suppress(OSError):
+                    (self._service_dir(name) / f"exit-{server.process.pid}.json").unlink()
+        if supervisor.failure is not None:
             state = ServiceState.UNHEALTHY if live else ServiceState.FAILED
-            return store.put(record.replace(config=config).with_state(state, why))
-        config.update(servers_config(live + new))
-        return store.put(record.replace(config=config).with_state(ServiceState.HEALTHY, None))
+            if state is ServiceState.FAILED:
+                self._watcher.unwatch(self._watch_key(name))
+            return self.workspace.services.put(
+                record.replace(config=config).with_state(state, supervisor.failure)
+            )
+        config.update(servers_config(live + started))
+        return self.workspace.services.put(
+            record.replace(config=config).with_state(ServiceState.HEALTHY, None)
+        )
+
+    def _watch_key(self, name: str) -> tuple[str, str]:
+        return (str(Path(self.workspace.path).absolute()), name)
+
+    def _watched(self, record: ServiceRecord) -> ServiceRecord:
+        """``record``, its servers watched from now on when it is healthy."""
+        servers = servers_of(record)
+        if record.state is ServiceState.HEALTHY and servers:
+            self._watch(record.name, servers)
+        return record
+
+    def _watch(self, name: str, servers: builtins.list[Server]) -> None:
+        """Restart the servers of service ``name`` as soon as one exits (not only when
+        the service is looked at): the process's :class:`Watcher` calls
+        :meth:`_on_exit`."""
+        self._watcher.watch(
+            self._watch_key(name), [s.process for s in servers], lambda: self._on_exit(name)
+        )
+
+    def _on_exit(self, name: str) -> builtins.list[ProcessId] | None:
+        """A watched server exited: refresh the service (which restarts it within the
+        budget); the processes to watch from now on, or ``None`` to stop watching.
+        While a change of the service runs (its lock is taken), nothing is done: the
+        watcher looks again at its next round."""
+        if not Path(self.workspace.path).is_dir():
+            return None  # the workspace is gone
+        try:
+            with self.workspace.service_lock(name, timeout=0):
+                record = self.workspace.services.get(name)
+                for server in servers_of(record):
+                    if not server.process.alive():  # let its parent record how it ended
+                        self._replicas.death_reason(name, server.process, wait=EXIT_RECORD_WAIT)
+                record = self._refresh(record)
+        except ServiceNotFoundError:
+            return None
+        except TargetUnavailableError:
+            try:
+                record = self.workspace.services.get(name)
+            except ServiceNotFoundError:
+                return None
+        if record.state is ServiceState.FAILED or record.config.get("versions"):
+            return None
+        return [s.process for s in servers_of(record)]
+
+
+class _RestartFailed(RuntimeError):
+    """The replacement of a crashed replica did not become ready (the message says why)."""

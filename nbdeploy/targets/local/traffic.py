@@ -34,10 +34,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -50,8 +47,14 @@ from nbdeploy.core.serving import drain_seconds
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError, TargetUnavailableError
 from nbdeploy.targets.base import Target
 from nbdeploy.targets.probe import PROBE_TIMEOUT, probe
-from nbdeploy.targets.process.processes import ProcessId, terminate, terminate_all
 from nbdeploy.targets.process.router import ROUTER_SCRIPT, Route, Routes, read_applied
+from nbdeploy.targets.process.supervisor import (
+    LaunchError,
+    ProcessId,
+    launch,
+    terminate,
+    terminate_all,
+)
 from nbdeploy.targets.records import logs_hint
 from nbdeploy.targets.weights import rescale
 
@@ -228,6 +231,17 @@ def _start_backend(
     return [s.process for s in servers], port, mode
 
 
+def _start_version(
+    target: Target, name: str, version: str, bundle: Path, cfg: LocalConfig, show_output: bool
+) -> Version:
+    """:func:`_start_backend` as a :class:`Version` (no traffic yet, its models read
+    from the bundle)."""
+    procs, port, mode = _start_backend(target, name, version, bundle, cfg, show_output)
+    return Version(
+        version, str(bundle), bundle_models(bundle), port, 0, procs[0], mode, tuple(procs[1:])
+    )
+
+
 def _wait_applied(
     target: Target, name: str, router: ProcessId, generation: int, timeout: float
 ) -> None:
@@ -290,11 +304,8 @@ def _start_router(
     routes.write(_routes_file(target, name))
     with contextlib.suppress(OSError):
         _applied_file(target, name).unlink()
-    command = [
-        sys.executable,
-        "-I",  # stdlib (+ uvloop) only: no nbdeploy, numpy or pandas to import
+    program = [
         str(ROUTER_SCRIPT),
-        "--detach",
         "--routes",
         str(_routes_file(target, name)),
         "--applied",
@@ -303,30 +314,21 @@ def _start_router(
         cfg.bind_host,
         "--port",
         str(cfg.port),
-        "--log",
-        str(Replicas(target.workspace).log_file(name)),
-        "--exit-dir",
-        str(service_dir),
         "--max-body-bytes",
         str(max_body),
         *(["--take-over", take_over] if take_over else []),
     ]
-    result = subprocess.run(
-        command,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        cwd=str(service_dir),
-        start_new_session=True,
-        check=False,
-        timeout=60,
-    )
     try:
-        router = ProcessId.from_dict(json.loads(result.stdout.decode().strip().splitlines()[-1]))
-    except (ValueError, IndexError, KeyError, TypeError):
-        raise DeploymentError(
-            f"could not start the router of service {name!r}: "
-            f"{result.stderr.decode('utf-8', 'replace').strip() or 'no output'}"
-        ) from None
+        # isolated: stdlib (+ uvloop) only, no nbdeploy, numpy or pandas to import
+        router = launch(
+            program,
+            log_file=Replicas(target.workspace).log_file(name),
+            exit_dir=service_dir,
+            cwd=service_dir,
+            isolated=True,
+        )
+    except LaunchError as exc:
+        raise DeploymentError(f"could not start the router of service {name!r}: {exc}") from None
     try:
         _wait_applied(target, name, router, routes.generation, ROUTER_START_TIMEOUT)
     except BaseException:
@@ -487,33 +489,15 @@ def _split(
     if not record.bundle_path:
         raise DeploymentError(f"service {name!r} has no recorded bundle to keep serving")
     old = servers_of(record)
-    first = _start_backend(target, name, current_name, Path(record.bundle_path), cfg, show_output)
+    first = _start_version(target, name, current_name, Path(record.bundle_path), cfg, show_output)
     try:
-        second = _start_backend(target, name, version, path, cfg, show_output)
+        second = _start_version(target, name, version, path, cfg, show_output)
     except BaseException:
-        terminate_all(first[0], 10.0)
+        terminate_all(first.processes, 10.0)
         raise
     versions = [
-        Version(
-            current_name,
-            record.bundle_path,
-            record.models,
-            port=first[1],
-            weight=100 - weight,
-            process=first[0][0],
-            mode=first[2],
-            replicas=tuple(first[0][1:]),
-        ),
-        Version(
-            version,
-            str(path),
-            models,
-            port=second[1],
-            weight=weight,
-            process=second[0][0],
-            mode=second[2],
-            replicas=tuple(second[0][1:]),
-        ),
+        replace(first, bundle_path=record.bundle_path, models=record.models, weight=100 - weight),
+        replace(second, models=models, weight=weight),
     ]
     try:
         handover = record.config.get("handover")
@@ -525,7 +509,7 @@ def _split(
             take_over=str(handover) if handover else None,
         )
     except BaseException:
-        terminate_all(first[0] + second[0], 10.0)
+        terminate_all(first.processes + second.processes, 10.0)
         raise
     if show_output:
         print(f"{name}: router on port {cfg.port}; retiring the single server", flush=True)

@@ -1,16 +1,13 @@
-"""Process helpers shared by the local target, the warm server and the launcher.
+"""Logs, sockets and the code fingerprint of the process-based targets.
 
-Standard library only: this module is imported by the kernel (cheap imports matter),
-by the warm-start server before it forks, and by the launcher of the plain path.
+Standard library only: this module is imported by the kernel (cheap imports matter)
+and by the warm-start server before it forks. How processes are started, known,
+stopped and restarted is :mod:`.supervisor`.
 
-- :class:`ProcessId` — a PID plus its start time from ``/proc/<pid>/stat``, so a
-  recycled PID is never mistaken for the service that once had it.
-- :func:`terminate` — SIGTERM, wait with a deadline, SIGKILL if needed.
-- :class:`RotatingLog` — the ``sys.stdout`` / ``sys.stderr`` of a server process:
-  unbuffered appends to ``server.log`` that rotate to ``server.log.1`` past a cap, so a
-  long-running service cannot fill the disk.
 - :class:`LogFollower` — reads what a server appended to its log since an offset
-  (following one rotation), which is how the target sees ``NBDEPLOY-READY``.
+  (following one rotation of the :class:`~.supervisor.RotatingLog`), which is how
+  the target sees ``NBDEPLOY-READY``; :func:`read_log_tail`;
+- :func:`private_socket_dir`, :func:`peer_credentials`, :func:`check_port_free`;
 - :func:`code_fingerprint` — a cheap fingerprint of the installed code, so a warm
   server that pre-imported older code is replaced.
 """
@@ -19,174 +16,27 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
-import json
 import os
-import signal
 import socket
 import stat
 import struct
 import sys
 import sysconfig
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from .supervisor import LOG_BACKUP_SUFFIX
 
 __all__ = [
-    "LOG_BACKUP_SUFFIX",
-    "LOG_MAX_BYTES",
     "LogFollower",
-    "ProcessId",
-    "RotatingLog",
     "check_port_free",
     "code_fingerprint",
-    "parent_pid",
     "peer_credentials",
     "private_socket_dir",
-    "process_uid",
-    "read_exit_status",
     "read_log_tail",
-    "terminate",
-    "terminate_all",
-    "write_exit_status",
 ]
 
-#: A server log rotates to ``server.log.1`` once it is larger than this many bytes.
-LOG_MAX_BYTES = 10 * 1024 * 1024
-LOG_BACKUP_SUFFIX = ".1"
 #: The ``nbdeploy`` package folder (``nbdeploy/targets/process/processes.py``).
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            raw = fh.read().decode("utf-8", "replace")
-    except OSError:
-        return None
-    # The command name (field 2) is in parentheses and may contain spaces or ')'.
-    close = raw.rfind(")")
-    if close < 0:
-        return None
-    return raw[close + 2 :].split()
-
-
-def process_start_time(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot, or ``None`` if it is gone.
-
-    Examples
-    --------
-    >>> process_start_time(os.getpid()) is not None
-    True
-    """
-    fields = _stat_fields(pid)
-    if fields is None or len(fields) < 20:
-        return None
-    # fields[0] is field 3 (state); starttime is field 22.
-    return int(fields[19])
-
-
-@dataclass(frozen=True)
-class ProcessId:
-    """A process identified by PID and start time (guards against PID reuse).
-
-    Examples
-    --------
-    >>> me = ProcessId.of(os.getpid())
-    >>> me.alive()
-    True
-    >>> ProcessId.from_dict(me.to_dict()) == me
-    True
-    """
-
-    pid: int
-    start_time: int | None
-
-    @classmethod
-    def of(cls, pid: int) -> ProcessId:
-        """The process ``pid`` as it is now."""
-        return cls(pid, process_start_time(pid))
-
-    def state(self) -> str | None:
-        """The one-letter state from ``/proc`` (``R``, ``S``, ``T``, ``Z`` ...), or
-        ``None`` when the PID is gone or now belongs to another process."""
-        fields = _stat_fields(self.pid)
-        if fields is None or len(fields) < 20:
-            return None
-        if self.start_time is not None and int(fields[19]) != self.start_time:
-            return None
-        return fields[0]
-
-    def alive(self) -> bool:
-        """True while the process runs (a zombie counts as dead)."""
-        state = self.state()
-        return state is not None and state not in {"Z", "X", "x"}
-
-    def signal(self, signum: int) -> bool:
-        """Send ``signum`` if the process is still this one; False when it is gone."""
-        if not self.alive():
-            return False
-        try:
-            os.kill(self.pid, signum)
-        except ProcessLookupError:
-            return False
-        return True
-
-    def wait_gone(self, timeout: float) -> bool:
-        """Poll until the process is gone (or a zombie); True if it went in time."""
-        deadline = time.monotonic() + timeout
-        delay = 0.002
-        while self.alive():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(delay)
-            delay = min(delay * 2, 0.02)
-        return True
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"pid": self.pid, "start_time": self.start_time}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ProcessId:
-        start = data.get("start_time")
-        return cls(int(data["pid"]), None if start is None else int(start))
-
-
-def terminate(proc: ProcessId, timeout: float = 10.0) -> bool:
-    """Stop ``proc``: SIGTERM, wait up to ``timeout`` s, then SIGKILL.
-
-    Returns True if the process was running when called. A process that is gone (or
-    whose PID now belongs to another process) is left alone.
-
-    Examples
-    --------
-    >>> terminate(ProcessId(2**22 + 1, 0))
-    False
-    """
-    if not proc.signal(signal.SIGTERM):
-        return False
-    if not proc.wait_gone(timeout):
-        proc.signal(signal.SIGKILL)
-        proc.wait_gone(5.0)
-    return True
-
-
-def terminate_all(procs: list[ProcessId], timeout: float = 10.0) -> None:
-    """:func:`terminate` several processes at once: SIGTERM to all, one shared
-    deadline, then SIGKILL to those still running (they stop in parallel).
-
-    Examples
-    --------
-    >>> terminate_all([ProcessId(2**22 + 1, 0), ProcessId(2**22 + 2, 0)])
-    """
-    running = [p for p in procs if p.signal(signal.SIGTERM)]
-    deadline = time.monotonic() + timeout
-    for proc in running:
-        if not proc.wait_gone(max(0.0, deadline - time.monotonic())):
-            proc.signal(signal.SIGKILL)
-            proc.wait_gone(5.0)
 
 
 #: Where unix sockets go when the workspace path is too long for one (tests move it).
@@ -240,20 +90,6 @@ def peer_credentials(conn: socket.socket) -> tuple[int, int, int]:
     return int(pid), int(uid), int(gid)
 
 
-def parent_pid(pid: int) -> int | None:
-    """The parent of process ``pid`` (from ``/proc``), or ``None`` when it is gone."""
-    fields = _stat_fields(pid)
-    return int(fields[1]) if fields is not None and len(fields) > 1 else None
-
-
-def process_uid(pid: int) -> int | None:
-    """The real uid of process ``pid``, or ``None`` when it is gone."""
-    try:
-        return os.stat(f"/proc/{pid}").st_uid
-    except OSError:
-        return None
-
-
 def check_port_free(host: str, port: int) -> bool:
     """True if nothing listens on ``(host, port)`` (a bind probe, not a connect).
 
@@ -273,93 +109,6 @@ def check_port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-class RotatingLog(io.TextIOBase):
-    """An unbuffered text stream appending to a log file that rotates past a cap.
-
-    Used as ``sys.stdout`` and ``sys.stderr`` of a server process: every write is one
-    ``os.write`` on an ``O_APPEND`` descriptor, so lines of two processes sharing the
-    log (the old and the new generation during an update) never tear, and each line
-    is on disk at once (the target watches for ``NBDEPLOY-READY``). Past ``max_bytes``
-    the file is renamed to ``<path>.1`` (replacing the previous backup) and a new one
-    is started; descriptors 1 and 2 follow, so output written below Python (C
-    libraries, ``faulthandler``) lands in the same file.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "server.log"
-    >>> log = RotatingLog(path, max_bytes=10, redirect_fds=False)
-    >>> _ = log.write("0123456789abc\\n"); _ = log.write("next\\n")
-    >>> path.read_text(), Path(str(path) + ".1").read_text()
-    ('next\\n', '0123456789abc\\n')
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        max_bytes: int = LOG_MAX_BYTES,
-        redirect_fds: bool = True,
-    ) -> None:
-        super().__init__()
-        self.path = Path(path)
-        self.max_bytes = max_bytes
-        self._redirect = redirect_fds
-        self._fd = -1
-        self._open()
-
-    def _open(self) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        if self._fd >= 0:
-            os.close(self._fd)
-        self._fd = fd
-        if self._redirect:
-            os.dup2(fd, 1)
-            os.dup2(fd, 2)
-
-    def _rotate_if_needed(self) -> None:
-        try:
-            mine = os.fstat(self._fd)
-        except OSError:
-            return
-        if mine.st_size <= self.max_bytes:
-            return
-        try:
-            current = os.stat(self.path)
-        except FileNotFoundError:
-            current = None
-        # Another process sharing the log may have rotated it already: then only
-        # follow it to the new file.
-        if current is not None and current.st_ino == mine.st_ino:
-            os.replace(self.path, str(self.path) + LOG_BACKUP_SUFFIX)
-        self._open()
-
-    def write(self, text: str) -> int:
-        data = text.encode("utf-8", "backslashreplace")
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        if self._fd >= 0 and len(data):
-            self._rotate_if_needed()
-        return len(text)
-
-    def writable(self) -> bool:
-        return True
-
-    def isatty(self) -> bool:
-        return False
-
-    def fileno(self) -> int:
-        return self._fd
-
-    def flush(self) -> None:
-        return None
-
-    encoding = "utf-8"
-    errors = "backslashreplace"
 
 
 def read_log_tail(path: Path, tail: int | None = None, *, max_bytes: int = 2_000_000) -> str:
@@ -465,40 +214,6 @@ class LogFollower:
         lines = data.split(b"\n")
         self._partial = lines.pop()
         return [line.decode("utf-8", "replace").rstrip("\r") for line in lines]
-
-
-def write_exit_status(path: Path, pid: int, status: int) -> None:
-    """Record how process ``pid`` ended (``status`` as from ``os.waitpid``).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> target = Path(tempfile.mkdtemp()) / "exit-1.json"
-    >>> write_exit_status(target, 1, 3 << 8)
-    >>> read_exit_status(target)["returncode"]
-    3
-    """
-    info: dict[str, Any] = {"pid": pid, "time": time.time()}
-    if os.WIFSIGNALED(status):
-        info["signal"] = os.WTERMSIG(status)
-        info["returncode"] = -os.WTERMSIG(status)
-    else:
-        info["returncode"] = os.WEXITSTATUS(status)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(info), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass
-
-
-def read_exit_status(path: Path) -> dict[str, Any] | None:
-    """The exit record :func:`write_exit_status` wrote, or ``None``."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def code_fingerprint() -> str:

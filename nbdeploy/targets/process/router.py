@@ -47,10 +47,11 @@ server stops; without it (or when nothing is offered) it binds the port with
 ``SO_REUSEPORT`` next to the server.
 
 This file imports only the standard library (and uvloop if present): the kernel runs
-it by path (``python -I router.py ...``) so the router starts in a few tens of
-milliseconds and does not load nbdeploy, numpy or pandas. ``--detach`` forks it into
-its own session and prints ``{"pid", "start_time"}`` of the router, like the server
-launcher.
+it by path so the router starts in a few tens of milliseconds and does not load
+nbdeploy, numpy or pandas — detached, through the supervisor's launcher, itself run
+by path (``python -I supervisor.py --log ... -- router.py ...``; see
+:func:`nbdeploy.targets.process.supervisor.launch`), like every process of the
+local target.
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ import signal
 import socket
 import sys
 import time
-import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -280,6 +280,20 @@ def _error(status: int, message: str, *, close: bool, extra: bytes = b"") -> byt
         + b"\r\n"
         + body
     )
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A client's request as it goes upstream (``head``: head and a buffered body)."""
+
+    head: bytes
+    headers: list[tuple[bytes, bytes]]
+    route: Route
+    size: int
+    chunked: bool
+    streamed: bool
+    close: bool
+    head_only: bool
 
 
 @dataclass
@@ -548,27 +562,67 @@ class Router:
     async def _one_request(
         self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> bool:
+        """Forward one request to a version; whether the client connection stays open."""
         try:
-            request_line, headers = _parse_head(head[:-4])
-            parts = request_line.split(b" ")
-            if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-                raise _BadRequest(400, f"malformed request line {request_line[:80]!r}")
-            method, target, version = parts
-            connection = _tokens(_header(headers, b"connection"))
-            close = b"close" in connection or (
-                version == b"HTTP/1.0" and b"keep-alive" not in connection
-            )
-            chunked = b"chunked" in _tokens(_header(headers, b"transfer-encoding"))
-            size = 0 if chunked else self._declared_size(headers)
-            route = self._choose(headers)
-            # Checked before "100 Continue": an over-limit body is never invited.
-            if b"100-continue" in _tokens(_header(headers, b"expect")):
-                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            streamed = chunked or size > BUFFERED_BODY_BYTES
-            body = b"" if streamed or not size else await reader.readexactly(size)
+            request = await self._read_request(head, reader, writer)
         except _BadRequest as exc:
             await _refuse(reader, writer, exc)
             return False
+        route = request.route
+        try:
+            if request.streamed:
+                return await self._stream(
+                    route,
+                    request.head,
+                    reader,
+                    request.size,
+                    request.chunked,
+                    writer,
+                    request.close,
+                )
+            try:
+                return await self._exchange(
+                    route, request.head, request.head_only, writer, request.close
+                )
+            except _UpstreamFailed as exc:
+                moved = self.routes.get(route.name) != route
+                if not (moved or (exc.unreached and not self._pinned(request.headers))):
+                    raise
+                # The request never started there (the version is gone, moved, or
+                # refuses connections): it goes to another version.
+                route = self._choose(request.headers, avoid=route)
+                return await self._exchange(
+                    route, request.head, request.head_only, writer, request.close
+                )
+        except _BadRequest as exc:
+            await _refuse(reader, writer, exc)
+            return False
+        except _UpstreamFailed as exc:
+            await _bad_gateway(route, exc, writer)
+            return False
+
+    async def _read_request(
+        self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> _Request:
+        """Parse a request head, choose its version, read a small body whole (a large
+        or chunked one is streamed later); what goes upstream."""
+        request_line, headers = _parse_head(head[:-4])
+        parts = request_line.split(b" ")
+        if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+            raise _BadRequest(400, f"malformed request line {request_line[:80]!r}")
+        method, target, version = parts
+        connection = _tokens(_header(headers, b"connection"))
+        close = b"close" in connection or (
+            version == b"HTTP/1.0" and b"keep-alive" not in connection
+        )
+        chunked = b"chunked" in _tokens(_header(headers, b"transfer-encoding"))
+        size = 0 if chunked else self._declared_size(headers)
+        route = self._choose(headers)
+        # Checked before "100 Continue": an over-limit body is never invited.
+        if b"100-continue" in _tokens(_header(headers, b"expect")):
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        streamed = chunked or size > BUFFERED_BODY_BYTES
+        body = b"" if streamed or not size else await reader.readexactly(size)
         upstream = [method, b" ", target, b" HTTP/1.1\r\n"]
         for key, value in headers:
             if key not in _HOP_BY_HOP:
@@ -578,39 +632,16 @@ class Router:
         elif size or method in (b"POST", b"PUT", b"PATCH"):
             upstream.append(b"content-length: %d\r\n" % size)
         upstream += [b"\r\n", body]
-        request = b"".join(upstream)
-        close = close or self.stopping
-        head_only = method == b"HEAD"
-        try:
-            if streamed:
-                return await self._stream(route, request, reader, size, chunked, writer, close)
-            try:
-                return await self._exchange(route, request, head_only, writer, close)
-            except _UpstreamFailed as exc:
-                moved = self.routes.get(route.name) != route
-                if not (moved or (exc.unreached and not self._pinned(headers))):
-                    raise
-                # The request never started there (the version is gone, moved, or
-                # refuses connections): it goes to another version.
-                route = self._choose(headers, avoid=route)
-                return await self._exchange(route, request, head_only, writer, close)
-        except _BadRequest as exc:
-            await _refuse(reader, writer, exc)
-            return False
-        except _UpstreamFailed as exc:
-            message = f"version {route.name!r} ({route.host}:{route.port}) did not answer: {exc}"
-            _log(message)
-            name = route.name.encode()
-            writer.write(
-                _error(
-                    502,
-                    message,
-                    close=True,
-                    extra=b"x-nbdeploy-version: " + name + b"\r\n",
-                )
-            )
-            await writer.drain()
-            return False
+        return _Request(
+            head=b"".join(upstream),
+            headers=headers,
+            route=route,
+            size=size,
+            chunked=chunked,
+            streamed=streamed,
+            close=close or self.stopping,
+            head_only=method == b"HEAD",
+        )
 
     def _declared_size(self, headers: Sequence[tuple[bytes, bytes]]) -> int:
         """The ``Content-Length`` of a request; a 413 at once when it is over the limit
@@ -723,6 +754,15 @@ async def _refuse(
         while (left := deadline - time.monotonic()) > 0:
             if not await asyncio.wait_for(reader.read(_COPY_CHUNK), left):
                 break
+
+
+async def _bad_gateway(route: Route, exc: _UpstreamFailed, writer: asyncio.StreamWriter) -> None:
+    """Answer 502 for a version that failed before any byte of its answer came."""
+    message = f"version {route.name!r} ({route.host}:{route.port}) did not answer: {exc}"
+    _log(message)
+    extra = b"x-nbdeploy-version: " + route.name.encode() + b"\r\n"
+    writer.write(_error(502, message, close=True, extra=extra))
+    await writer.drain()
 
 
 async def _healthy(route: Route) -> bool:
@@ -882,48 +922,6 @@ def _run(args: argparse.Namespace) -> int:
     return result
 
 
-def _start_time(pid: int) -> int | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes().decode("utf-8", "replace")
-    except OSError:
-        return None
-    fields = raw[raw.rfind(")") + 2 :].split()
-    return int(fields[19]) if len(fields) > 19 else None
-
-
-def _detach(args: argparse.Namespace) -> int:
-    """Fork the router into its own session; the parent prints its PID and returns."""
-    pid = os.fork()
-    if pid > 0:
-        print(json.dumps({"pid": pid, "start_time": _start_time(pid)}), flush=True)
-        return 0
-    code = 1
-    try:
-        os.setsid()
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.close(devnull)
-        log = os.open(args.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.close(log)
-        sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", closefd=False)
-        sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", closefd=False)
-        code = _run(args)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            traceback.print_exc()
-    finally:
-        if args.exit_dir:
-            with contextlib.suppress(OSError):
-                me = os.getpid()
-                _write_json(
-                    Path(args.exit_dir) / f"exit-{me}.json",
-                    {"pid": me, "time": time.time(), "returncode": code},
-                )
-        os._exit(code)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="nbdeploy's traffic router")
     parser.add_argument("--routes", required=True, help="the routes file (JSON)")
@@ -936,9 +934,6 @@ def _parser() -> argparse.ArgumentParser:
         default=MAX_BODY_BYTES,
         help="largest request body; larger ones get 413 before any of it is read",
     )
-    parser.add_argument("--detach", action="store_true", help="fork into a new session")
-    parser.add_argument("--log", help="log file of the detached router")
-    parser.add_argument("--exit-dir", help="folder for exit-<pid>.json")
     parser.add_argument(
         "--take-over",
         metavar="PATH",
@@ -950,13 +945,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The router's command line (see the module docstring)."""
-    args = _parser().parse_args(argv)
-    if args.detach:
-        if not args.log:
-            print("--detach needs --log", file=sys.stderr)
-            return 2
-        return _detach(args)
-    return _run(args)
+    return _run(_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -57,21 +57,18 @@ import socket
 import subprocess
 import sys
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from nbdeploy.exceptions import DeploymentError, InvalidArgumentError, TargetUnavailableError
 
-from .processes import (
+from .processes import code_fingerprint, peer_credentials, private_socket_dir
+from .supervisor import (
     ProcessId,
-    RotatingLog,
-    code_fingerprint,
     parent_pid,
-    peer_credentials,
-    private_socket_dir,
     process_uid,
+    run_child,
     terminate,
     write_exit_status,
 )
@@ -410,20 +407,19 @@ def ensure_warm_server(
     starts = 0
     while True:
         status = warm_server_status(workspace, timeout=1.0)
-        if status is not None and status.get("ok"):
-            if status.get("fingerprint") == fingerprint:
-                return status
-            if not replaced:
-                # It pre-imported other code: replace it (its services keep running).
-                replaced = True
-                shutdown_warm_server(workspace)
-                continue
+        if _runs(status, fingerprint):
+            return status
+        if status is not None and status.get("ok") and not replaced:
+            # It pre-imported other code: replace it (its services keep running).
+            replaced = True
+            shutdown_warm_server(workspace)
+            continue
         _start_unless_starting(paths, idle_timeout, fingerprint)
         if not wait:
             return None
         _await_socket(workspace, paths, deadline, timeout)
         status = warm_server_status(workspace, timeout=1.0)
-        if status is not None and status.get("ok") and status.get("fingerprint") == fingerprint:
+        if _runs(status, fingerprint):
             return status
         starts += 1
         if time.monotonic() >= deadline or starts >= 3:
@@ -431,6 +427,13 @@ def ensure_warm_server(
                 "the warm-start server exited during start-up",
                 hint=f"see {paths.log_file}, or deploy with warm_start=False",
             )
+
+
+def _runs(status: dict[str, Any] | None, fingerprint: str) -> bool:
+    """Whether a ping reply comes from a warm server that pre-imported this code."""
+    return (
+        status is not None and bool(status.get("ok")) and status.get("fingerprint") == fingerprint
+    )
 
 
 def shutdown_warm_server(workspace: Any, *, timeout: float = 10.0) -> bool:
@@ -732,63 +735,55 @@ class _WarmServer:
         sock: socket.socket | None,
         port: int,
         conn: socket.socket,
-    ) -> None:
-        code = 1
+    ) -> NoReturn:
+        """In the forked child: let go of the warm server (its signal handlers and
+        descriptors — above all the lock, or a dead warm server could never be
+        replaced), then run the service through the supervisor's :func:`run_child`.
+        The warm server, its parent, reaps it and records how it ended."""
         try:
-            os.setsid()
             signal.set_wakeup_fd(-1)
             for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(signum, signal.SIG_DFL)
-            # Close everything of the warm server the service must not hold; above all
-            # the lock, or a dead warm server could never be replaced.
             self.selector.close()
             for obj in (self.listener, self.wake_r, self.wake_w, conn):
                 obj.close()
             os.close(self.lock_fd)
-            devnull = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(devnull, 0)
-            os.close(devnull)
-            log = RotatingLog(request["log_file"])
-            sys.stdout = sys.stderr = log
-            env = _read_env_file(request.get("env_file"))
-            if env is not None:
-                os.environ.clear()
-                os.environ.update(env)
-            cwd = request.get("cwd")
-            if cwd:
-                os.chdir(cwd)
-            if "numpy" in sys.modules:
-                # Forked children share the parent's global numpy random state.
-                sys.modules["numpy"].random.seed()
-            from nbdeploy.server import serve
-
-            # Only ask for the hand-over options when needed (a plain deploy does not).
-            options: dict[str, Any] = {}
-            if request.get("reuse_port"):
-                options["reuse_port"] = True
-            if request.get("init_before_listen"):
-                options["init_before_listen"] = True
-            for key in ("handover_socket", "take_over"):
-                if request.get(key):
-                    options[key] = str(request[key])
-            code = serve(
-                request["bundle"],
-                str(request["host"]),
-                port,
-                sock=sock,
-                log_level=str(request.get("log_level") or "info"),
-                **options,
-            )
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except BaseException:
-            with contextlib.suppress(Exception):
-                traceback.print_exc()
-            code = 1
-        finally:
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-            os._exit(code)
+            os._exit(1)  # never return into the warm server's loop
+        run_child(request["log_file"], lambda: _serve(request, sock, port))
+
+
+def _serve(request: dict[str, Any], sock: socket.socket | None, port: int) -> int:
+    """Run the server a spawn request asks for, in the child (the exit code)."""
+    env = _read_env_file(request.get("env_file"))
+    if env is not None:
+        os.environ.clear()
+        os.environ.update(env)
+    cwd = request.get("cwd")
+    if cwd:
+        os.chdir(cwd)
+    if "numpy" in sys.modules:
+        # Forked children share the parent's global numpy random state.
+        sys.modules["numpy"].random.seed()
+    from nbdeploy.server import serve
+
+    # Only ask for the hand-over options when needed (a plain deploy does not).
+    options: dict[str, Any] = {}
+    if request.get("reuse_port"):
+        options["reuse_port"] = True
+    if request.get("init_before_listen"):
+        options["init_before_listen"] = True
+    for key in ("handover_socket", "take_over"):
+        if request.get(key):
+            options[key] = str(request[key])
+    return serve(
+        request["bundle"],
+        str(request["host"]),
+        port,
+        sock=sock,
+        log_level=str(request.get("log_level") or "info"),
+        **options,
+    )
 
 
 def write_env_file(folder: Path) -> Path:
