@@ -384,13 +384,15 @@ class Router:
                     self.down.add(route)
             await asyncio.sleep(HEALTH_SECONDS)
 
-    async def _connect(self, route: Route) -> tuple[_Pooled, bool]:
-        """A connection to ``route``: a pooled one (``True``) or a new one."""
+    async def _connect(self, route: Route, *, fresh: bool = False) -> tuple[_Pooled, bool]:
+        """A connection to ``route``: a pooled one (``True``) or, with ``fresh`` or an
+        empty pool, a new one."""
         pool = self._pools.get((route.host, route.port))
         now = time.monotonic()
-        while pool:
+        while pool and not fresh:
             conn = pool.pop()
-            if now - conn.idle_since < POOL_IDLE_SECONDS and not conn.reader.at_eof():
+            alive = not conn.reader.at_eof() and conn.reader.exception() is None
+            if alive and now - conn.idle_since < POOL_IDLE_SECONDS:
                 return conn, True
             conn.writer.close()
         reader, writer = await asyncio.open_connection(route.host, route.port, limit=MAX_HEAD_BYTES)
@@ -438,16 +440,20 @@ class Router:
 
         Returns whether the client connection stays open. Raises
         :class:`_UpstreamFailed` when nothing of the answer arrived, after one retry
-        on a new connection when a pooled one was found closed.
+        on a new connection when a pooled one was found closed. The retry never takes
+        another pooled connection: a version whose server restarted on its port
+        leaves them all reset, so the pool is emptied.
         """
         for attempt in (0, 1):
-            conn, reused = await self._connect_or_fail(route)
+            conn, reused = await self._connect_or_fail(route, fresh=attempt > 0)
             try:
                 conn.writer.write(request)
                 head = await conn.reader.readuntil(b"\r\n\r\n")
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
                 conn.writer.close()
                 if reused and attempt == 0:
+                    for stale in self._pools.pop((route.host, route.port), []):
+                        stale.writer.close()
                     continue
                 raise _UpstreamFailed(f"{type(exc).__name__}: {exc}") from None
             try:
@@ -458,9 +464,9 @@ class Router:
                 raise
         raise AssertionError("unreachable")
 
-    async def _connect_or_fail(self, route: Route) -> tuple[_Pooled, bool]:
+    async def _connect_or_fail(self, route: Route, *, fresh: bool) -> tuple[_Pooled, bool]:
         try:
-            return await self._connect(route)
+            return await self._connect(route, fresh=fresh)
         except OSError as exc:
             self.down.add(route)  # until its next health check says otherwise
             raise _UpstreamFailed(f"cannot connect: {exc}", unreached=True) from None
