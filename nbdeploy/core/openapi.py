@@ -49,8 +49,12 @@ _SCORE_ERRORS: dict[str, str] = {
 }
 
 
-def _description(title: str) -> str:
-    return f"API specification for nbdeploy service {title}"
+def _info(title: str, version: str) -> dict[str, Any]:
+    return {
+        "title": title,
+        "description": f"API specification for nbdeploy service {title}",
+        "version": version,
+    }
 
 
 def _example(schema: Schema | None, given: Any) -> Any:
@@ -92,6 +96,119 @@ def _output_definition(
     if example is not None and ref_example:
         out["example"] = example
     return out
+
+
+def _definitions(
+    input_schema: Schema | None,
+    output_schema: Schema | None,
+    input_example: Any,
+    output_example: Any,
+    dialect: Dialect,
+    *,
+    examples: bool,
+) -> dict[str, Any]:
+    """The named schemas both documents share (``examples``: put the examples in them)."""
+    return {
+        "ServiceInput": _input_definition(input_schema, input_example, dialect, examples),
+        "ServiceOutput": _output_definition(output_schema, output_example, dialect, examples),
+        "ErrorResponse": _error_response(),
+    }
+
+
+def _operation(operation_id: str, description: str, *, auth: bool, **rest: Any) -> dict[str, Any]:
+    """An operation: its id and description, the ``Bearer`` requirement when ``auth``,
+    then ``rest`` (parameters or request body, responses) in the order given."""
+    operation: dict[str, Any] = {"operationId": operation_id, "description": description}
+    if auth:
+        operation["security"] = [{"Bearer": []}]
+    operation.update(rest)
+    return operation
+
+
+def _swagger_failed() -> dict[str, Any]:
+    return {"description": _FAILED, "schema": {"$ref": "#/definitions/ErrorResponse"}}
+
+
+def _swagger_health() -> dict[str, Any]:
+    """``GET /`` in Swagger 2.0."""
+    ok = {
+        "description": _HEALTH_OK,
+        "schema": {"type": "string"},
+        "examples": {"application/json": "Healthy"},
+    }
+    return _operation(
+        "ServiceHealthCheck",
+        _HEALTH_DESCRIPTION,
+        auth=False,
+        responses={"200": ok, "default": _swagger_failed()},
+    )
+
+
+def _swagger_score(auth: bool) -> dict[str, Any]:
+    """``POST /score`` in Swagger 2.0: the payload is a body parameter."""
+    payload = {
+        "name": "serviceInputPayload",
+        "in": "body",
+        "description": _INPUT_DESCRIPTION,
+        "schema": {"$ref": "#/definitions/ServiceInput"},
+    }
+    ok = {"description": _SCORE_OK, "schema": {"$ref": "#/definitions/ServiceOutput"}}
+    return _operation(
+        "RunMLService",
+        _SCORE_DESCRIPTION,
+        auth=auth,
+        parameters=[payload],
+        responses={"200": ok, "default": _swagger_failed()},
+    )
+
+
+def _json_content(schema: dict[str, Any], example: Any) -> dict[str, Any]:
+    """An OpenAPI 3 ``content`` map: JSON with ``schema`` and, unless None, ``example``."""
+    media: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"application/json": media}
+
+
+def _openapi_error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": _json_content({"$ref": "#/components/schemas/ErrorResponse"}, None),
+    }
+
+
+def _openapi_health() -> dict[str, Any]:
+    """``GET /`` in OpenAPI 3.1: also 503 while the service starts."""
+    ok = {"description": _HEALTH_OK, "content": _json_content({"type": "string"}, "Healthy")}
+    return _operation(
+        "ServiceHealthCheck",
+        _HEALTH_DESCRIPTION,
+        auth=False,
+        responses={
+            "200": ok,
+            "503": _openapi_error("The service is starting: init() has not finished yet."),
+            "default": _openapi_error(_FAILED),
+        },
+    )
+
+
+def _openapi_score(auth: bool, input_example: Any, output_example: Any) -> dict[str, Any]:
+    """``POST /score`` in OpenAPI 3.1: a JSON request body and every error status."""
+    request = None if input_example is None else {"data": input_example}
+    body = {
+        "description": _INPUT_DESCRIPTION,
+        "required": True,
+        "content": _json_content({"$ref": "#/components/schemas/ServiceInput"}, request),
+    }
+    output = _json_content({"$ref": "#/components/schemas/ServiceOutput"}, output_example)
+    responses: dict[str, Any] = {"200": {"description": _SCORE_OK, "content": output}}
+    for status, description in _SCORE_ERRORS.items():
+        if status != "401" or auth:
+            responses[status] = _openapi_error(description)
+    responses["default"] = _openapi_error(_FAILED)
+    return _operation(
+        "RunMLService", _SCORE_DESCRIPTION, auth=auth, requestBody=body, responses=responses
+    )
 
 
 def swagger2(
@@ -141,28 +258,9 @@ def swagger2(
     >>> doc["definitions"]["ServiceInput"]["example"]
     {'data': [[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]}
     """
-    error_ref = {"$ref": "#/definitions/ErrorResponse"}
-    score: dict[str, Any] = {
-        "operationId": "RunMLService",
-        "description": _SCORE_DESCRIPTION,
-    }
-    if auth:
-        score["security"] = [{"Bearer": []}]
-    score["parameters"] = [
-        {
-            "name": "serviceInputPayload",
-            "in": "body",
-            "description": _INPUT_DESCRIPTION,
-            "schema": {"$ref": "#/definitions/ServiceInput"},
-        }
-    ]
-    score["responses"] = {
-        "200": {"description": _SCORE_OK, "schema": {"$ref": "#/definitions/ServiceOutput"}},
-        "default": {"description": _FAILED, "schema": error_ref},
-    }
     doc: dict[str, Any] = {
         "swagger": "2.0",
-        "info": {"title": title, "description": _description(title), "version": version},
+        "info": _info(title, version),
         "schemes": list(schemes),
         "consumes": ["application/json"],
         "produces": ["application/json"],
@@ -177,31 +275,17 @@ def swagger2(
             }
         }
     doc["paths"] = {
-        "/": {
-            "get": {
-                "operationId": "ServiceHealthCheck",
-                "description": _HEALTH_DESCRIPTION,
-                "responses": {
-                    "200": {
-                        "description": _HEALTH_OK,
-                        "schema": {"type": "string"},
-                        "examples": {"application/json": "Healthy"},
-                    },
-                    "default": {"description": _FAILED, "schema": error_ref},
-                },
-            }
-        },
-        "/score": {"post": score},
+        "/": {"get": _swagger_health()},
+        "/score": {"post": _swagger_score(auth)},
     }
-    doc["definitions"] = {
-        "ServiceInput": _input_definition(
-            input_schema, _example(input_schema, input_example), "swagger2", True
-        ),
-        "ServiceOutput": _output_definition(
-            output_schema, _example(output_schema, output_example), "swagger2", True
-        ),
-        "ErrorResponse": _error_response(),
-    }
+    doc["definitions"] = _definitions(
+        input_schema,
+        output_schema,
+        _example(input_schema, input_example),
+        _example(output_schema, output_example),
+        "swagger2",
+        examples=True,
+    )
     return doc
 
 
@@ -233,44 +317,12 @@ def openapi31(
     >>> doc["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]["example"]
     {'data': {'text': 'hi'}}
     """
-    error_ref = {"$ref": "#/components/schemas/ErrorResponse"}
-
-    def error(description: str) -> dict[str, Any]:
-        return {"description": description, "content": {"application/json": {"schema": error_ref}}}
-
     in_example = _example(input_schema, input_example)
     out_example = _example(output_schema, output_example)
-    request_media: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/ServiceInput"}}
-    if in_example is not None:
-        request_media["example"] = {"data": in_example}
-    response_media: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/ServiceOutput"}}
-    if out_example is not None:
-        response_media["example"] = out_example
-
-    responses: dict[str, Any] = {
-        "200": {"description": _SCORE_OK, "content": {"application/json": response_media}}
-    }
-    for status, description in _SCORE_ERRORS.items():
-        if status != "401" or auth:
-            responses[status] = error(description)
-    responses["default"] = error(_FAILED)
-
-    score: dict[str, Any] = {"operationId": "RunMLService", "description": _SCORE_DESCRIPTION}
-    if auth:
-        score["security"] = [{"Bearer": []}]
-    score["requestBody"] = {
-        "description": _INPUT_DESCRIPTION,
-        "required": True,
-        "content": {"application/json": request_media},
-    }
-    score["responses"] = responses
-
     components: dict[str, Any] = {
-        "schemas": {
-            "ServiceInput": _input_definition(input_schema, in_example, "2020-12", False),
-            "ServiceOutput": _output_definition(output_schema, out_example, "2020-12", False),
-            "ErrorResponse": _error_response(),
-        }
+        "schemas": _definitions(
+            input_schema, output_schema, in_example, out_example, "2020-12", examples=False
+        )
     }
     if auth:
         components["securitySchemes"] = {
@@ -278,28 +330,10 @@ def openapi31(
         }
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "description": _description(title), "version": version},
+        "info": _info(title, version),
         "paths": {
-            "/": {
-                "get": {
-                    "operationId": "ServiceHealthCheck",
-                    "description": _HEALTH_DESCRIPTION,
-                    "responses": {
-                        "200": {
-                            "description": _HEALTH_OK,
-                            "content": {
-                                "application/json": {
-                                    "schema": {"type": "string"},
-                                    "example": "Healthy",
-                                }
-                            },
-                        },
-                        "503": error("The service is starting: init() has not finished yet."),
-                        "default": error(_FAILED),
-                    },
-                }
-            },
-            "/score": {"post": score},
+            "/": {"get": _openapi_health()},
+            "/score": {"post": _openapi_score(auth, in_example, out_example)},
         },
         "components": components,
     }

@@ -230,28 +230,17 @@ class DockerfileSpec:
         >>> text.splitlines()[-1].startswith("CMD [")
         True
         """
-        index = "--no-index " if self.offline else ""
-        wheels = f"/build/{WHEELS_DIR}"
-        labels = "".join(
-            f" \\\n    {json.dumps(key)}={json.dumps(value)}" for key, value in self.labels
-        )
-        health = (
-            "import os, urllib.request; "
-            "port = os.environ.get('PORT') or os.environ.get('NBDEPLOY_PORT') or "
-            f"'{self.port}'; "
-            "urllib.request.urlopen('http://127.0.0.1:%s/' % port, timeout=3)"
-        )
-        server = (
-            f"exec python -m nbdeploy.server {APP_BUNDLE} "
-            f'--host "${{HOST:-${{NBDEPLOY_HOST:-0.0.0.0}}}}" '
-            f'--port "${{PORT:-${{NBDEPLOY_PORT:-{self.port}}}}}"'
-        )
+        lines = [*self._header(), *self._build_stage(), *self._final_stage()]
+        return "\n".join(lines) + "\n"
+
+    def _header(self) -> list[str]:
+        """How to build and run the image, and the base image argument."""
         build_hint = (
             "docker build --network none --build-arg BASE_IMAGE=<local image> -t myimage ."
             if self.offline
             else "docker build -t myimage ."
         )
-        lines = [
+        return [
             "# A scoring service made by nbdeploy: python -m nbdeploy.server serving bundle/.",
             f"#   build: {build_hint}",
             f"#   run:   docker run -p 6789:{self.port} myimage   ->  http://localhost:6789/score",
@@ -259,6 +248,13 @@ class DockerfileSpec:
             f"# binds inside the container (default 0.0.0.0:{self.port}).",
             f"ARG BASE_IMAGE={self.base_image}",
             "",
+        ]
+
+    def _build_stage(self) -> list[str]:
+        """The stage that installs the dependencies into a venv."""
+        index = "--no-index " if self.offline else ""
+        wheels = f"/build/{WHEELS_DIR}"
+        return [
             "# Build stage: a virtual environment with the scoring server and the model's",
             "# packages. Only requirements.txt and wheels/ are copied here, so this stage is",
             "# rebuilt when dependencies change, not when the model or the script does.",
@@ -270,6 +266,11 @@ class DockerfileSpec:
             f" && {VENV}/bin/pip install --no-cache-dir {index}--find-links {wheels} \\",
             f"        -r /build/{REQUIREMENTS}",
             "",
+        ]
+
+    def _final_stage(self) -> list[str]:
+        """The image itself: venv, server, models, bundle, then how it runs."""
+        lines = [
             "# Final stage: the venv, the scoring server, the models, then the scoring script",
             "# and settings, each in its own layer, most stable first (a new nbdeploy only",
             "# rebuilds its small layer); no compilers, no build files, not root.",
@@ -286,12 +287,32 @@ class DockerfileSpec:
             f"USER {USER_ID}:{USER_ID}",
             f"EXPOSE {self.port}",
             "HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \\",
-            f"    CMD {json.dumps(['python', '-c', health])}",
+            f"    CMD {json.dumps(['python', '-c', self._health_probe()])}",
         ]
+        labels = "".join(
+            f" \\\n    {json.dumps(key)}={json.dumps(value)}" for key, value in self.labels
+        )
         if labels:
             lines.append(f"LABEL{labels}")
-        lines.append(f"CMD {json.dumps(['sh', '-c', server])}")
-        return "\n".join(lines) + "\n"
+        lines.append(f"CMD {json.dumps(['sh', '-c', self._server_command()])}")
+        return lines
+
+    def _health_probe(self) -> str:
+        """Python code that fails unless the server answers ``GET /`` on its port."""
+        return (
+            "import os, urllib.request; "
+            "port = os.environ.get('PORT') or os.environ.get('NBDEPLOY_PORT') or "
+            f"'{self.port}'; "
+            "urllib.request.urlopen('http://127.0.0.1:%s/' % port, timeout=3)"
+        )
+
+    def _server_command(self) -> str:
+        """The shell command that starts the server on ``HOST``/``PORT`` (or defaults)."""
+        return (
+            f"exec python -m nbdeploy.server {APP_BUNDLE} "
+            f'--host "${{HOST:-${{NBDEPLOY_HOST:-0.0.0.0}}}}" '
+            f'--port "${{PORT:-${{NBDEPLOY_PORT:-{self.port}}}}}"'
+        )
 
 
 def _nbdeploy_version() -> str:

@@ -43,7 +43,7 @@ import sqlite3
 import stat
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
@@ -557,6 +557,24 @@ def _json_or_none(value: Any) -> str | None:
     return None if value is None else json.dumps(value.to_dict())
 
 
+def _row_values(mv: ModelVersion) -> tuple[Any, ...]:
+    """The ``models`` columns after name and version; :meth:`Registry._from_row` reverses it."""
+    return (
+        mv.framework,
+        mv.framework_version,
+        mv.description,
+        json.dumps(dict(mv.tags)),
+        json.dumps(dict(mv.properties)),
+        mv.content_hash,
+        mv.created.isoformat(),
+        json.dumps(list(mv.files)),
+        _json_or_none(mv.input_schema),
+        _json_or_none(mv.output_schema),
+        _json_or_none(mv.resources),
+        json.dumps(dict(mv.samples)),
+    )
+
+
 class Registry:
     """The models of a workspace. Get one with ``Workspace(path).registry``.
 
@@ -662,53 +680,39 @@ class Registry:
             version = staged.version if framework_version is None else str(framework_version)
             sample_dir = staging.path / "samples"
             sample_hashes = _stage_samples(samples, sample_dir)
-            created = datetime.now(timezone.utc)
-            number = self._commit(
-                name,
-                model_dir,
-                sample_dir if sample_hashes else None,
-                (
-                    staged.framework,
-                    version,
-                    description,
-                    json.dumps(tag_values),
-                    json.dumps(property_values),
-                    staged.content_hash,
-                    created.isoformat(),
-                    json.dumps(list(staged.files)),
-                    _json_or_none(schemas.get("input")),
-                    _json_or_none(schemas.get("output")),
-                    _json_or_none(resource_value),
-                    json.dumps(sample_hashes),
-                ),
+            draft = ModelVersion(
+                name=name,
+                version=0,  # allocated by _commit
+                framework=staged.framework,
+                framework_version=version,
+                description=description,
+                tags=tag_values,
+                properties=property_values,
+                content_hash=staged.content_hash,
+                created=datetime.now(timezone.utc),
+                files=staged.files,
+                path=model_dir,
+                input_schema=schemas.get("input"),
+                output_schema=schemas.get("output"),
+                resources=resource_value,
+                samples=sample_hashes,
+                samples_path=sample_dir if sample_hashes else None,
             )
-        return ModelVersion(
-            name=name,
+            number = self._commit(draft)
+        return replace(
+            draft,
             version=number,
-            framework=staged.framework,
-            framework_version=version,
-            description=description,
-            tags=tag_values,
-            properties=property_values,
-            content_hash=staged.content_hash,
-            created=created,
-            files=staged.files,
             path=self._artifact_dir(name, number),
-            input_schema=schemas.get("input"),
-            output_schema=schemas.get("output"),
-            resources=resource_value,
-            samples=sample_hashes,
             samples_path=self._samples_dir(name, number) if sample_hashes else None,
         )
 
-    def _commit(
-        self,
-        name: str,
-        model_dir: Path,
-        sample_dir: Path | None,
-        values: tuple[Any, ...],
-    ) -> int:
-        """Allocate the version, move the staged files in, insert the row: one transaction."""
+    def _commit(self, staged: ModelVersion) -> int:
+        """Allocate the version, move the staged files in, insert the row: one transaction.
+
+        ``staged`` is the new version with its files still in the staging folder
+        (``path``, ``samples_path``); its ``version`` is ignored.
+        """
+        name = staged.name
         moved: builtins.list[Path] = []
         with self.workspace.write() as conn:
             try:
@@ -721,13 +725,13 @@ class Registry:
                     "ON CONFLICT(name) DO UPDATE SET last_version = excluded.last_version",
                     (name, number),
                 )
-                self._move_into_place(name, number, model_dir, sample_dir, moved)
+                self._move_into_place(name, number, staged.path, staged.samples_path, moved)
                 conn.execute(
                     "INSERT INTO models (name, version, framework, framework_version, "
                     "description, tags, properties, content_hash, created, files, "
                     "input_schema, output_schema, resources, samples) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (name, number, *values),
+                    (name, number, *_row_values(staged)),
                 )
             except BaseException:
                 # Still under the write lock: nobody else can be using these folders.

@@ -334,6 +334,71 @@ def _free_names(source: str, filename: str, tree: ast.Module) -> dict[str, int]:
     return lines
 
 
+def _entry_points(
+    tree: ast.Module, warnings: list[ScriptIssue]
+) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The script's top-level ``init`` and ``run`` (the last definition of each); warns
+    about a second definition."""
+    funcs: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in (
+            "init",
+            "run",
+        ):
+            if node.name in funcs:
+                warnings.append(
+                    ScriptIssue(
+                        node.lineno,
+                        f"{node.name}() is defined again (first on line "
+                        f"{funcs[node.name].lineno}); the last definition wins",
+                    )
+                )
+            funcs[node.name] = node
+    return funcs
+
+
+def _check_names(
+    source: str,
+    filename: str,
+    tree: ast.Module,
+    known: set[str],
+    errors: list[ScriptIssue],
+    warnings: list[ScriptIssue],
+) -> tuple[list[str], list[str]]:
+    """Report the names the script uses but never defines; return them as (only defined
+    in the notebook, defined nowhere). A star import makes this impossible: a warning."""
+    notebook: list[str] = []
+    undefined: list[str] = []
+    star = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
+    ]
+    if star:
+        warnings.append(
+            ScriptIssue(
+                star[0].lineno,
+                f"'from {star[0].module} import *' hides which names the script defines; "
+                "undefined names are not checked",
+            )
+        )
+        return notebook, undefined
+    free = _free_names(source, filename, tree)
+    for name, line in sorted(free.items(), key=lambda item: (item[1], item[0])):
+        if name in known:
+            notebook.append(name)
+            errors.append(
+                ScriptIssue(
+                    line,
+                    f"name {name!r} is only defined in the notebook; the service will not have it",
+                )
+            )
+        else:
+            undefined.append(name)
+            errors.append(ScriptIssue(line, f"undefined name {name!r}"))
+    return notebook, undefined
+
+
 def check_script(
     source_or_path: str | os.PathLike[str], *, known_names: Iterable[str] = ()
 ) -> ScriptReport:
@@ -383,57 +448,12 @@ def check_script(
 
     errors: list[ScriptIssue] = []
     warnings: list[ScriptIssue] = []
-    funcs: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in (
-            "init",
-            "run",
-        ):
-            if node.name in funcs:
-                warnings.append(
-                    ScriptIssue(
-                        node.lineno,
-                        f"{node.name}() is defined again (first on line "
-                        f"{funcs[node.name].lineno}); the last definition wins",
-                    )
-                )
-            funcs[node.name] = node
+    funcs = _entry_points(tree, warnings)
     _check_function(funcs, "init", errors)
     _check_function(funcs, "run", errors)
     run = funcs.get("run")
     raw = run is not None and any(_decorator_name(d) == "rawhttp" for d in run.decorator_list)
-
-    notebook: list[str] = []
-    undefined: list[str] = []
-    star = [
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
-    ]
-    if star:
-        warnings.append(
-            ScriptIssue(
-                star[0].lineno,
-                f"'from {star[0].module} import *' hides which names the script defines; "
-                "undefined names are not checked",
-            )
-        )
-    else:
-        known = set(known_names)
-        free = _free_names(source, filename, tree)
-        for name, line in sorted(free.items(), key=lambda item: (item[1], item[0])):
-            if name in known:
-                notebook.append(name)
-                errors.append(
-                    ScriptIssue(
-                        line,
-                        f"name {name!r} is only defined in the notebook; "
-                        "the service will not have it",
-                    )
-                )
-            else:
-                undefined.append(name)
-                errors.append(ScriptIssue(line, f"undefined name {name!r}"))
+    notebook, undefined = _check_names(source, filename, tree, set(known_names), errors, warnings)
     errors.sort(key=lambda e: (e.line is not None, e.line or 0))
     return ScriptReport(
         path=path,

@@ -158,6 +158,24 @@ def swagger_tables(
     OpenAPI t (swagger 2.0)
     GET /  ServiceHealthCheck
     """
+    plain, parts = _title(document, docs_url, source)
+    for path, methods in (document.get("paths") or {}).items():
+        if not isinstance(methods, Mapping):
+            continue
+        for method, op in methods.items():
+            if isinstance(op, Mapping):
+                _add_operation(document, path, method, op, plain, parts)
+    parts.append("</div>")
+    return {"text/plain": "\n".join(plain), "text/html": "".join(parts)}
+
+
+_HEADERS = ("field", "type", "nullable", "allowed values")
+
+
+def _title(
+    document: Mapping[str, Any], docs_url: str | None, source: str | None
+) -> tuple[list[str], list[str]]:
+    """The first plain-text lines and the opening HTML of :func:`swagger_tables`."""
     info = document.get("info") or {}
     title = str(info.get("title") or "service")
     version = (
@@ -175,44 +193,55 @@ def swagger_tables(
         plain.append(f"docs: {docs_url}")
     if source:
         plain.append(f"from: {source}")
-    headers = ("field", "type", "nullable", "allowed values")
-    for path, methods in (document.get("paths") or {}).items():
-        if not isinstance(methods, Mapping):
-            continue
-        for method, op in methods.items():
-            if not isinstance(op, Mapping):
-                continue
-            op_id = str(op.get("operationId") or "")
-            summary = str(op.get("summary") or op.get("description") or "")
-            plain.append(f"{method.upper()} {path}  {op_id}".rstrip())
-            parts.append(
-                f'<div class="nbdeploy-swagger-op" style="margin-top:8px">'
-                f"<code><b>{escape(method.upper())}</b> {escape(path)}</code> "
-                f"<i>{escape(op_id)}</i>" + (f"<div>{escape(summary)}</div>" if summary else "")
-            )
-            in_schema, in_example, out_schema, out_example = _operation_io(document, op)
-            for label, schema, example in (
-                ("input", in_schema, in_example),
-                ("output", out_schema, out_example),
-            ):
-                if schema is None and example is None:
-                    continue
-                rows = _flatten(document, schema, "") if schema is not None else []
-                if rows:
-                    plain.append(f"  {label}:")
-                    plain += ["    " + ln for ln in plain_table(headers, rows).splitlines()]
-                    parts.append(f"<div>{escape(label)}</div>")
-                    parts.append(html_table(headers, ([escape(c) for c in row] for row in rows)))
-                if example is not None:
-                    example = round_floats(example)
-                    text = compact_json(example)
-                    plain.append(f"  example {'request' if label == 'input' else 'response'}:")
-                    plain.append("    " + json.dumps(example))
-                    kind = "request" if label == "input" else "response"
-                    parts.append(
-                        f"<div>example {kind}</div>"
-                        f'<pre class="nbdeploy-example-{kind}" {PRE}>{escape(text)}</pre>'
-                    )
-            parts.append("</div>")
+    return plain, parts
+
+
+def _add_operation(
+    document: Mapping[str, Any],
+    path: str,
+    method: str,
+    op: Mapping[str, Any],
+    plain: list[str],
+    parts: list[str],
+) -> None:
+    """One operation's section: its id and summary, then its input and output."""
+    op_id = str(op.get("operationId") or "")
+    summary = str(op.get("summary") or op.get("description") or "")
+    plain.append(f"{method.upper()} {path}  {op_id}".rstrip())
+    parts.append(
+        f'<div class="nbdeploy-swagger-op" style="margin-top:8px">'
+        f"<code><b>{escape(method.upper())}</b> {escape(path)}</code> "
+        f"<i>{escape(op_id)}</i>" + (f"<div>{escape(summary)}</div>" if summary else "")
+    )
+    in_schema, in_example, out_schema, out_example = _operation_io(document, op)
+    _add_payload(document, "input", in_schema, in_example, plain, parts)
+    _add_payload(document, "output", out_schema, out_example, plain, parts)
     parts.append("</div>")
-    return {"text/plain": "\n".join(plain), "text/html": "".join(parts)}
+
+
+def _add_payload(
+    document: Mapping[str, Any],
+    label: str,
+    schema: Any,
+    example: Any,
+    plain: list[str],
+    parts: list[str],
+) -> None:
+    """The fields table and the example of an operation's input or output."""
+    if schema is None and example is None:
+        return
+    rows = _flatten(document, schema, "") if schema is not None else []
+    if rows:
+        plain.append(f"  {label}:")
+        plain += ["    " + ln for ln in plain_table(_HEADERS, rows).splitlines()]
+        parts.append(f"<div>{escape(label)}</div>")
+        parts.append(html_table(_HEADERS, ([escape(c) for c in row] for row in rows)))
+    if example is not None:
+        example = round_floats(example)
+        kind = "request" if label == "input" else "response"
+        plain.append(f"  example {kind}:")
+        plain.append("    " + json.dumps(example))
+        parts.append(
+            f"<div>example {kind}</div>"
+            f'<pre class="nbdeploy-example-{kind}" {PRE}>{escape(compact_json(example))}</pre>'
+        )

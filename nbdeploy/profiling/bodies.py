@@ -88,8 +88,16 @@ def prepare_requests(
     >>> prepare_requests(pd.DataFrame({"x": [1]}), orient="records")
     (b'{"data":[{"x":1}]}',)
     """
-    import pandas as pd
+    _check_layout(batch_size, orient)
+    bodies = _bodies(requests, batch_size, orient, encode or _default_encode)
+    if not bodies:
+        raise InvalidArgumentError(
+            "the sample of requests is empty", hint="give at least one request to send"
+        )
+    return tuple(bodies)
 
+
+def _check_layout(batch_size: int, orient: str) -> None:
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if orient not in {"split", "records"}:
@@ -97,58 +105,72 @@ def prepare_requests(
             f"orient must be 'split' or 'records', got {orient!r}",
             hint="'split' sends columns once; 'records' sends a list of {column: value}",
         )
-    bodies: list[bytes]
+
+
+def _bodies(
+    requests: Any, batch_size: int, orient: str, encode: Callable[[Any], bytes]
+) -> list[bytes]:
+    """The request bodies for each kind of sample :func:`prepare_requests` accepts."""
+    import pandas as pd
+
     if isinstance(requests, (str, os.PathLike)) and not (
         isinstance(requests, str) and _looks_like_json(requests)
     ):
-        path = Path(requests)
-        if not path.is_file():
-            raise InvalidArgumentError(
-                f"no request file at {str(requests)!r}",
-                hint="pass a file with one JSON request per line, a list of JSON strings, "
-                "or a DataFrame whose rows become requests",
-            )
-        bodies = _read_request_file(path)
-    elif isinstance(requests, (str, bytes)):
-        bodies = [requests.encode() if isinstance(requests, str) else requests]
-    elif isinstance(requests, pd.DataFrame):
-        bodies = _dataframe_bodies(requests, batch_size, orient)
-    elif isinstance(requests, pd.Series):
-        bodies = _dataframe_bodies(requests.to_frame(), batch_size, orient)
-    elif isinstance(requests, np.ndarray):
-        if requests.ndim == 0:
-            raise InvalidArgumentError("a 0-dimensional array is not a sample of requests")
-        bodies = [
-            _default_encode(requests[i : i + batch_size].tolist())
-            for i in range(0, len(requests), batch_size)
-        ]
-    elif isinstance(requests, Iterable) and not isinstance(requests, Mapping):
-        enc = encode or _default_encode
-        bodies = []
-        for item in requests:
-            if isinstance(item, bytes):
-                bodies.append(item)
-            elif isinstance(item, str):
-                bodies.append(item.encode())
-            else:
-                try:
-                    bodies.append(enc(item))
-                except TypeError as exc:
-                    raise InvalidArgumentError(
-                        f"cannot send request {len(bodies)} ({type(item).__name__}): {exc}",
-                        hint="pass JSON strings, or objects json.dumps can encode",
-                    ) from None
-    else:
+        return _file_bodies(requests)
+    if isinstance(requests, (str, bytes)):
+        return [requests.encode() if isinstance(requests, str) else requests]
+    if isinstance(requests, pd.DataFrame):
+        return _dataframe_bodies(requests, batch_size, orient)
+    if isinstance(requests, pd.Series):
+        return _dataframe_bodies(requests.to_frame(), batch_size, orient)
+    if isinstance(requests, np.ndarray):
+        return _array_bodies(requests, batch_size)
+    if isinstance(requests, Iterable) and not isinstance(requests, Mapping):
+        return _item_bodies(requests, encode)
+    raise InvalidArgumentError(
+        f"cannot make requests from a {type(requests).__name__}",
+        hint="pass a list of JSON strings, a DataFrame, a numpy array or the path of a "
+        "file with one request per line",
+    )
+
+
+def _file_bodies(requests: str | os.PathLike[str]) -> list[bytes]:
+    path = Path(requests)
+    if not path.is_file():
         raise InvalidArgumentError(
-            f"cannot make requests from a {type(requests).__name__}",
-            hint="pass a list of JSON strings, a DataFrame, a numpy array or the path of a "
-            "file with one request per line",
+            f"no request file at {str(requests)!r}",
+            hint="pass a file with one JSON request per line, a list of JSON strings, "
+            "or a DataFrame whose rows become requests",
         )
-    if not bodies:
-        raise InvalidArgumentError(
-            "the sample of requests is empty", hint="give at least one request to send"
-        )
-    return tuple(bodies)
+    return _read_request_file(path)
+
+
+def _array_bodies(array: np.ndarray[Any, Any], batch_size: int) -> list[bytes]:
+    if array.ndim == 0:
+        raise InvalidArgumentError("a 0-dimensional array is not a sample of requests")
+    return [
+        _default_encode(array[i : i + batch_size].tolist())
+        for i in range(0, len(array), batch_size)
+    ]
+
+
+def _item_bodies(requests: Iterable[Any], encode: Callable[[Any], bytes]) -> list[bytes]:
+    """Strings and bytes as they are; other items through ``encode``."""
+    bodies: list[bytes] = []
+    for item in requests:
+        if isinstance(item, bytes):
+            bodies.append(item)
+        elif isinstance(item, str):
+            bodies.append(item.encode())
+        else:
+            try:
+                bodies.append(encode(item))
+            except TypeError as exc:
+                raise InvalidArgumentError(
+                    f"cannot send request {len(bodies)} ({type(item).__name__}): {exc}",
+                    hint="pass JSON strings, or objects json.dumps can encode",
+                ) from None
+    return bodies
 
 
 def _dataframe_bodies(frame: Any, batch_size: int, orient: str) -> list[bytes]:

@@ -177,45 +177,56 @@ def recommend(
     ...           measured_rps=50.0, target_rps=10).cpu
     0.2
     """
-    parts: list[str] = []
-    memory_gb: float | None = None
-    if peak_memory_bytes is not None and peak_memory_bytes > 0:
-        peak_gb = peak_memory_bytes / GIB
-        memory_gb = _ceil_tenth(peak_gb * MEMORY_HEADROOM + MEMORY_BASE_GB)
-        parts.append(
-            f"memory: peak resident memory {peak_memory_bytes / 2**20:.0f} MiB "
-            f"({peak_gb:.3f} GB; the larger of the peak sampled during the profile and "
-            f"the processes' high-water mark since start) x {MEMORY_HEADROOM:g} headroom "
-            f"+ {MEMORY_BASE_GB:g} GB, rounded up to 0.1 GB = {memory_gb:g} GB"
-        )
-    else:
-        parts.append("memory: no serving process could be measured, so no memory figure")
+    memory_gb, memory_text = _memory(peak_memory_bytes)
+    cpu, cpu_text = _cpu(load_cpu_cores, p95_cpu_cores, measured_rps, target_rps)
+    return Recommendation(cpu=cpu, memory_gb=memory_gb, explanation=f"{memory_text}; {cpu_text}.")
 
-    cpu: float | None = None
+
+def _memory(peak_memory_bytes: int | None) -> tuple[float | None, str]:
+    """The memory figure (GB) and how it was reached."""
+    if peak_memory_bytes is None or peak_memory_bytes <= 0:
+        return None, "memory: no serving process could be measured, so no memory figure"
+    peak_gb = peak_memory_bytes / GIB
+    memory_gb = _ceil_tenth(peak_gb * MEMORY_HEADROOM + MEMORY_BASE_GB)
+    return memory_gb, (
+        f"memory: peak resident memory {peak_memory_bytes / 2**20:.0f} MiB "
+        f"({peak_gb:.3f} GB; the larger of the peak sampled during the profile and "
+        f"the processes' high-water mark since start) x {MEMORY_HEADROOM:g} headroom "
+        f"+ {MEMORY_BASE_GB:g} GB, rounded up to 0.1 GB = {memory_gb:g} GB"
+    )
+
+
+def _cpu(
+    load_cpu_cores: float | None,
+    p95_cpu_cores: float | None,
+    measured_rps: float,
+    target_rps: float | None,
+) -> tuple[float | None, str]:
+    """The CPU figure (cores) and how it was reached: from the cost of a request times
+    the target rate, else the 95th percentile of the samples, else the mean."""
     if target_rps is not None and load_cpu_cores is not None and measured_rps > 0:
         raw = load_cpu_cores * target_rps / measured_rps
-        cpu = max(MIN_CPU, _ceil_tenth(raw))
-        parts.append(
-            f"cpu: {load_cpu_cores:.2f} cores used while serving {measured_rps:.1f} "
+        basis = (
+            f"{load_cpu_cores:.2f} cores used while serving {measured_rps:.1f} "
             f"successful requests/s = {load_cpu_cores / measured_rps * 1000:.2f} ms of CPU "
-            f"per request; x {target_rps:g} target requests/s = {raw:.2f} cores, "
-            f"rounded up to 0.1 (at least {MIN_CPU:g}) = {cpu:g} cores"
+            f"per request; x {target_rps:g} target requests/s = {raw:.2f} cores"
         )
+        advice = ""
     elif p95_cpu_cores is not None:
-        cpu = max(MIN_CPU, _ceil_tenth(p95_cpu_cores))
-        parts.append(
-            f"cpu: 95th percentile of the cores sampled every {SAMPLE_INTERVAL_S:g} s "
-            f"during the load = {p95_cpu_cores:.2f}, rounded up to 0.1 "
-            f"(at least {MIN_CPU:g}) = {cpu:g} cores; pass target_rps= to size for a "
-            f"request rate instead"
+        raw = p95_cpu_cores
+        basis = (
+            f"95th percentile of the cores sampled every {SAMPLE_INTERVAL_S:g} s "
+            f"during the load = {raw:.2f}"
         )
+        advice = "; pass target_rps= to size for a request rate instead"
     elif load_cpu_cores is not None:
-        cpu = max(MIN_CPU, _ceil_tenth(load_cpu_cores))
-        parts.append(
-            f"cpu: the load was too short for {SAMPLE_INTERVAL_S:g} s samples; mean cores "
-            f"during the load = {load_cpu_cores:.2f}, rounded up to 0.1 "
-            f"(at least {MIN_CPU:g}) = {cpu:g} cores; profile longer for a firmer figure"
+        raw = load_cpu_cores
+        basis = (
+            f"the load was too short for {SAMPLE_INTERVAL_S:g} s samples; mean cores "
+            f"during the load = {raw:.2f}"
         )
+        advice = "; profile longer for a firmer figure"
     else:
-        parts.append("cpu: no serving process could be measured, so no CPU figure")
-    return Recommendation(cpu=cpu, memory_gb=memory_gb, explanation="; ".join(parts) + ".")
+        return None, "cpu: no serving process could be measured, so no CPU figure"
+    cpu = max(MIN_CPU, _ceil_tenth(raw))
+    return cpu, f"cpu: {basis}, rounded up to 0.1 (at least {MIN_CPU:g}) = {cpu:g} cores{advice}"

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from nbdeploy.server.serialization import json_default
+from nbdeploy.core.schema import json_default
 
 if TYPE_CHECKING:
     from nbdeploy.server.runtime import ScoringRuntime

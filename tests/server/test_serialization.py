@@ -11,7 +11,8 @@ import orjson
 import pandas as pd
 import pytest
 
-from nbdeploy.server.serialization import dumps, json_default
+from nbdeploy.core.schema import json_default
+from nbdeploy.server.serialization import dumps
 
 
 @pytest.mark.parametrize(

@@ -262,17 +262,31 @@ class SchemaLike(Protocol):
 
 
 def json_default(value: Any) -> Any:
-    """The ``default=`` of :func:`json.dumps` for numpy and pandas values.
+    """The ``default=`` of :func:`json.dumps` and ``orjson.dumps``: a value they cannot
+    encode themselves, turned into one they can.
 
-    A DataFrame becomes its records, anything with ``tolist()`` (arrays, Series) a
-    list, anything with ``item()`` (numpy scalars) its Python value. The one encoder
-    the core uses wherever it writes JSON a script or a user handed it (raw HTTP
-    response bodies, profile requests).
+    The one encoder for values a scoring script or a user hands nbdeploy (``run()``
+    results, raw HTTP response bodies, profile requests):
+
+    =========================  ===========================================
+    value                      JSON
+    =========================  ===========================================
+    ``pandas.DataFrame``       list of records ``[{column: value}, ...]``
+    ``pandas.Series`` / Index  list
+    ``pandas.Timestamp``       ISO 8601 string; ``NaT`` / ``pd.NA`` → null
+    numpy arrays               nested lists
+    numpy scalars              their Python value
+    ``datetime`` and friends   ISO 8601 string
+    ``timedelta``              number of seconds
+    ``Decimal``                number
+    ``set`` / ``frozenset``    list (sorted when the items allow it)
+    other array-likes          ``tolist()`` or ``item()`` (torch tensors ...)
+    =========================  ===========================================
 
     Raises
     ------
     TypeError
-        The value has no JSON form; the message names its type (as :mod:`json` does).
+        The value has no JSON form; the message names its type.
 
     Examples
     --------
@@ -281,15 +295,63 @@ def json_default(value: Any) -> Any:
     '{"x": [0, 1, 2], "n": 0.5}'
     >>> json.dumps(pd.DataFrame({"a": [1]}), default=json_default)
     '[{"a": 1}]'
+    >>> json_default({3, 1, 2}), json_default(decimal.Decimal("1.5"))
+    ([1, 2, 3], 1.5)
     """
+    handled, converted = _pandas_json(value)
+    if handled:
+        return converted
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, (set, frozenset)):
+        try:
+            return sorted(value)
+        except TypeError:
+            return list(value)
+    return _duck_json(value)
+
+
+def _pandas_json(value: Any) -> tuple[bool, Any]:
+    """Encode a pandas value; ``(False, None)`` when ``value`` is not one."""
+    if value is pd.NaT or value is pd.NA:
+        return True, None
+    if isinstance(value, pd.DataFrame):
+        return True, value.to_dict(orient="records")
+    if isinstance(value, (pd.Series, pd.Index, pd.Categorical)):
+        return True, value.tolist()
+    if isinstance(value, pd.Timestamp):
+        return True, value.isoformat()
+    if isinstance(value, pd.Timedelta):
+        return True, value.total_seconds()
+    if isinstance(value, (pd.Period, pd.Interval)):
+        return True, str(value)
+    return False, None
+
+
+def _duck_json(value: Any) -> Any:
+    """Other libraries' frames and arrays, by their methods; else :class:`TypeError`."""
     to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict) and hasattr(value, "columns"):  # a DataFrame
+    if callable(to_dict) and hasattr(value, "columns"):
         return to_dict(orient="records")
     for method in ("tolist", "item"):
         convert = getattr(value, method, None)
         if callable(convert):
             return convert()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    kind = type(value)
+    name = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+    raise TypeError(f"{name} is not JSON serializable")
 
 
 def to_json_value(value: Any) -> Any:
