@@ -70,3 +70,26 @@ def test_fronts_offer_the_ray_target(tmp_path: Path) -> None:
     assert config == default_config("ray", num_replicas=3)
     args = build_parser().parse_args(["deploy", "m", "--name", "s", "--target", "ray"])
     assert args.target == "ray"
+
+
+def test_the_private_ray_names_the_session_uses_are_there() -> None:
+    """``ray/session.py`` uses private Ray names where Ray has no public call (checked
+    against Ray 2.60.0), each in one function; a Ray that renames or drops them fails
+    here, not in a user's kernel."""
+    pytest.importorskip("ray.serve")
+    code = (
+        "import inspect, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from ray._raylet import AuthenticationTokenLoader, Config\n"
+        "from ray.serve._private.client import ServeControllerClient\n"
+        "from ray.serve.context import _get_global_client, _set_global_client\n"
+        "assert callable(_set_global_client)\n"
+        "assert callable(Config.initialize)\n"
+        "assert callable(AuthenticationTokenLoader.instance().reset_cache)\n"
+        "assert callable(ServeControllerClient.get_serve_details)\n"
+        "parameters = inspect.signature(_get_global_client).parameters\n"
+        "assert 'raise_if_no_controller_running' in parameters\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -47,7 +47,7 @@ from typing import Any
 
 from nbdeploy.exceptions import TargetUnavailableError
 
-from ._support import ProcessId, private_dir, read_tail
+from ._support import ProcessId, private_dir, read_tail, stop_processes
 
 __all__ = ["EmbeddedCluster", "HeadRecord", "cluster_status", "free_port", "stop_cluster"]
 
@@ -71,6 +71,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class _NotStarted(TargetUnavailableError):
+    """The head's ``ray start`` failed or timed out (its processes are ended)."""
+
+
 def _pgid(pid: int) -> int | None:
     try:
         return os.getpgid(pid)
@@ -78,14 +82,19 @@ def _pgid(pid: int) -> int | None:
         return None
 
 
+def _group_of(pgid: int) -> list[ProcessId]:
+    """The processes of process group ``pgid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _pgid(int(entry.name)) == pgid:
+            found.append(ProcessId.of(int(entry.name)))
+    return [p for p in found if p.created is not None]
+
+
 def _group(leader: ProcessId) -> list[ProcessId]:
     """The processes of ``leader``'s process group (Ray's daemons and workers), while
     the leader is the process recorded (else the group id may belong to another)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _pgid(int(entry.name)) == leader.pid:
-            found.append(ProcessId.of(int(entry.name)))
-    return [p for p in found if p.created is not None]
+    return _group_of(leader.pid)
 
 
 @dataclass(frozen=True)
@@ -191,7 +200,12 @@ class EmbeddedCluster:
             self._clean_leftovers()
             if show_output:
                 print(f"starting the workspace's Ray cluster (temp dir {self.temp_dir})")
-            head = self._start(timeout)
+            try:
+                head = self._start(timeout)
+            except _NotStarted:
+                # Ray gives its raylet a fixed 30 s to register with the GCS; on a
+                # busy machine (2 shared cores) that can pass: once more, then say so.
+                head = self._start(timeout)
             self._write(head)
             if show_output:
                 print(f"Ray cluster running at {head.address}", flush=True)
@@ -293,7 +307,11 @@ class EmbeddedCluster:
         delay = 0.05
         while time.monotonic() < deadline:
             if child.poll() is not None:
-                raise TargetUnavailableError(
+                # Its daemons may still run (the GCS): the group goes with it. The
+                # group's id cannot be reused while a member lives.
+                stop_processes(_group_of(child.pid), 30.0)
+                _CHILDREN.pop(child.pid, None)
+                raise _NotStarted(
                     f"the workspace's Ray cluster did not start (ray start exited with "
                     f"code {child.returncode}): {self._log_end()}",
                     hint=f"the whole output is in {self.log_path}",
@@ -305,7 +323,7 @@ class EmbeddedCluster:
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
         _terminate_group(ProcessId.of(child.pid))
-        raise TargetUnavailableError(
+        raise _NotStarted(
             f"the workspace's Ray cluster did not start within {timeout:g} s: {self._log_end()}",
             hint=f"the whole output is in {self.log_path}",
         )

@@ -7,14 +7,21 @@ replicas are doing — goes through here, in plain dicts and the :class:`~.appli
 AppSpec` of :mod:`.application`, so the rest of the target never touches Ray's types.
 
 The driver stays quiet in a notebook: Ray's logs are not streamed to it
-(``log_to_driver=False``) and Ray's and Serve's loggers only pass warnings.
+(``log_to_driver=False``) and Ray's and Serve's loggers only pass warnings. It
+outlives a cluster that stops under it (Ray would end the process a minute later):
+the GCS reconnect timeout is raised when it connects, and a connection to a stopped
+cluster is reported, not left (see :func:`disconnect`). Private Ray names are
+used, each in one function that says why: :func:`_reload_settings`,
+:func:`_forget_serve_client` and :func:`_serve_instance_details`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Mapping
+import socket
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from nbdeploy.exceptions import DeploymentError, ServiceExistsError, TargetUnavailableError
@@ -32,10 +39,17 @@ __all__ = [
     "resources_available",
 ]
 
-#: Environment variables this module set for the embedded cluster (and what they
-#: were), undone before joining another cluster.
-_SET: dict[str, str | None] = {}
+#: The cluster this process is a driver of, and the address that tells whether it
+#: still runs (its GCS; ``None`` for Ray Client, whose driver runs on the cluster).
 _ADDRESS: list[str] = []
+_PROBE: list[str | None] = []
+
+#: How long (s) a driver of this process waits for a lost cluster's GCS to come back.
+#: Ray's default is 60 s, after which Ray ends the whole process: a notebook's kernel
+#: would die a minute after `nbdeploy ray stop` (run anywhere) stopped the cluster it
+#: had used. Read by Ray's core from ``RAY_gcs_rpc_server_reconnect_timeout_s`` when
+#: the driver connects (``ray.init`` takes no system settings when it joins a cluster).
+GCS_RECONNECT_TIMEOUT_S = 365 * 24 * 3600
 
 
 def _import_ray() -> Any:
@@ -50,24 +64,61 @@ def _import_ray() -> Any:
     return ray
 
 
-def _use_env(env: Mapping[str, str]) -> None:
-    for key, value in _SET.items():  # undo what the last connection set
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    _SET.clear()
-    for key, value in env.items():
-        _SET[key] = os.environ.get(key)
-        os.environ[key] = value
+@contextlib.contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    """``env`` in this process's environment while Ray reads it (connecting), and
+    what was there before put back afterwards: a ``ray start`` or any other child this
+    process starts later must not inherit a cluster's token settings (a head started
+    so would demand this cluster's token from its own clients)."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
-def _reload_auth_settings() -> None:
-    """Make an already imported Ray see the authentication settings just put in the
-    environment (a second cluster in the same process)."""
-    from ray._raylet import Config  # type: ignore[attr-defined]
+def _reload_settings() -> None:
+    """Make an already imported Ray read its settings from the environment again:
+    the authentication mode and token (a second cluster in the same process) and the
+    GCS reconnect timeout.
+
+    Ray offers no public call for this (checked against Ray 2.60.0): its own
+    ``ray.init`` does the same when it turns token authentication on
+    (``ray._private.authentication.authentication_token_setup._enable_token_auth``),
+    and its tests reset the token cache the same way. ``tests/targets/
+    test_ray_units.py`` fails if these names change.
+    """
+    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
 
     Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
+def _reachable(address: str | None, timeout: float = 3.0) -> bool:
+    """Whether something accepts connections at ``host:port`` (``None``: nothing to
+    check)."""
+    if address is None:
+        return True
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _stranded(address: str) -> TargetUnavailableError:
+    return TargetUnavailableError(
+        f"this process is still a driver of the Ray cluster at {address}, which has "
+        "stopped; Ray ends a process that leaves a stopped cluster, so this process "
+        "cannot join another one",
+        hint="restart the kernel (or this process) to use a Ray cluster again",
+    )
 
 
 def connect(address: str, env: Mapping[str, str] | None = None) -> None:
@@ -77,75 +128,101 @@ def connect(address: str, env: Mapping[str, str] | None = None) -> None:
     Raises
     ------
     TargetUnavailableError
-        The cluster cannot be reached or refuses this driver.
+        The cluster cannot be reached or refuses this driver, or this process is
+        still a driver of a cluster that has stopped.
     """
     if _ADDRESS and _ADDRESS[0] == address and _import_ray().is_initialized():
-        return
-    if _ADDRESS:
-        disconnect(_ADDRESS[0])
-    # Before the import: Ray reads its authentication mode from the environment once,
-    # when ray._raylet is loaded.
-    _use_env(dict(env or {}))
+        if _reachable(_PROBE[0]):
+            return
+        raise _stranded(address)
+    if _ADDRESS and not disconnect(_ADDRESS[0]):
+        raise _stranded(_ADDRESS[0])
+    settings = {
+        "RAY_gcs_rpc_server_reconnect_timeout_s": str(GCS_RECONNECT_TIMEOUT_S),
+        **(env or {}),
+    }
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # Ray's C++ core writes its warnings to the process's stderr, which a notebook
     # shows under the cell (e.g. that it found no route to 8.8.8.8): errors only.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
-    ray = _import_ray()
-    _reload_auth_settings()
-    for name in ("ray", "ray.serve"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    try:
-        ray.init(
-            address=address,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-            configure_logging=False,
-        )
-    except Exception as exc:
-        text = f"{type(exc).__name__}: {exc}".strip()
-        hint = (
-            "start the cluster or check the address; a cluster with token "
-            "authentication needs RAY_AUTH_MODE=token and its token "
-            "(RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN) in this process's environment"
-        )
-        raise TargetUnavailableError(
-            f"cannot connect to the Ray cluster at {address}: {text.splitlines()[0][:300]}",
-            hint=hint,
-        ) from None
+    # Around the import too: Ray reads its settings from the environment when
+    # ray._raylet is first loaded, and again in _reload_settings.
+    with _environment(settings):
+        ray = _import_ray()
+        _reload_settings()
+        for name in ("ray", "ray.serve"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        try:
+            ray.init(
+                address=address,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+                configure_logging=False,
+            )
+        except Exception as exc:
+            text = f"{type(exc).__name__}: {exc}".strip()
+            hint = (
+                "start the cluster or check the address; a cluster with token "
+                "authentication needs RAY_AUTH_MODE=token and its token "
+                "(RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN) in this process's environment"
+            )
+            raise TargetUnavailableError(
+                f"cannot connect to the Ray cluster at {address}: {text.splitlines()[0][:300]}",
+                hint=hint,
+            ) from None
+    probe = None if address.startswith("ray://") else str(ray.get_runtime_context().gcs_address)
     _ADDRESS[:] = [address]
+    _PROBE[:] = [probe]
 
 
 def disconnect(address: str) -> bool:
-    """End this process's connection to the cluster at ``address``, if it has one,
-    and take back what it put in the environment (the embedded cluster's token
-    settings, which a ``ray start`` run from this process would inherit); whether it
-    had one. Before that cluster stops: a Ray driver whose cluster is gone ends its own
-    process a minute later (a notebook's kernel dies)."""
+    """End this process's connection to the cluster at ``address``, if it has one
+    and the cluster still runs; whether it left one. Before that cluster stops: a Ray
+    driver cannot leave a cluster that is gone (Ray ends the process when it tries),
+    so a connection to a stopped cluster is kept, and :func:`connect` says so."""
     if not _ADDRESS or _ADDRESS[0] != address:
         return False
-    from ray.serve.context import _set_global_client
-
-    _import_ray().shutdown()
-    _set_global_client(None)  # type: ignore[no-untyped-call]  # the old cluster's
+    ray = _import_ray()
+    if ray.is_initialized() and not _reachable(_PROBE[0]):
+        return False
+    ray.shutdown()
+    _forget_serve_client()
     _ADDRESS.clear()
-    _use_env({})
+    _PROBE.clear()
     return True
 
 
-def _client() -> Any:
+def _forget_serve_client() -> None:
+    """Drop Serve's handle on the controller of the cluster just left.
+
+    ``ray.shutdown()`` does not, and Serve's check that its cached handle belongs to
+    the current connection does not see through Ray Client: the next cluster, joined
+    by ``ray://``, was asked through the old one's handle (and failed). No public call
+    resets it without shutting Serve down on the cluster (checked against Ray
+    2.60.0); ``tests/targets/test_ray_units.py`` fails if the name changes.
+    """
+    from ray.serve.context import _set_global_client
+
+    _set_global_client(None)  # type: ignore[no-untyped-call]
+
+
+def _serve_instance_details() -> dict[str, Any]:
+    """Serve's ``ServeInstanceDetails`` (a public schema: what the dashboard's REST
+    API ``GET /api/serve/applications/`` serves) as a dict, or ``{}`` when Serve does
+    not run on the cluster.
+
+    Ray offers no public Python call for it (checked against Ray 2.60.0):
+    ``serve.status()`` has neither the replicas (node, PID, actor name, state) nor
+    the HTTP options, and the embedded cluster runs no dashboard. So this asks the
+    Serve controller through Serve's private client, here and nowhere else;
+    ``tests/targets/test_ray_units.py`` fails if these names change.
+    """
     from ray.serve.context import _get_global_client
 
-    return _get_global_client(raise_if_no_controller_running=False)
-
-
-def _details() -> dict[str, Any]:
-    """Serve's view of every application (what its dashboard shows), or ``{}`` when
-    Serve is not running on the cluster."""
-    ray = _import_ray()
-    client = _client()
+    client = _get_global_client(raise_if_no_controller_running=False)
     if client is None:
         return {}
-    details: dict[str, Any] = ray.get(client._controller.get_serve_instance_details.remote())
+    details: dict[str, Any] = client.get_serve_details()
     return details
 
 
@@ -154,20 +231,20 @@ def ensure_serve(host: str, port: int, proxy_location: str) -> tuple[str, int]:
     (a running Serve keeps its own address)."""
     from ray import serve
 
-    details = _details()
+    details = _serve_instance_details()
     if not details.get("http_options"):
         serve.start(
             http_options={"host": host, "port": port},
             proxy_location=proxy_location,
         )
-        details = _details()
+        details = _serve_instance_details()
     options = details.get("http_options") or {}
     return str(options.get("host") or host), int(options.get("port") or port)
 
 
 def serve_address() -> tuple[str, int] | None:
     """Where the running Serve's HTTP proxy listens (``None``: Serve does not run)."""
-    options = _details().get("http_options") or {}
+    options = _serve_instance_details().get("http_options") or {}
     if not options:
         return None
     return str(options.get("host")), int(options.get("port") or 0)
@@ -176,13 +253,13 @@ def serve_address() -> tuple[str, int] | None:
 def application_details(name: str) -> dict[str, Any] | None:
     """Serve's details of application ``name`` (status, deployments, replicas with
     node, PID and state); ``None`` when there is no such application."""
-    app = (_details().get("applications") or {}).get(name)
+    app = (_serve_instance_details().get("applications") or {}).get(name)
     return dict(app) if app is not None else None
 
 
 def application_names() -> list[str]:
     """The applications Serve runs."""
-    return sorted((_details().get("applications") or {}).keys())
+    return sorted((_serve_instance_details().get("applications") or {}).keys())
 
 
 def _deployment(spec: DeploymentSpec) -> Any:
