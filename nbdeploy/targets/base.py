@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import functools
 import importlib
+import os
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -29,12 +30,36 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Target",
+    "bundle_folder",
     "default_config",
     "get_target",
     "get_target_name",
     "register_target",
     "target_names",
 ]
+
+
+def bundle_folder(bundle: Any) -> Path:
+    """The absolute folder of ``bundle`` (a :class:`~nbdeploy.core.bundle.Bundle` or a
+    path).
+
+    Examples
+    --------
+    >>> bundle_folder("/tmp/bundles/iris/1").as_posix()
+    '/tmp/bundles/iris/1'
+    >>> bundle_folder(42)
+    Traceback (most recent call last):
+    ...
+    nbdeploy.exceptions.InvalidArgumentError: expected a bundle or a bundle folder, got int
+    Hint: build one with nbdeploy.core.bundle.build_bundle(...)
+    """
+    raw = getattr(bundle, "path", bundle)
+    if not isinstance(raw, (str, os.PathLike)):
+        raise InvalidArgumentError(
+            f"expected a bundle or a bundle folder, got {type(bundle).__name__}",
+            hint="build one with nbdeploy.core.bundle.build_bundle(...)",
+        )
+    return Path(raw).expanduser().absolute()
 
 
 class Target(ABC):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import os
 import shutil
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from nbdeploy.exceptions import (
     ServiceNotFoundError,
     TargetUnavailableError,
 )
-from nbdeploy.targets.base import Target
+from nbdeploy.targets.base import Target, bundle_folder
 from nbdeploy.targets.probe import PROBE_TIMEOUT, probe
 from nbdeploy.targets.process.processes import check_port_free
 from nbdeploy.targets.records import conclude_wait, existing_for_redeploy, settled, uri
@@ -52,17 +51,6 @@ from .generations import DockerRollout
 from .images import ensure_image
 
 __all__ = ["DockerTarget"]
-
-
-def bundle_path(bundle: Any) -> Path:
-    """The folder of ``bundle`` (a :class:`~nbdeploy.core.bundle.Bundle` or a path)."""
-    raw = getattr(bundle, "path", bundle)
-    if not isinstance(raw, (str, os.PathLike)):
-        raise InvalidArgumentError(
-            f"expected a bundle or a bundle folder, got {type(bundle).__name__}",
-            hint="build one with nbdeploy.core.bundle.build_bundle(...)",
-        )
-    return Path(raw).expanduser().absolute()
 
 
 class DockerTarget(Target):
@@ -140,7 +128,7 @@ class DockerTarget(Target):
         """
         check_name(name, "service")
         cfg = DockerConfig.coerce(config)
-        path = bundle_path(bundle)
+        path = bundle_folder(bundle)
         loaded = Bundle.load(path)
         models = tuple(m.ref for m in loaded.models)
         store = self.workspace.services
@@ -335,7 +323,7 @@ class DockerTarget(Target):
         """
         del wait  # the switch completes in this call
         record = self.get(name)
-        path = bundle_path(bundle)
+        path = bundle_folder(bundle)
         current = DockerConfig.from_record(record)
         cfg = DockerConfig.coerce(config) if config is not None else current
         if cfg.port == 0:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import os
 import shutil
 import time
 from collections.abc import Iterator, Mapping
@@ -52,36 +51,19 @@ from nbdeploy.exceptions import (
     ServiceNotFoundError,
     TargetUnavailableError,
 )
-from nbdeploy.targets.base import Target
+from nbdeploy.targets.base import Target, bundle_folder
+from nbdeploy.targets.observation import Observation
 from nbdeploy.targets.records import Outcome, existing_for_redeploy
 from nbdeploy.targets.rollout import Rollout
+from nbdeploy.targets.weights import check_weight, rescale
 
 from . import manifests as mf
 from .config import KubernetesConfig
-from .status import Observation, combine, event_line, observe
+from .status import combine, event_line, observe
 
 __all__ = ["KubernetesTarget"]
 
 _POLL_MAX = 1.0
-
-
-def _bundle_path(bundle: Any) -> Path:
-    raw = getattr(bundle, "path", bundle)
-    if not isinstance(raw, (str, os.PathLike)):
-        raise InvalidArgumentError(
-            f"expected a bundle or a bundle folder, got {type(bundle).__name__}",
-            hint="build one with nbdeploy.core.bundle.build_bundle(...)",
-        )
-    return Path(raw).expanduser().absolute()
-
-
-def _check_weight(weight: object, what: str) -> int:
-    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
-        raise InvalidArgumentError(
-            f"invalid traffic weight {weight!r} for {what}",
-            hint="weights are whole percentages from 0 to 100",
-        )
-    return weight
 
 
 class KubernetesTarget(Target):
@@ -420,7 +402,7 @@ class KubernetesTarget(Target):
         """
         check_name(name, "service")
         cfg = KubernetesConfig.coerce(config)
-        path = _bundle_path(bundle)
+        path = bundle_folder(bundle)
         existing = existing_for_redeploy(self, name, self._refresh, "Kubernetes")
         return self._deploy(name, path, cfg, existing, wait, show_output)
 
@@ -537,7 +519,7 @@ class KubernetesTarget(Target):
         del wait  # the rollout completes (or is undone) in this call
         record = self.get(name)
         cfg = self._update_config(record, config)
-        path = _bundle_path(bundle)
+        path = bundle_folder(bundle)
         if "running_image" not in record.config:  # it never reached its cluster
             fresh = self._deploy(name, path, cfg, record, True, show_output)
             return self.workspace.services.put(fresh.replace(generation=record.generation + 1))
@@ -775,10 +757,8 @@ class KubernetesTarget(Target):
         --------
         >>> target.add_version("iris", "v2", "bundles/iris/3", weight=10)  # doctest: +SKIP
         """
-        from nbdeploy.targets.weights import rescale
-
         check_name(version, "version")
-        weight = _check_weight(weight, f"version {version!r}")
+        weight = check_weight(weight, f"version {version!r}")
         record = self._live(name)
         versions = self._versions(record) or self._first_version(record, current_name)
         if any(v["name"] == version for v in versions):
@@ -786,7 +766,7 @@ class KubernetesTarget(Target):
                 f"service {name!r} already has a version {version!r}",
                 hint="pick another name",
             )
-        path = _bundle_path(bundle)
+        path = bundle_folder(bundle)
         loaded = Bundle.load(path)
         cfg = self._cfg(record)
         image, policy = self._image(name, loaded, cfg, self._auth_mode(record), show_output)
@@ -874,7 +854,7 @@ class KubernetesTarget(Target):
         record = self._live(name)
         for version, weight in weights.items():
             self._find(record, str(version))
-            _check_weight(weight, f"version {version!r}")
+            check_weight(weight, f"version {version!r}")
         if sum(weights.values()) != 100:
             raise InvalidArgumentError(
                 f"traffic weights {dict(weights)} add up to {sum(weights.values())}, not 100",

@@ -46,16 +46,17 @@ from nbdeploy.exceptions import (
     ServiceNotFoundError,
     TargetUnavailableError,
 )
-from nbdeploy.targets.base import Target
+from nbdeploy.targets.base import Target, bundle_folder
+from nbdeploy.targets.observation import Observation
 from nbdeploy.targets.process.processes import check_port_free
 from nbdeploy.targets.records import uri
-from nbdeploy.targets.weights import rescale
+from nbdeploy.targets.weights import check_weight, rescale
 
 from . import application as ap
 from ._support import read_tail
 from .cluster import EmbeddedCluster, free_port
 from .config import RayConfig, is_local_address
-from .status import Observation, observe, replicas, request_of
+from .status import observe, replicas, request_of
 
 __all__ = ["RayTarget"]
 
@@ -67,25 +68,6 @@ DEFAULT_PORT = 8000
 _RAY_LINE = re.compile(
     r"^(:(job_id|actor_name|task_name):|(INFO|DEBUG) \d{4}-\d\d-\d\d [\d:,]+ \S+ \S+ .*-- )"
 )
-
-
-def _bundle_path(bundle: Any) -> Path:
-    raw = getattr(bundle, "path", bundle)
-    if not isinstance(raw, (str, os.PathLike)):
-        raise InvalidArgumentError(
-            f"expected a bundle or a bundle folder, got {type(bundle).__name__}",
-            hint="build one with nbdeploy.core.bundle.build_bundle(...)",
-        )
-    return Path(raw).expanduser().absolute()
-
-
-def _check_weight(weight: object, what: str) -> int:
-    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
-        raise InvalidArgumentError(
-            f"invalid traffic weight {weight!r} for {what}",
-            hint="weights are whole percentages from 0 to 100",
-        )
-    return weight
 
 
 class RayTarget(Target):
@@ -300,7 +282,7 @@ class RayTarget(Target):
         """
         check_name(name, "service")
         cfg = RayConfig.coerce(config)
-        path = _bundle_path(bundle)
+        path = bundle_folder(bundle)
         existing = self._replaceable(name)
         loaded = Bundle.load(path)
         store = self.workspace.services
@@ -413,7 +395,7 @@ class RayTarget(Target):
         record = self.workspace.services.get(name)
         self._check_mine(record)
         cfg = self._update_config(record, config)
-        path = _bundle_path(bundle)
+        path = bundle_folder(bundle)
         loaded = Bundle.load(path)
         new = self._next(record, cfg, loaded, path)
         with self._session(cfg, start=True, show=show_output) as session:
@@ -644,7 +626,7 @@ class RayTarget(Target):
         >>> target.add_version("iris", "v2", "bundles/iris/3", weight=10)  # doctest: +SKIP
         """
         check_name(version, "version")
-        weight = _check_weight(weight, f"version {version!r}")
+        weight = check_weight(weight, f"version {version!r}")
         check_name(current_name, "version")
         record = self._live(name)
         versions = self._versions(record) or [
@@ -659,7 +641,7 @@ class RayTarget(Target):
             raise InvalidArgumentError(
                 f"service {name!r} already has a version {version!r}", hint="pick another name"
             )
-        path = _bundle_path(bundle)
+        path = bundle_folder(bundle)
         loaded = Bundle.load(path)
         scaled = rescale({v["name"]: v["weight"] for v in versions}, 100 - weight)
         for entry in versions:
@@ -719,7 +701,7 @@ class RayTarget(Target):
         record = self._live(name)
         for version, weight in weights.items():
             self._find(record, str(version))
-            _check_weight(weight, f"version {version!r}")
+            check_weight(weight, f"version {version!r}")
         if sum(weights.values()) != 100:
             raise InvalidArgumentError(
                 f"traffic weights {dict(weights)} add up to {sum(weights.values())}, not 100",
