@@ -273,7 +273,7 @@ def test_an_unreachable_cluster_is_a_clear_error(tmp_path: Path) -> None:
     missing = str(tmp_path / "no-kubeconfig")
     with (
         pytest.raises(TargetUnavailableError, match="no usable Kubernetes configuration"),
-        target._cluster(KubernetesConfig(kubeconfig=missing)),
+        target._connect(KubernetesConfig(kubeconfig=missing)),
     ):
         pass
 
