@@ -41,6 +41,10 @@ class TargetConfig:
     def __init__(self, **values: Any) -> None:  # replaced by each dataclass's own
         raise NotImplementedError
 
+    def _set(self, name: str, value: Any) -> None:
+        """Store a checked (converted) setting on the frozen dataclass."""
+        object.__setattr__(self, name, value)
+
     @classmethod
     def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
         """Build a config from its ``to_dict()`` output (unknown keys are an error)."""

@@ -98,13 +98,11 @@ class DockerConfig(TargetConfig):
         check_host(
             self.host, self.label, "use '127.0.0.1' (loopback) or '0.0.0.0' (every interface)"
         )
-        object.__setattr__(
-            self,
+        self._set(
             "cpu_cores",
             _number(self.cpu_cores, "cpu_cores", "give a positive number of cores, e.g. 0.5"),
         )
-        object.__setattr__(
-            self,
+        self._set(
             "memory_gb",
             _number(self.memory_gb, "memory_gb", "give a positive number of GB, e.g. 0.5"),
         )
@@ -134,8 +132,8 @@ class DockerConfig(TargetConfig):
                 "(auth_enabled=False, token_auth_enabled=True)",
             )
         timeout = _number(self.timeout, "timeout", "give the seconds to wait, e.g. 600")
-        object.__setattr__(self, "timeout", timeout)
-        object.__setattr__(self, "cors", CorsPolicy.from_value(self.cors))
+        self._set("timeout", timeout)
+        self._set("cors", CorsPolicy.from_value(self.cors))
 
     @property
     def bind_host(self) -> str:

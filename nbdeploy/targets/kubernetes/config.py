@@ -246,9 +246,6 @@ class KubernetesConfig(TargetConfig):
         self._check_placement()
         self._check_exposure()
 
-    def _set(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
-
     def _check_sizes(self) -> None:
         self._set("cpu_cores", positive(self.cpu_cores, "cpu_cores"))
         self._set("memory_gb", positive(self.memory_gb, "memory_gb"))

@@ -47,6 +47,7 @@ from nbdeploy.exceptions import (
     NbdeployError,
     ServiceExistsError,
 )
+from nbdeploy.targets.config import auth_mode_for
 from nbdeploy.targets.converging import ConvergingTarget
 from nbdeploy.targets.observation import Observation
 
@@ -137,15 +138,7 @@ class KubernetesTarget(ConvergingTarget):
     def _access(self, name: str, bundle: Bundle, cfg: KubernetesConfig) -> str | None:
         """The service's auth mode; its auth file written (fresh secrets when missing
         or of another mode, the configuration's keys when it names some)."""
-        settings = bundle.settings
-        if "auth_enabled" in settings or "token_auth_enabled" in settings:
-            mode = (
-                "key"
-                if settings.get("auth_enabled")
-                else ("token" if settings.get("token_auth_enabled") else None)
-            )
-        else:
-            mode = cfg.auth_mode
+        mode = auth_mode_for(bundle.settings, cfg)
         if mode is None:
             return None
         path = auth_file_path(self.workspace.services_dir, name)

@@ -99,7 +99,7 @@ class LocalConfig(TargetConfig):
                 f"invalid timeout {self.timeout!r} for a local service",
                 hint="give the seconds to wait for the service, e.g. 120",
             )
-        object.__setattr__(self, "timeout", float(self.timeout))
+        self._set("timeout", float(self.timeout))
         if not isinstance(self.auth_enabled, bool) or not isinstance(self.token_auth_enabled, bool):
             raise InvalidArgumentError("auth_enabled and token_auth_enabled must be True or False")
         if self.auth_enabled and self.token_auth_enabled:
@@ -107,7 +107,7 @@ class LocalConfig(TargetConfig):
                 "auth_enabled and token_auth_enabled cannot both be True",
                 hint="choose key auth (auth_enabled) or token auth (token_auth_enabled)",
             )
-        object.__setattr__(self, "cors", CorsPolicy.from_value(self.cors))
+        self._set("cors", CorsPolicy.from_value(self.cors))
         if self.replicas != "auto" and (
             isinstance(self.replicas, bool)
             or not isinstance(self.replicas, int)

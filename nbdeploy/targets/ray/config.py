@@ -244,9 +244,6 @@ class RayConfig(TargetConfig):
         self._check_access()
         self._check_proxy()
 
-    def _set(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
-
     def _check_cluster(self) -> None:
         if self.address is not None and (
             not isinstance(self.address, str) or not _ADDRESS.match(self.address)
