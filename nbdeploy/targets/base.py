@@ -15,26 +15,74 @@ from __future__ import annotations
 import builtins
 import functools
 import importlib
+import os
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from nbdeploy.exceptions import InvalidArgumentError
+from nbdeploy.core.refs import check_name
+from nbdeploy.core.services import ServiceState
+from nbdeploy.exceptions import (
+    InvalidArgumentError,
+    ServiceExistsError,
+    ServiceNotFoundError,
+    TargetUnavailableError,
+)
+
+from .config import TargetConfig
 
 if TYPE_CHECKING:
     from nbdeploy.core.services import ServiceRecord
     from nbdeploy.core.workspace import Workspace
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 __all__ = [
     "Target",
+    "bundle_folder",
     "default_config",
     "get_target",
     "get_target_name",
     "register_target",
     "target_names",
 ]
+
+
+def bundle_folder(bundle: Any) -> Path:
+    """The absolute folder of ``bundle`` (a :class:`~nbdeploy.core.bundle.Bundle` or a
+    path).
+
+    Examples
+    --------
+    >>> bundle_folder("/tmp/bundles/iris/1").as_posix()
+    '/tmp/bundles/iris/1'
+    >>> bundle_folder(42)
+    Traceback (most recent call last):
+    ...
+    nbdeploy.exceptions.InvalidArgumentError: expected a bundle or a bundle folder, got int
+    Hint: build one with nbdeploy.core.bundle.build_bundle(...)
+    """
+    raw = getattr(bundle, "path", bundle)
+    if not isinstance(raw, (str, os.PathLike)):
+        raise InvalidArgumentError(
+            f"expected a bundle or a bundle folder, got {type(bundle).__name__}",
+            hint="build one with nbdeploy.core.bundle.build_bundle(...)",
+        )
+    return Path(raw).expanduser().absolute()
+
+
+def _serialized(method: _F) -> _F:
+    """``method(self, name, ...)`` run holding the lock of service ``name``."""
+
+    @functools.wraps(method)
+    def locked(self: Target, name: str, *args: Any, **kwargs: Any) -> Any:
+        # str(): a bad name gets its lock too; the method then reports what is wrong.
+        with self.workspace.service_lock(str(name)):
+            return method(self, name, *args, **kwargs)
+
+    return cast("_F", locked)
 
 
 class Target(ABC):
@@ -45,6 +93,11 @@ class Target(ABC):
     until the service reaches a final state unless ``wait=False``; ``delete`` is
     idempotent.
 
+    ``deploy``, ``get``, ``list`` and ``delete`` are written here once; a target
+    supplies the primitives they call: :meth:`_deploy` (start a new service),
+    :meth:`_refresh` (its live state) and :meth:`_stop` (stop what runs). ``update``,
+    ``logs`` and ``wait`` are the target's own.
+
     Parameters
     ----------
     workspace:
@@ -53,6 +106,8 @@ class Target(ABC):
 
     #: The target's name in records and configs (``"local"``, ``"docker"`` ...).
     name: ClassVar[str]
+    #: Its deployment configuration (``label`` names the target in messages).
+    config_class: ClassVar[type[TargetConfig]]
 
     #: Methods that change a service; each runs holding the service's lock
     #: (:meth:`~nbdeploy.core.workspace.Workspace.service_lock`).
@@ -122,7 +177,7 @@ class Target(ABC):
                 break
             parent = parent.parent
 
-    @abstractmethod
+    @_serialized
     def deploy(
         self,
         name: str,
@@ -133,7 +188,78 @@ class Target(ABC):
         show_output: bool = False,
     ) -> ServiceRecord:
         """Run ``bundle`` (a :class:`~nbdeploy.core.bundle.Bundle` or its folder) as
-        service ``name`` with this target's ``config``; the record once final."""
+        service ``name`` with this target's ``config``; the record once final.
+
+        Raises
+        ------
+        InvalidArgumentError
+            A bad name, bundle or configuration.
+        ServiceExistsError
+            A live service of that name exists (update or delete it first), or the
+            name belongs to another target's service.
+        TargetUnavailableError
+            The target's engine, cluster or client library cannot be reached.
+        DeploymentError
+            The service failed to start or timed out (the record says why).
+
+        Examples
+        --------
+        >>> target.deploy("diabetes", bundle, config)  # doctest: +SKIP
+        ServiceRecord(name='diabetes', state='Healthy', ...)
+        """
+        check_name(name, "service")
+        cfg = self.config_class.coerce(config)
+        path = self._bundle_path(bundle)
+        existing = self._replaceable(name)
+        return self._deploy(name, path, cfg, existing, wait=wait, show_output=show_output)
+
+    @abstractmethod
+    def _deploy(
+        self,
+        name: str,
+        path: Path,
+        cfg: Any,
+        existing: ServiceRecord | None,
+        *,
+        wait: bool,
+        show_output: bool,
+    ) -> ServiceRecord:
+        """Start service ``name`` from the bundle folder ``path`` with the checked
+        configuration ``cfg``, replacing ``existing`` (a ``Failed`` record of this
+        target, or ``None``)."""
+
+    def _replaceable(self, name: str) -> ServiceRecord | None:
+        """The stored record of service ``name`` a deploy may replace (``None`` if none).
+
+        Raises
+        ------
+        ServiceExistsError
+            The name belongs to another target's service, or to a live (not
+            ``Failed``) service of this target.
+        """
+        try:
+            existing = self.workspace.services.get(name)
+        except ServiceNotFoundError:
+            return None
+        if existing.target != self.name:
+            raise ServiceExistsError(
+                f"service {name!r} already runs on target {existing.target!r}",
+                hint="delete it first, or pick another name",
+            )
+        if self._refresh_existing(existing).state is not ServiceState.FAILED:
+            raise ServiceExistsError(
+                f"{self.config_class.label} service {name!r} already exists and is running",
+                hint="update it with update(), or delete it first",
+            )
+        return existing
+
+    def _bundle_path(self, bundle: Any) -> Path:
+        """The folder of ``bundle`` as this target accepts it."""
+        return bundle_folder(bundle)
+
+    def _refresh_existing(self, record: ServiceRecord) -> ServiceRecord:
+        """The live record of a service a deploy may replace (``Failed``: it may)."""
+        return self._refresh(record)
 
     @abstractmethod
     def update(
@@ -148,21 +274,79 @@ class Target(ABC):
         """Switch service ``name`` to ``bundle`` (and ``config``), keeping it answering
         where the target allows; the record with ``generation`` bumped."""
 
-    @abstractmethod
     def get(self, name: str) -> ServiceRecord:
-        """The live record of service ``name`` (:class:`ServiceNotFoundError` if none)."""
+        """The live record of service ``name`` (:class:`ServiceNotFoundError` if none).
+
+        Examples
+        --------
+        >>> target.get("diabetes").state  # doctest: +SKIP
+        <ServiceState.HEALTHY: 'Healthy'>
+        """
+        return self._refresh(self._stored(name))
+
+    def list(self) -> builtins.list[ServiceRecord]:
+        """Live records of every service of this target in the workspace (the stored
+        record when its engine or cluster cannot be reached).
+
+        Examples
+        --------
+        >>> [r.name for r in target.list()]  # doctest: +SKIP
+        ['diabetes']
+        """
+        records = []
+        for record in self.workspace.services.list(target=self.name):
+            try:
+                records.append(self._refresh(record))
+            except TargetUnavailableError:
+                records.append(record)
+        return records
 
     @abstractmethod
-    def list(self) -> builtins.list[ServiceRecord]:
-        """Live records of every service of this target in the workspace."""
+    def _refresh(self, record: ServiceRecord) -> ServiceRecord:
+        """``record`` with its live state (stored when it changed)."""
+
+    def _stored(self, name: str) -> ServiceRecord:
+        """The stored record of service ``name``, refused when another target runs it."""
+        record = self.workspace.services.get(name)
+        self._check_mine(record)
+        return record
 
     @abstractmethod
     def logs(self, name: str, tail: int | None = None) -> str:
         """The service's server output (the last ``tail`` lines when given)."""
 
-    @abstractmethod
+    @_serialized
     def delete(self, name: str) -> None:
-        """Stop service ``name`` and forget it; nothing happens if it does not exist."""
+        """Stop service ``name`` and forget it: its record, runtime files and the
+        bundles the workspace owns. Nothing happens if it does not exist.
+
+        Examples
+        --------
+        >>> target.delete("diabetes")  # doctest: +SKIP
+        """
+        self._delete(name, self._stop)
+
+    def _delete(self, name: str, stop: Callable[[ServiceRecord], None]) -> None:
+        try:
+            record = self._stored(name)
+        except ServiceNotFoundError:
+            return
+        stop(record)
+        self.workspace.services.delete(name)
+        for bundle in self._bundles(record):
+            self._remove_bundle(bundle)
+        shutil.rmtree(self._service_dir(name), ignore_errors=True)
+
+    @abstractmethod
+    def _stop(self, record: ServiceRecord) -> None:
+        """Stop everything service ``record`` runs (its record is deleted after)."""
+
+    def _bundles(self, record: ServiceRecord) -> set[str]:
+        """The bundle folders a record uses: its own and every version's."""
+        versions = record.config.get("versions")
+        entries = versions if isinstance(versions, builtins.list) else []
+        paths = {record.bundle_path, *(v.get("bundle_path") for v in entries)}
+        return {str(p) for p in paths if p}
 
     @abstractmethod
     def wait(
@@ -170,18 +354,6 @@ class Target(ABC):
     ) -> ServiceRecord:
         """Block until service ``name`` is in a final state (printing progress when
         ``show_output``); its record."""
-
-
-def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
-    """``method(self, name, ...)`` run holding the lock of service ``name``."""
-
-    @functools.wraps(method)
-    def locked(self: Target, name: str, *args: Any, **kwargs: Any) -> Any:
-        # str(): a bad name gets its lock too; the method then reports what is wrong.
-        with self.workspace.service_lock(str(name)):
-            return method(self, name, *args, **kwargs)
-
-    return locked
 
 
 # name -> "module:attribute" of the Target class / the config class.

@@ -1,32 +1,35 @@
 """Keeping a service's record in step the same way in every target.
 
 The targets start a server, poll it until it is ready, and record the outcome alike:
-a redeploy is refused while the old service lives, a wait first looks at the live
-state, and a wait's outcome becomes ``Healthy`` or ``Failed`` (with the server
-stopped) in the same words. How a server is started, polled and stopped stays in
-each target and is passed in.
+a wait first looks at the live state, and a wait's outcome becomes ``Healthy`` or
+``Failed`` (with the server stopped) in the same words. How a server is started,
+polled and stopped stays in each target and is passed in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from nbdeploy.core.services import ServiceRecord, ServiceState
-from nbdeploy.exceptions import DeploymentError, ServiceExistsError, ServiceNotFoundError
+from nbdeploy.exceptions import DeploymentError
 
 if TYPE_CHECKING:
-    from .base import Target
+    from nbdeploy.core.workspace import Workspace
 
 __all__ = [
     "Outcome",
     "conclude_wait",
-    "existing_for_redeploy",
     "logs_hint",
     "settled",
     "uri",
 ]
+
+
+class _HasWorkspace(Protocol):
+    @property
+    def workspace(self) -> Workspace: ...
 
 
 @dataclass
@@ -56,42 +59,6 @@ def uri(host: str, port: int, path: str) -> str:
     """
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}{path}"
-
-
-def existing_for_redeploy(
-    target: Target,
-    name: str,
-    refresh: Callable[[ServiceRecord], ServiceRecord],
-    kind: str,
-) -> ServiceRecord | None:
-    """The stored record of service ``name`` a deploy may replace (``None`` if none).
-
-    Raises
-    ------
-    ServiceExistsError
-        The name belongs to another target's service, or to a live (not ``Failed``)
-        service of ``target`` (``kind`` names it in the message, e.g. ``"Docker"``).
-
-    Examples
-    --------
-    >>> existing_for_redeploy(target, "diabetes", target._refresh, "local")  # doctest: +SKIP
-    """
-    try:
-        existing: ServiceRecord | None = target.workspace.services.get(name)
-    except ServiceNotFoundError:
-        existing = None
-    if existing is not None:
-        if existing.target != target.name:
-            raise ServiceExistsError(
-                f"service {name!r} already runs on target {existing.target!r}",
-                hint="delete it first, or pick another name",
-            )
-        if refresh(existing).state is not ServiceState.FAILED:
-            raise ServiceExistsError(
-                f"{kind} service {name!r} already exists and is running",
-                hint="update it with update(), or delete it first",
-            )
-    return existing
 
 
 def logs_hint(name: str, what: str = "see the full output with") -> str:
@@ -135,7 +102,7 @@ def settled(
 
 
 def conclude_wait(
-    target: Target,
+    target: _HasWorkspace,
     record: ServiceRecord,
     outcome: Outcome,
     limit: float,

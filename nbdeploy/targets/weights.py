@@ -5,7 +5,30 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-__all__ = ["rescale"]
+from nbdeploy.exceptions import InvalidArgumentError
+
+__all__ = ["check_weight", "rescale"]
+
+
+def check_weight(weight: object, what: str) -> int:
+    """``weight`` when it is a whole percentage (0 to 100).
+
+    Examples
+    --------
+    >>> check_weight(10, "version 'v2'")
+    10
+    >>> check_weight(101, "version 'v2'")
+    Traceback (most recent call last):
+    ...
+    nbdeploy.exceptions.InvalidArgumentError: invalid traffic weight 101 for version 'v2'
+    Hint: weights are whole percentages from 0 to 100
+    """
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
+        raise InvalidArgumentError(
+            f"invalid traffic weight {weight!r} for {what}",
+            hint="weights are whole percentages from 0 to 100",
+        )
+    return weight
 
 
 def rescale(weights: Mapping[str, int], total: int) -> dict[str, int]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from nbdeploy.core.auth import ServiceAuth, auth_file_path, read_auth_file, write_auth_file
 from nbdeploy.core.bundle import Bundle
+from nbdeploy.targets.config import auth_mode_for
 
 from .config import DockerConfig
 from .containers import AUTH_FILE_IN_CONTAINER
@@ -26,20 +27,12 @@ def access(
 ) -> tuple[str | None, Path | None]:
     """The service's auth mode and auth file.
 
-    The bundle's settings decide when they speak about auth (the deploy path
-    writes them, see :func:`nbdeploy.workflows.access.access_settings`); otherwise the
-    configuration does, and the service's auth file is written with fresh
-    secrets when missing or of another mode.
+    The mode is :func:`~nbdeploy.targets.config.auth_mode_for` the bundle's settings;
+    the service's auth file is written with fresh secrets when missing or of another
+    mode.
     """
     settings = bundle.settings
-    if "auth_enabled" in settings or "token_auth_enabled" in settings:
-        mode = (
-            "key"
-            if settings.get("auth_enabled")
-            else ("token" if settings.get("token_auth_enabled") else None)
-        )
-    else:
-        mode = cfg.auth_mode
+    mode = auth_mode_for(settings, cfg)
     if mode is None:
         return None, None
     given = settings.get("auth_file")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from nbdeploy.core.auth import CorsPolicy
 from nbdeploy.core.services import ServiceRecord
 from nbdeploy.exceptions import InvalidArgumentError
-from nbdeploy.targets.config import TargetConfig
+from nbdeploy.targets.config import TargetConfig, check_host, check_port
 
 from .engine import engine_url
 
@@ -95,32 +94,15 @@ class DockerConfig(TargetConfig):
     )
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.port, bool)
-            or not isinstance(self.port, int)
-            or not (0 <= self.port <= 65535)
-        ):
-            raise InvalidArgumentError(
-                f"invalid port {self.port!r} for a Docker service",
-                hint="use a port between 1 and 65535, or 0 to pick a free one",
-            )
-        if not isinstance(self.host, str) or not self.host:
-            raise InvalidArgumentError(f"invalid host {self.host!r} for a Docker service")
-        if self.host != "localhost":
-            try:
-                ipaddress.ip_address(self.host)
-            except ValueError:
-                raise InvalidArgumentError(
-                    f"invalid host {self.host!r} for a Docker service: not an IP address",
-                    hint="use '127.0.0.1' (loopback) or '0.0.0.0' (every interface)",
-                ) from None
-        object.__setattr__(
-            self,
+        check_port(self.port, self.label)
+        check_host(
+            self.host, self.label, "use '127.0.0.1' (loopback) or '0.0.0.0' (every interface)"
+        )
+        self._set(
             "cpu_cores",
             _number(self.cpu_cores, "cpu_cores", "give a positive number of cores, e.g. 0.5"),
         )
-        object.__setattr__(
-            self,
+        self._set(
             "memory_gb",
             _number(self.memory_gb, "memory_gb", "give a positive number of GB, e.g. 0.5"),
         )
@@ -150,15 +132,8 @@ class DockerConfig(TargetConfig):
                 "(auth_enabled=False, token_auth_enabled=True)",
             )
         timeout = _number(self.timeout, "timeout", "give the seconds to wait, e.g. 600")
-        object.__setattr__(self, "timeout", timeout)
-        object.__setattr__(self, "cors", CorsPolicy.from_value(self.cors))
-
-    @property
-    def auth_mode(self) -> str | None:
-        """``"key"``, ``"token"`` or ``None``."""
-        if self.auth_enabled:
-            return "key"
-        return "token" if self.token_auth_enabled else None
+        self._set("timeout", timeout)
+        self._set("cors", CorsPolicy.from_value(self.cors))
 
     @property
     def bind_host(self) -> str:

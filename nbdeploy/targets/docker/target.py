@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import builtins
 import contextlib
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from nbdeploy.core.bundle import Bundle
 from nbdeploy.core.package import DEFAULT_PORT
-from nbdeploy.core.refs import check_name
 from nbdeploy.core.services import ServiceRecord, ServiceState
 from nbdeploy.exceptions import (
     DeploymentError,
     InvalidArgumentError,
     NbdeployError,
-    ServiceNotFoundError,
-    TargetUnavailableError,
 )
-from nbdeploy.targets.base import Target
+from nbdeploy.targets.base import Target, bundle_folder
 from nbdeploy.targets.probe import PROBE_TIMEOUT, probe
 from nbdeploy.targets.process.processes import check_port_free
-from nbdeploy.targets.records import conclude_wait, existing_for_redeploy, settled, uri
+from nbdeploy.targets.records import conclude_wait, settled, uri
 from nbdeploy.targets.rollout import redeploy
 
 from .access import access, server_settings
@@ -54,17 +48,6 @@ from .images import ensure_image
 __all__ = ["DockerTarget"]
 
 
-def bundle_path(bundle: Any) -> Path:
-    """The folder of ``bundle`` (a :class:`~nbdeploy.core.bundle.Bundle` or a path)."""
-    raw = getattr(bundle, "path", bundle)
-    if not isinstance(raw, (str, os.PathLike)):
-        raise InvalidArgumentError(
-            f"expected a bundle or a bundle folder, got {type(bundle).__name__}",
-            hint="build one with nbdeploy.core.bundle.build_bundle(...)",
-        )
-    return Path(raw).expanduser().absolute()
-
-
 class DockerTarget(Target):
     """Services as Docker containers (see :mod:`nbdeploy.targets.docker`).
 
@@ -79,6 +62,7 @@ class DockerTarget(Target):
     """
 
     name = "docker"
+    config_class = DockerConfig
 
     @property
     def _services_dir(self) -> Path:
@@ -95,8 +79,7 @@ class DockerTarget(Target):
         --------
         >>> target.sync_auth("diabetes")  # doctest: +SKIP
         """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
+        record = self._stored(name)
         cfg = DockerConfig.from_record(record)
         if not record.bundle_path:
             return
@@ -112,23 +95,22 @@ class DockerTarget(Target):
     def _engine(self, record: ServiceRecord) -> str:
         return str(record.config.get("engine_url") or engine_url(record.config.get("engine")))
 
-    def deploy(
+    def _deploy(
         self,
         name: str,
-        bundle: Any,
-        config: Any = None,
+        path: Path,
+        cfg: Any,
+        existing: ServiceRecord | None,
         *,
-        wait: bool = True,
-        show_output: bool = False,
+        wait: bool,
+        show_output: bool,
     ) -> ServiceRecord:
-        """Build (or reuse) the image of ``bundle`` and run it as service ``name``.
+        """Build (or reuse) the image of the bundle and run it as service ``name``.
 
         Raises
         ------
         TargetUnavailableError
             The Docker engine cannot be reached (or the SDK is missing).
-        ServiceExistsError
-            A live service of that name exists (update or delete it first).
         DeploymentError
             The image build failed, the engine cannot place the container
             (``Unschedulable``), or the service failed or timed out (``Failed``).
@@ -138,19 +120,14 @@ class DockerTarget(Target):
         >>> target.deploy("diabetes", bundle, DockerConfig(memory_gb=1))  # doctest: +SKIP
         ServiceRecord(name='diabetes', target='docker', state='Healthy', ...)
         """
-        check_name(name, "service")
-        cfg = DockerConfig.coerce(config)
-        path = bundle_path(bundle)
         loaded = Bundle.load(path)
-        models = tuple(m.ref for m in loaded.models)
         store = self.workspace.services
-        existing = existing_for_redeploy(self, name, self._refresh, "Docker")
         url = engine_url(cfg.engine)
         record = ServiceRecord(
             name,
             self.name,
             ServiceState.TRANSITIONING,
-            models=models,
+            models=tuple(m.ref for m in loaded.models),
             bundle_path=str(path),
             config={**cfg.to_dict(), "engine_url": url},
         )
@@ -163,43 +140,48 @@ class DockerTarget(Target):
             store.put(record)
             if show_output:
                 print(f"{name}: {record.state.value}", flush=True)
-            problem = check_resources(client, cfg.cpu_cores, cfg.memory_gb)
-            if problem is not None:
-                store.put(record.with_state(ServiceState.UNSCHEDULABLE, problem))
-                raise DeploymentError(
-                    f"Docker service {name!r} cannot be placed: {problem}",
-                    hint="ask for fewer CPUs or less memory",
-                )
-            host = cfg.bind_host
-            local_engine = engine_host(url) is None
-            if (
-                cfg.port
-                and local_engine
-                and not check_port_free("127.0.0.1" if host == "0.0.0.0" else host, cfg.port)
-            ):
-                store.delete(name)
-                raise InvalidArgumentError(
-                    f"port {cfg.port} on {host} is already in use",
-                    hint="pick another port, or port=0 for a free one",
-                )
-            port = cfg.port or (free_port(host) if local_engine else DEFAULT_PORT)
+            port = self._place(client, record, cfg, url)
             started = self._start_first(client, record, loaded, cfg, port, show_output)
             uri_host = probe_host(cfg, url)
             record = store.put(
                 record.replace(
                     scoring_uri=uri(uri_host, port, "/score"),
                     swagger_uri=uri(uri_host, port, "/swagger.json"),
-                    config={
-                        **record.config,
-                        "port": port,
-                        **started,
-                    },
+                    config={**record.config, "port": port, **started},
                 )
             )
             if not wait:
                 return record
             remaining = max(deadline - time.monotonic(), 1.0)
             return self._wait_record(client, record, remaining, show_output)
+
+    def _place(
+        self, client: DockerClient, record: ServiceRecord, cfg: DockerConfig, url: str
+    ) -> int:
+        """The port the first container serves on, once the engine has the CPUs and
+        memory asked for (else the record says ``Unschedulable``) and a port asked
+        for on this machine is free (else the record is removed)."""
+        store, name = self.workspace.services, record.name
+        problem = check_resources(client, cfg.cpu_cores, cfg.memory_gb)
+        if problem is not None:
+            store.put(record.with_state(ServiceState.UNSCHEDULABLE, problem))
+            raise DeploymentError(
+                f"Docker service {name!r} cannot be placed: {problem}",
+                hint="ask for fewer CPUs or less memory",
+            )
+        host = cfg.bind_host
+        local_engine = engine_host(url) is None
+        if (
+            cfg.port
+            and local_engine
+            and not check_port_free("127.0.0.1" if host == "0.0.0.0" else host, cfg.port)
+        ):
+            store.delete(name)
+            raise InvalidArgumentError(
+                f"port {cfg.port} on {host} is already in use",
+                hint="pick another port, or port=0 for a free one",
+            )
+        return cfg.port or (free_port(host) if local_engine else DEFAULT_PORT)
 
     def _start_first(
         self,
@@ -269,8 +251,7 @@ class DockerTarget(Target):
         --------
         >>> target.wait("diabetes", 60, show_output=True)  # doctest: +SKIP
         """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
+        record = self._stored(name)
         with connect(self._engine(record)) as client:
             return self._wait_record(client, record, timeout, show_output)
 
@@ -335,7 +316,7 @@ class DockerTarget(Target):
         """
         del wait  # the switch completes in this call
         record = self.get(name)
-        path = bundle_path(bundle)
+        path = bundle_folder(bundle)
         current = DockerConfig.from_record(record)
         cfg = DockerConfig.coerce(config) if config is not None else current
         if cfg.port == 0:
@@ -360,35 +341,6 @@ class DockerTarget(Target):
             rollout = DockerRollout(self, record, path, cfg, client, url, old, show_output)
             return rollout.run()
 
-    def get(self, name: str) -> ServiceRecord:
-        """The live record of Docker service ``name`` (container state + ``GET /``).
-
-        Examples
-        --------
-        >>> target.get("diabetes").state  # doctest: +SKIP
-        <ServiceState.HEALTHY: 'Healthy'>
-        """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
-        return self._refresh(record)
-
-    def list(self) -> builtins.list[ServiceRecord]:
-        """Live records of every Docker service in the workspace (the stored record
-        when its engine cannot be reached).
-
-        Examples
-        --------
-        >>> [r.name for r in target.list()]  # doctest: +SKIP
-        ['diabetes']
-        """
-        records = []
-        for record in self.workspace.services.list(target=self.name):
-            try:
-                records.append(self._refresh(record))
-            except TargetUnavailableError:
-                records.append(record)
-        return records
-
     def logs(self, name: str, tail: int | None = None) -> str:
         """The container's output (server log incl. tracebacks; last ``tail`` lines);
         the image build's output when there is no container.
@@ -397,8 +349,7 @@ class DockerTarget(Target):
         --------
         >>> print(target.logs("diabetes", tail=5))  # doctest: +SKIP
         """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
+        record = self._stored(name)
         with connect(self._engine(record)) as client:
             container = find_container(client, record.config.get("container"))
             if container is not None:
@@ -418,20 +369,15 @@ class DockerTarget(Target):
         --------
         >>> target.delete("diabetes", remove_image=True)  # doctest: +SKIP
         """
-        try:
-            record = self.workspace.services.get(name)
-        except ServiceNotFoundError:
-            return
-        self._check_mine(record)
+        self._delete(name, lambda record: self._stop(record, remove_image=remove_image))
+
+    def _stop(self, record: ServiceRecord, *, remove_image: bool = False) -> None:
         with connect(self._engine(record)) as client:
             self._remove_containers(client, record)
             image = record.config.get("image")
             if remove_image and image:
                 with contextlib.suppress(docker_module().errors.ImageNotFound):
                     client.images.remove(str(image), force=True)
-        self.workspace.services.delete(name)
-        self._remove_bundle(record.bundle_path)
-        shutil.rmtree(self._service_dir(name), ignore_errors=True)
 
     def _remove_containers(self, client: DockerClient, record: ServiceRecord) -> None:
         for key in ("next_container", "container"):

@@ -18,7 +18,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -29,7 +28,7 @@ from nbdeploy.core.auth import CorsPolicy, mask_secret
 from nbdeploy.core.serving import check_serving_settings
 from nbdeploy.exceptions import InvalidArgumentError
 from nbdeploy.profiling import replicas_for
-from nbdeploy.targets.config import TargetConfig
+from nbdeploy.targets.config import TargetConfig, optional_positive, positive
 
 __all__ = ["LOADERS", "SERVICE_TYPES", "KubernetesConfig"]
 
@@ -50,20 +49,6 @@ _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$", re.IGNORECASE)
 
 #: Settings that hold secrets: never shown, never stored in a service record.
 SECRET_FIELDS = ("primary_key", "secondary_key")
-
-
-def _positive(value: Any, what: str, *, integer: bool = False, allow_zero: bool = False) -> Any:
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok or not math.isfinite(value):
-        kind = "a whole number" if integer else "a number"
-        raise InvalidArgumentError(f"{what} must be {kind}, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise InvalidArgumentError(f"{what} must be positive, got {value!r}")
-    return int(value) if integer else float(value)
-
-
-def _optional(value: Any, what: str, *, integer: bool = False) -> Any:
-    return None if value is None else _positive(value, what, integer=integer)
 
 
 def _flag(value: Any, what: str) -> bool:
@@ -261,15 +246,12 @@ class KubernetesConfig(TargetConfig):
         self._check_placement()
         self._check_exposure()
 
-    def _set(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
-
     def _check_sizes(self) -> None:
-        self._set("cpu_cores", _positive(self.cpu_cores, "cpu_cores"))
-        self._set("memory_gb", _positive(self.memory_gb, "memory_gb"))
-        self._set("cpu_cores_limit", _optional(self.cpu_cores_limit, "cpu_cores_limit"))
-        self._set("memory_gb_limit", _optional(self.memory_gb_limit, "memory_gb_limit"))
-        self._set("gpu_cores", _optional(self.gpu_cores, "gpu_cores", integer=True))
+        self._set("cpu_cores", positive(self.cpu_cores, "cpu_cores"))
+        self._set("memory_gb", positive(self.memory_gb, "memory_gb"))
+        self._set("cpu_cores_limit", optional_positive(self.cpu_cores_limit, "cpu_cores_limit"))
+        self._set("memory_gb_limit", optional_positive(self.memory_gb_limit, "memory_gb_limit"))
+        self._set("gpu_cores", optional_positive(self.gpu_cores, "gpu_cores", integer=True))
         for limit, request in (("cpu_cores_limit", "cpu_cores"), ("memory_gb_limit", "memory_gb")):
             if getattr(self, limit) is not None and getattr(self, limit) < getattr(self, request):
                 raise InvalidArgumentError(
@@ -279,10 +261,12 @@ class KubernetesConfig(TargetConfig):
                     "the request",
                 )
         check_serving_settings(self)  # the server's own limits
-        self._set("timeout", _positive(self.timeout, "timeout"))
+        self._set("timeout", positive(self.timeout, "timeout"))
 
     def _check_scaling(self) -> None:
-        self._set("num_replicas", _optional(self.num_replicas, "num_replicas", integer=True))
+        self._set(
+            "num_replicas", optional_positive(self.num_replicas, "num_replicas", integer=True)
+        )
         if self.autoscale_enabled is not None:
             _flag(self.autoscale_enabled, "autoscale_enabled")
         if self.num_replicas is not None and self.autoscale_enabled:
@@ -291,15 +275,17 @@ class KubernetesConfig(TargetConfig):
                 hint="give num_replicas for a fixed count, or autoscale_min/max_replicas "
                 "for autoscaling",
             )
-        low = _positive(self.autoscale_min_replicas, "autoscale_min_replicas", integer=True)
+        low = positive(self.autoscale_min_replicas, "autoscale_min_replicas", integer=True)
         self._set("autoscale_min_replicas", low)
-        high = _optional(self.autoscale_max_replicas, "autoscale_max_replicas", integer=True)
+        high = optional_positive(
+            self.autoscale_max_replicas, "autoscale_max_replicas", integer=True
+        )
         self._set("autoscale_max_replicas", high)
         if high is not None and high < low:
             raise InvalidArgumentError(
                 f"autoscale_max_replicas={high} is below autoscale_min_replicas={low}"
             )
-        utilization = _positive(
+        utilization = positive(
             self.autoscale_target_utilization, "autoscale_target_utilization", integer=True
         )
         if utilization > 100:
@@ -308,7 +294,7 @@ class KubernetesConfig(TargetConfig):
                 hint="write 70 % as 70",
             )
         self._set("autoscale_target_utilization", utilization)
-        refresh = _positive(
+        refresh = positive(
             self.autoscale_refresh_seconds, "autoscale_refresh_seconds", integer=True
         )
         if refresh > 1800:
@@ -316,8 +302,8 @@ class KubernetesConfig(TargetConfig):
                 f"autoscale_refresh_seconds={refresh} is more than the 1800 s Kubernetes allows"
             )
         self._set("autoscale_refresh_seconds", refresh)
-        self._set("target_rps", _optional(self.target_rps, "target_rps"))
-        self._set("request_seconds", _optional(self.request_seconds, "request_seconds"))
+        self._set("target_rps", optional_positive(self.target_rps, "target_rps"))
+        self._set("request_seconds", optional_positive(self.request_seconds, "request_seconds"))
         if (self.target_rps is None) != (self.request_seconds is None):
             raise InvalidArgumentError(
                 "sizing needs both target_rps and request_seconds",
@@ -348,12 +334,10 @@ class KubernetesConfig(TargetConfig):
 
     def _check_probes(self) -> None:
         for what in ("period_seconds", "timeout_seconds", "success_threshold", "failure_threshold"):
-            self._set(what, _positive(getattr(self, what), what, integer=True))
+            self._set(what, positive(getattr(self, what), what, integer=True))
         self._set(
             "initial_delay_seconds",
-            _positive(
-                self.initial_delay_seconds, "initial_delay_seconds", integer=True, allow_zero=True
-            ),
+            positive(self.initial_delay_seconds, "initial_delay_seconds", integer=True, zero=True),
         )
 
     def _check_placement(self) -> None:
@@ -429,13 +413,6 @@ class KubernetesConfig(TargetConfig):
         self._set("annotations", _string_map(self.annotations, "annotations", values=False))
         self._set("tags", _string_map(self.tags, "tags", values=False))
         self._set("properties", _string_map(self.properties, "properties", values=False))
-
-    @property
-    def auth_mode(self) -> str | None:
-        """``"key"``, ``"token"`` or ``None``."""
-        if self.auth_enabled:
-            return "key"
-        return "token" if self.token_auth_enabled else None
 
     @property
     def autoscaling(self) -> bool:

@@ -34,12 +34,12 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from nbdeploy.core.services import ServiceState
+from nbdeploy.targets.observation import Observation, worst_of
 
-__all__ = ["Observation", "combine", "event_line", "observe", "pod_problem", "rollout_status"]
+__all__ = ["combine", "event_line", "observe", "pod_problem", "rollout_status"]
 
 #: Container waiting reasons that mean the pod will not come up without a change.
 FAILING_REASONS = frozenset(
@@ -55,6 +55,7 @@ FAILING_REASONS = frozenset(
     }
 )
 _INIT_FAILED = "NBDEPLOY-INIT-FAILED"
+#: Most pressing first (a rollout in progress before a probe failing).
 _ORDER = (
     ServiceState.FAILED,
     ServiceState.UNSCHEDULABLE,
@@ -62,21 +63,6 @@ _ORDER = (
     ServiceState.UNHEALTHY,
     ServiceState.HEALTHY,
 )
-
-
-@dataclass(frozen=True)
-class Observation:
-    """A state, why (``None`` when healthy) and how far the rollout is.
-
-    Examples
-    --------
-    >>> Observation(ServiceState.HEALTHY, None, "2 of 2 updated replicas are available").state
-    <ServiceState.HEALTHY: 'Healthy'>
-    """
-
-    state: ServiceState
-    reason: str | None
-    progress: str = ""
 
 
 def _get(obj: Mapping[str, Any] | None, *path: str) -> Any:
@@ -294,14 +280,7 @@ def combine(parts: Mapping[str, Observation]) -> Observation:
     ...          "v2": Observation(ServiceState.FAILED, "pod x: boom")}).reason
     'v2: pod x: boom'
     """
-    if not parts:
-        return Observation(ServiceState.FAILED, "no Deployment")
-    if len(parts) == 1:
-        return next(iter(parts.values()))
-    name, worst = min(parts.items(), key=lambda item: _ORDER.index(item[1].state))
-    reason = f"{name}: {worst.reason}" if worst.reason else None
-    progress = "; ".join(f"{n}: {o.progress}" for n, o in parts.items() if o.progress)
-    return Observation(worst.state, reason, progress)
+    return worst_of(parts, _ORDER, "no Deployment")
 
 
 def event_line(event: Mapping[str, Any]) -> str:

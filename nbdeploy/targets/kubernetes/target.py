@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import os
-import shutil
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -42,49 +40,27 @@ from typing import Any
 
 from nbdeploy.core.auth import ServiceAuth, auth_file_path, read_auth_file, write_auth_file
 from nbdeploy.core.bundle import Bundle
-from nbdeploy.core.refs import check_name
 from nbdeploy.core.services import ServiceRecord, ServiceState
 from nbdeploy.exceptions import (
     DeploymentError,
     InvalidArgumentError,
     NbdeployError,
     ServiceExistsError,
-    ServiceNotFoundError,
-    TargetUnavailableError,
 )
-from nbdeploy.targets.base import Target
-from nbdeploy.targets.records import Outcome, existing_for_redeploy
-from nbdeploy.targets.rollout import Rollout
+from nbdeploy.targets.config import auth_mode_for
+from nbdeploy.targets.converging import ConvergingTarget
+from nbdeploy.targets.observation import Observation
 
 from . import manifests as mf
 from .config import KubernetesConfig
-from .status import Observation, combine, event_line, observe
+from .status import combine, event_line, observe
 
 __all__ = ["KubernetesTarget"]
 
 _POLL_MAX = 1.0
 
 
-def _bundle_path(bundle: Any) -> Path:
-    raw = getattr(bundle, "path", bundle)
-    if not isinstance(raw, (str, os.PathLike)):
-        raise InvalidArgumentError(
-            f"expected a bundle or a bundle folder, got {type(bundle).__name__}",
-            hint="build one with nbdeploy.core.bundle.build_bundle(...)",
-        )
-    return Path(raw).expanduser().absolute()
-
-
-def _check_weight(weight: object, what: str) -> int:
-    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
-        raise InvalidArgumentError(
-            f"invalid traffic weight {weight!r} for {what}",
-            hint="weights are whole percentages from 0 to 100",
-        )
-    return weight
-
-
-class KubernetesTarget(Target):
+class KubernetesTarget(ConvergingTarget):
     """Services as Kubernetes objects (see the module docstring).
 
     Examples
@@ -98,15 +74,11 @@ class KubernetesTarget(Target):
     """
 
     name = "kubernetes"
+    config_class = KubernetesConfig
+    workers = "pods"
 
-    @staticmethod
-    def _cfg(record: ServiceRecord) -> KubernetesConfig:
+    def _cfg(self, record: ServiceRecord) -> KubernetesConfig:
         return KubernetesConfig.from_record_config(record.config)
-
-    @staticmethod
-    def _versions(record: ServiceRecord) -> builtins.list[dict[str, Any]]:
-        raw = record.config.get("versions")
-        return [dict(v) for v in raw] if isinstance(raw, list) else []
 
     def _workloads(self, record: ServiceRecord) -> builtins.list[mf.Workload]:
         versions = self._versions(record)
@@ -166,15 +138,7 @@ class KubernetesTarget(Target):
     def _access(self, name: str, bundle: Bundle, cfg: KubernetesConfig) -> str | None:
         """The service's auth mode; its auth file written (fresh secrets when missing
         or of another mode, the configuration's keys when it names some)."""
-        settings = bundle.settings
-        if "auth_enabled" in settings or "token_auth_enabled" in settings:
-            mode = (
-                "key"
-                if settings.get("auth_enabled")
-                else ("token" if settings.get("token_auth_enabled") else None)
-            )
-        else:
-            mode = cfg.auth_mode
+        mode = auth_mode_for(bundle.settings, cfg)
         if mode is None:
             return None
         path = auth_file_path(self.workspace.services_dir, name)
@@ -198,22 +162,47 @@ class KubernetesTarget(Target):
         --------
         >>> target.sync_auth("iris")  # doctest: +SKIP
         """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
+        record = self._stored(name)
         mode = self._auth_mode(record)
         auth = self._auth_bytes(name, mode)
         if mode is None or auth is None:
             return
         cfg = self._cfg(record)
-        with self._cluster(cfg) as cluster:
+        with self._connect(cfg) as cluster:
             cluster.apply(mf.auth_secret(cfg, name, auth))
 
     @contextlib.contextmanager
-    def _cluster(self, cfg: KubernetesConfig) -> Iterator[Any]:
+    def _connect(
+        self, cfg: KubernetesConfig, *, start: bool = False, show: bool = False
+    ) -> Iterator[Any]:
+        del start, show  # a cluster is never started here
         from .cluster import Cluster
 
         with Cluster.connect(cfg.context, cfg.kubeconfig) as cluster:
             yield cluster
+
+    def _reached(self, record: ServiceRecord) -> bool:
+        return "running_image" in record.config
+
+    def _look(self, record: ServiceRecord) -> Observation:
+        with self._connect(self._cfg(record)) as cluster:
+            seen, _ = self._observe(cluster, record)
+        return seen
+
+    def _stop(self, record: ServiceRecord) -> None:
+        cfg = self._cfg(record)
+        with self._connect(cfg) as cluster:
+            for kind, object_name in self._owned(cluster, record):
+                cluster.delete(kind, cfg.namespace, object_name)
+
+    def _timed_out(self, limit: float, progress: str) -> str:
+        return f"not rolled out within {limit:g} s ({progress or 'no progress'})"
+
+    def _failure_hint(self, record: ServiceRecord) -> str:
+        return (
+            f"see get_logs(), and kubectl -n {self._cfg(record).namespace} describe "
+            f"pods -l {mf.label_selector(record.name)}"
+        )
 
     def _owned(self, cluster: Any, record: ServiceRecord) -> builtins.list[tuple[str, str]]:
         """``(kind, name)`` of every object in the cluster labelled as the service's."""
@@ -279,12 +268,13 @@ class KubernetesTarget(Target):
         self,
         cluster: Any,
         record: ServiceRecord,
-        deployments: builtins.list[str],
         deadline: float,
         show_output: bool,
+        deployments: builtins.list[str] | None = None,
     ) -> Observation:
-        """Poll until ``deployments`` leave ``Transitioning`` or time runs out (then
-        ``Transitioning`` with the rollout's last words), printing rollout events."""
+        """Poll until ``deployments`` (default: all of the record's) leave
+        ``Transitioning`` or time runs out (then ``Transitioning`` with the rollout's
+        last words), printing rollout events."""
         printed: set[str] = set()
         last = ""
         delay = 0.02
@@ -334,7 +324,7 @@ class KubernetesTarget(Target):
                     print(f"{record.name}: applied {obj['kind']}/{obj['metadata']['name']}")
             deployments = [o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"]
             if deadline is not None and deployments:
-                seen = self._await(cluster, record, deployments, deadline, show_output)
+                seen = self._await(cluster, record, deadline, show_output, deployments)
                 if seen.state is not ServiceState.HEALTHY:
                     return seen
         keep = {(o["kind"], o["metadata"]["name"]) for o in desired}
@@ -364,41 +354,15 @@ class KubernetesTarget(Target):
         base = self._scoring_uri(cluster, self._cfg(record), record.name)
         return record.replace(scoring_uri=f"{base}/score", swagger_uri=f"{base}/swagger.json")
 
-    def _settle(
-        self,
-        record: ServiceRecord,
-        seen: Observation,
-        what: str,
-        limit: float,
-        show_output: bool,
-    ) -> ServiceRecord:
-        """Store how a wait ended; raise unless ``Healthy``."""
-        store = self.workspace.services
-        if seen.state is ServiceState.HEALTHY:
-            record = store.put(record.with_state(ServiceState.HEALTHY))
-            if show_output:
-                print(f"{record.name}: Healthy at {record.scoring_uri}", flush=True)
-            return record
-        if seen.state is ServiceState.TRANSITIONING:
-            reason = f"not rolled out within {limit:g} s ({seen.progress or 'no progress'})"
-            seen = Observation(ServiceState.FAILED, reason)
-        record = store.put(record.with_state(seen.state, seen.reason))
-        if show_output:
-            print(f"{record.name}: {seen.state.value}: {seen.reason}", flush=True)
-        raise DeploymentError(
-            f"{what} of Kubernetes service {record.name!r}: {seen.state.value}: {seen.reason}",
-            hint=f"see get_logs(), and kubectl -n {self._cfg(record).namespace} describe "
-            f"pods -l {mf.label_selector(record.name)}",
-        )
-
-    def deploy(
+    def _deploy(
         self,
         name: str,
-        bundle: Any,
-        config: Any = None,
+        path: Path,
+        cfg: Any,
+        existing: ServiceRecord | None,
         *,
-        wait: bool = True,
-        show_output: bool = False,
+        wait: bool,
+        show_output: bool,
     ) -> ServiceRecord:
         """Build (or take) the image, apply every object and wait for the rollout.
 
@@ -408,8 +372,8 @@ class KubernetesTarget(Target):
             No Kubernetes client, configuration or API server (or no Docker engine
             to build the image).
         ServiceExistsError
-            A live service of that name exists, or the namespace has a Deployment of
-            that name that this workspace did not make.
+            The namespace has a Deployment of that name that this workspace did not
+            make.
         DeploymentError
             The image, the objects or the rollout failed (``Failed``,
             ``Unschedulable`` or ``Unhealthy``, with the reason).
@@ -418,21 +382,6 @@ class KubernetesTarget(Target):
         --------
         >>> target.deploy("iris", bundle, KubernetesConfig(image="reg/iris:1"))  # doctest: +SKIP
         """
-        check_name(name, "service")
-        cfg = KubernetesConfig.coerce(config)
-        path = _bundle_path(bundle)
-        existing = existing_for_redeploy(self, name, self._refresh, "Kubernetes")
-        return self._deploy(name, path, cfg, existing, wait, show_output)
-
-    def _deploy(
-        self,
-        name: str,
-        path: Path,
-        cfg: KubernetesConfig,
-        existing: ServiceRecord | None,
-        wait: bool,
-        show_output: bool,
-    ) -> ServiceRecord:
         loaded = Bundle.load(path)
         store = self.workspace.services
         record = ServiceRecord(
@@ -448,7 +397,7 @@ class KubernetesTarget(Target):
         record = store.put(self._with_uris(record, None))
         deadline = time.monotonic() + cfg.timeout
         try:
-            with self._cluster(cfg) as cluster:
+            with self._connect(cfg) as cluster:
                 if existing is None:
                     self._check_free(cluster, cfg, name)
                 mode = self._access(name, loaded, cfg)
@@ -480,70 +429,6 @@ class KubernetesTarget(Target):
 
         return provide_image(name, bundle, cfg, mode, self._service_dir(name), show_output=show)
 
-    def wait(
-        self, name: str, timeout: float | None = None, show_output: bool = False
-    ) -> ServiceRecord:
-        """Block until service ``name`` leaves ``Transitioning``, printing the rollout's
-        events with ``show_output``; its record.
-
-        Raises
-        ------
-        DeploymentError
-            It ended ``Failed``, ``Unschedulable`` or ``Unhealthy``, or timed out.
-
-        Examples
-        --------
-        >>> target.wait("iris", 300, show_output=True)  # doctest: +SKIP
-        """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
-        cfg = self._cfg(record)
-        limit = float(timeout if timeout is not None else cfg.timeout)
-        with self._cluster(cfg) as cluster:
-            seen = self._await(
-                cluster,
-                record,
-                self._deployment_names(record),
-                time.monotonic() + limit,
-                show_output,
-            )
-        return self._settle(record, seen, "wait", limit, show_output)
-
-    def update(
-        self,
-        name: str,
-        bundle: Any,
-        config: Any = None,
-        *,
-        wait: bool = True,
-        show_output: bool = False,
-    ) -> ServiceRecord:
-        """A rolling update of service ``name`` (its primary version, when it has
-        several) to ``bundle`` and ``config``: new pods start next to the old ones,
-        which keep serving until the new ones are ready (``maxUnavailable: 0``). If
-        the new pods fail, the service converges back to the previous generation.
-
-        Raises
-        ------
-        DeploymentError
-            The new generation failed: rolled back, the previous one keeps serving —
-            or, when the objects of the previous one cannot be applied again,
-            ``Failed`` with why.
-
-        Examples
-        --------
-        >>> target.update("iris", "bundles/iris/2")  # doctest: +SKIP
-        """
-        del wait  # the rollout completes (or is undone) in this call
-        record = self.get(name)
-        cfg = self._update_config(record, config)
-        path = _bundle_path(bundle)
-        if "running_image" not in record.config:  # it never reached its cluster
-            fresh = self._deploy(name, path, cfg, record, True, show_output)
-            return self.workspace.services.put(fresh.replace(generation=record.generation + 1))
-        with self._cluster(cfg) as cluster:
-            return _RollingUpdate(self, cluster, record, path, cfg, show_output).run()
-
     def _update_config(self, record: ServiceRecord, config: Any) -> KubernetesConfig:
         current = self._cfg(record)
         if config is None:
@@ -559,16 +444,14 @@ class KubernetesTarget(Target):
         return cfg
 
     def _next(
-        self,
-        record: ServiceRecord,
-        cfg: KubernetesConfig,
-        bundle: Bundle,
-        path: Path,
-        mode: str | None,
-        image: str,
-        policy: str,
+        self, conn: Any, record: ServiceRecord, cfg: Any, path: Path, show_output: bool
     ) -> ServiceRecord:
-        """The record of the next generation (the primary version switched)."""
+        """The record of the next generation (the primary version switched), its
+        image built or taken."""
+        del conn
+        bundle = Bundle.load(path)
+        mode = self._access(record.name, bundle, cfg)
+        image, policy = self._image(record.name, bundle, cfg, mode, show_output)
         generation = record.generation + 1
         models = tuple(m.ref for m in bundle.models)
         config = {
@@ -600,53 +483,6 @@ class KubernetesTarget(Target):
             config={**config, "versions": versions},
         )
 
-    def _bundles(self, record: ServiceRecord) -> set[str]:
-        """The bundle folders a record uses (every version's)."""
-        paths = {record.bundle_path, *(v.get("bundle_path") for v in self._versions(record))}
-        return {str(p) for p in paths if p}
-
-    @staticmethod
-    def _union(versions: builtins.list[dict[str, Any]]) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(m for v in versions for m in v["models"]))
-
-    def get(self, name: str) -> ServiceRecord:
-        """The live record of service ``name`` (from its Deployments, pods and events).
-
-        Examples
-        --------
-        >>> target.get("iris").state  # doctest: +SKIP
-        <ServiceState.HEALTHY: 'Healthy'>
-        """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
-        return self._refresh(record)
-
-    def _refresh(self, record: ServiceRecord) -> ServiceRecord:
-        if "running_image" not in record.config:  # never got as far as the cluster
-            return record
-        with self._cluster(self._cfg(record)) as cluster:
-            seen, _ = self._observe(cluster, record)
-        if seen.state is record.state and seen.reason == record.error:
-            return record
-        return self.workspace.services.put(record.with_state(seen.state, seen.reason))
-
-    def list(self) -> builtins.list[ServiceRecord]:
-        """Live records of every Kubernetes service in the workspace (the stored
-        record when its cluster cannot be reached).
-
-        Examples
-        --------
-        >>> [r.name for r in target.list()]  # doctest: +SKIP
-        ['iris']
-        """
-        records = []
-        for record in self.workspace.services.list(target=self.name):
-            try:
-                records.append(self._refresh(record))
-            except TargetUnavailableError:
-                records.append(record)
-        return records
-
     def logs(self, name: str, tail: int | None = None) -> str:
         """Every pod's log (the last ``tail`` lines of each), each line prefixed with
         ``[pod]``; a container that crashed shows its previous run's output.
@@ -656,11 +492,10 @@ class KubernetesTarget(Target):
         >>> print(target.logs("iris", tail=5))  # doctest: +SKIP
         [iris-7d4f9-x2k8q] NBDEPLOY-READY
         """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
+        record = self._stored(name)
         cfg = self._cfg(record)
         lines: builtins.list[str] = []
-        with self._cluster(cfg) as cluster:
+        with self._connect(cfg) as cluster:
             pods = cluster.list("Pod", cfg.namespace, mf.label_selector(name))
             for pod in sorted(pods, key=lambda p: str(p["metadata"]["name"])):
                 lines += self._pod_lines(cluster, cfg.namespace, pod, tail)
@@ -681,34 +516,6 @@ class KubernetesTarget(Target):
             lines += [f"[{name}] {line}" for line in (text or "").splitlines()]
         return lines
 
-    def delete(self, name: str) -> None:
-        """Delete every object of service ``name`` (found by its labels), then its
-        record, bundles and runtime files. Nothing happens if it does not exist.
-
-        Raises
-        ------
-        TargetUnavailableError
-            The cluster cannot be reached (the record is kept, so a later delete can
-            finish the job).
-
-        Examples
-        --------
-        >>> target.delete("iris")  # doctest: +SKIP
-        """
-        try:
-            record = self.workspace.services.get(name)
-        except ServiceNotFoundError:
-            return
-        self._check_mine(record)
-        cfg = self._cfg(record)
-        with self._cluster(cfg) as cluster:
-            for kind, object_name in self._owned(cluster, record):
-                cluster.delete(kind, cfg.namespace, object_name)
-        self.workspace.services.delete(name)
-        for bundle in self._bundles(record):
-            self._remove_bundle(bundle)
-        shutil.rmtree(self._service_dir(name), ignore_errors=True)
-
     def manifests(self, name: str) -> mf.Manifests:
         """The service's objects as they are applied — without the Secret's keys (the
         notes say how to create it).
@@ -717,8 +524,7 @@ class KubernetesTarget(Target):
         --------
         >>> target.manifests("iris").save("k8s/iris.yaml")  # doctest: +SKIP
         """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
+        record = self._stored(name)
         if "running_image" not in record.config:
             raise DeploymentError(
                 f"service {name!r} never reached its cluster: it has no manifests yet",
@@ -726,104 +532,29 @@ class KubernetesTarget(Target):
             )
         return self._desired(record, with_secret=False)
 
-    def traffic(self, name: str) -> dict[str, int]:
-        """``{version: weight}``; empty while the service has a single version."""
-        record = self.workspace.services.get(name)
-        return {str(v["name"]): int(v["weight"]) for v in self._versions(record)}
+    def _current_version_facts(self, record: ServiceRecord) -> dict[str, Any]:
+        return {
+            "deployment": mf.k8s_name(record.name),
+            "image": record.config["running_image"],
+            "pull_policy": record.config.get("pull_policy", "IfNotPresent"),
+            "generation": record.generation,
+        }
 
-    def _live(self, name: str) -> ServiceRecord:
-        record = self.get(name)
-        if record.state is ServiceState.FAILED:
-            raise DeploymentError(
-                f"service {name!r} is Failed ({record.error}); its versions cannot change",
-                hint="deploy it again, or delete it",
-            )
-        return record
-
-    def _change(
-        self, record: ServiceRecord, new: ServiceRecord, what: str, show_output: bool
-    ) -> ServiceRecord:
-        """Converge to ``new`` and store it; converge back to ``record`` on failure."""
-        cfg = self._cfg(new)
-        with self._cluster(cfg) as cluster:
-            seen = self._converge(cluster, new, time.monotonic() + cfg.timeout, show_output)
-            if seen.state is not ServiceState.HEALTHY:
-                self._converge(cluster, record, None, show_output)
-                raise DeploymentError(
-                    f"{what} of service {record.name!r} failed: {seen.state.value}: "
-                    f"{seen.reason or 'timed out'}; the endpoint is unchanged",
-                    hint="see get_logs()",
-                )
-        return self.workspace.services.put(new.with_state(ServiceState.HEALTHY))
-
-    def add_version(
-        self,
-        name: str,
-        version: str,
-        bundle: Any,
-        weight: int = 0,
-        *,
-        current_name: str = "v1",
-        show_output: bool = False,
-    ) -> ServiceRecord:
-        """Serve ``bundle`` as version ``version`` with ``weight`` % of the traffic
-        (the others' weights shrink to make room). The first call names the running
-        version ``current_name``, starts the router and points ``Service <svc>`` at
-        it: the scoring URI does not change.
-
-        Examples
-        --------
-        >>> target.add_version("iris", "v2", "bundles/iris/3", weight=10)  # doctest: +SKIP
-        """
-        from nbdeploy.targets.weights import rescale
-
-        check_name(version, "version")
-        weight = _check_weight(weight, f"version {version!r}")
-        record = self._live(name)
-        versions = self._versions(record) or self._first_version(record, current_name)
-        if any(v["name"] == version for v in versions):
-            raise InvalidArgumentError(
-                f"service {name!r} already has a version {version!r}",
-                hint="pick another name",
-            )
-        path = _bundle_path(bundle)
-        loaded = Bundle.load(path)
+    def _new_version_facts(
+        self, record: ServiceRecord, version: str, bundle: Bundle, show_output: bool
+    ) -> dict[str, Any]:
         cfg = self._cfg(record)
-        image, policy = self._image(name, loaded, cfg, self._auth_mode(record), show_output)
-        scaled = rescale({v["name"]: v["weight"] for v in versions}, 100 - weight)
-        for entry in versions:
-            entry["weight"] = scaled[entry["name"]]
-        versions.append(
-            {
-                "name": version,
-                "deployment": mf.Workload(name, image, version=version).deployment_name,
-                "image": image,
-                "pull_policy": policy,
-                "generation": record.generation,
-                "models": [m.ref for m in loaded.models],
-                "bundle_path": str(path),
-                "weight": weight,
-            }
-        )
-        new = self._with_versions(record, versions, record.config.get("primary") or current_name)
-        return self._change(record, new, f"adding version {version!r}", show_output)
+        mode = self._auth_mode(record)
+        image, policy = self._image(record.name, bundle, cfg, mode, show_output)
+        return {
+            "deployment": mf.Workload(record.name, image, version=version).deployment_name,
+            "image": image,
+            "pull_policy": policy,
+            "generation": record.generation,
+        }
 
-    def _first_version(
-        self, record: ServiceRecord, current_name: str
-    ) -> builtins.list[dict[str, Any]]:
-        check_name(current_name, "version")
-        return [
-            {
-                "name": current_name,
-                "deployment": mf.k8s_name(record.name),
-                "image": record.config["running_image"],
-                "pull_policy": record.config.get("pull_policy", "IfNotPresent"),
-                "generation": record.generation,
-                "models": list(record.models),
-                "bundle_path": record.bundle_path,
-                "weight": 100,
-            }
-        ]
+    def _finish(self, conn: Any, record: ServiceRecord) -> ServiceRecord:
+        return self._with_uris(record, conn)
 
     def _with_versions(
         self, record: ServiceRecord, versions: builtins.list[dict[str, Any]], primary: str
@@ -832,172 +563,5 @@ class KubernetesTarget(Target):
             record.config["running_image"],
             record.config.get("pull_policy", "IfNotPresent"),
         ]
-        return record.replace(
-            models=self._union(versions),
-            config={
-                **record.config,
-                "versions": versions,
-                "primary": primary,
-                "routes_generation": int(record.config.get("routes_generation", 0)) + 1,
-                "router_image": list(router),
-            },
-        )
-
-    def _find(self, record: ServiceRecord, version: str) -> dict[str, Any]:
-        versions = self._versions(record)
-        if not versions:
-            raise InvalidArgumentError(
-                f"service {record.name!r} has a single version and no traffic split",
-                hint="add a second version first: service.add_version('v2', models=..., weight=10)",
-            )
-        for entry in versions:
-            if entry["name"] == version:
-                return entry
-        raise InvalidArgumentError(
-            f"service {record.name!r} has no version {version!r}",
-            hint=f"its versions: {', '.join(v['name'] for v in versions)}",
-        )
-
-    def set_traffic(self, name: str, weights: Mapping[str, int]) -> ServiceRecord:
-        """New weights (percent, adding up to 100; versions left out get 0). Returns
-        once every router pod uses them.
-
-        Examples
-        --------
-        >>> target.set_traffic("iris", {"v1": 50, "v2": 50})  # doctest: +SKIP
-        """
-        if not isinstance(weights, Mapping) or not weights:
-            raise InvalidArgumentError(
-                f"traffic weights must be a non-empty dict, got {weights!r}",
-                hint="e.g. {'v1': 90, 'v2': 10}",
-            )
-        record = self._live(name)
-        for version, weight in weights.items():
-            self._find(record, str(version))
-            _check_weight(weight, f"version {version!r}")
-        if sum(weights.values()) != 100:
-            raise InvalidArgumentError(
-                f"traffic weights {dict(weights)} add up to {sum(weights.values())}, not 100",
-                hint="give percentages that add up to 100; versions left out get 0",
-            )
-        versions = self._versions(record)
-        for entry in versions:
-            entry["weight"] = int(weights.get(entry["name"], 0))
-        new = self._with_versions(record, versions, str(record.config["primary"]))
-        return self._change(record, new, "the traffic change", False)
-
-    def remove_version(self, name: str, version: str) -> ServiceRecord:
-        """Delete version ``version`` (it must get no traffic); if it was the primary,
-        the remaining version with the most traffic becomes primary.
-
-        Examples
-        --------
-        >>> target.remove_version("iris", "v2")  # doctest: +SKIP
-        """
-        record = self._live(name)
-        gone = self._find(record, version)
-        versions = self._versions(record)
-        if len(versions) == 1:
-            raise InvalidArgumentError(
-                f"version {version!r} is the last version of service {name!r}",
-                hint="delete the service instead",
-            )
-        if gone["weight"] > 0:
-            raise InvalidArgumentError(
-                f"version {version!r} of service {name!r} still gets {gone['weight']}% of "
-                "the traffic",
-                hint="shift it away first: service.set_traffic({...}), or service.rollback()",
-            )
-        keep = [v for v in versions if v["name"] != version]
-        primary = str(record.config["primary"])
-        if primary == version:
-            primary = str(max(keep, key=lambda v: v["weight"])["name"])
-        new = self._with_versions(record, keep, primary)
-        new = self._change(record, new, f"removing version {version!r}", False)
-        self._remove_bundle(gone.get("bundle_path"))
-        return new
-
-    def rollback(self, name: str) -> ServiceRecord:
-        """All traffic back to the primary version; the other versions are deleted.
-
-        Examples
-        --------
-        >>> target.rollback("iris").config["primary"]  # doctest: +SKIP
-        'v1'
-        """
-        record = self._live(name)
-        primary = self._find(record, str(record.config["primary"]))
-        others = [v for v in self._versions(record) if v["name"] != primary["name"]]
-        new = self._with_versions(record, [{**primary, "weight": 100}], primary["name"])
-        new = self._change(record, new, "the rollback", False)
-        for entry in others:
-            self._remove_bundle(entry.get("bundle_path"))
-        return new
-
-
-class _RollingUpdate(Rollout):
-    """The Kubernetes primitives of the update algorithm: Kubernetes rolls the pods
-    itself (``maxUnavailable: 0``), so starting the new generation is applying its
-    objects and waiting for the rollout; restoring the old one is applying its
-    objects again (its pods never stopped serving)."""
-
-    output_hint = "see the new pods' output with"
-
-    def __init__(
-        self,
-        target: KubernetesTarget,
-        cluster: Any,
-        record: ServiceRecord,
-        bundle: Path,
-        config: KubernetesConfig,
-        show_output: bool,
-    ) -> None:
-        super().__init__(target, record, bundle, timeout=config.timeout, show_output=show_output)
-        self.k8s = target
-        self.cluster = cluster
-        self.config = config
-        self.new = record
-        self.seen = Observation(ServiceState.TRANSITIONING, None)
-
-    @property
-    def kept(self) -> str:  # type: ignore[override]
-        return f"rolled back, generation {self.record.generation} keeps serving"
-
-    def prepare(self) -> None:
-        loaded = Bundle.load(self.bundle)
-        mode = self.k8s._access(self.name, loaded, self.config)
-        image, policy = self.k8s._image(self.name, loaded, self.config, mode, self.show_output)
-        self.new = self.k8s._next(
-            self.record, self.config, loaded, self.bundle, mode, image, policy
-        )
-
-    def make_room(self) -> bool:
-        return True  # a failed rollout is undone by applying the old objects again
-
-    def start(self) -> None:
-        deadline = time.monotonic() + self.config.timeout
-        self.seen = self.k8s._converge(self.cluster, self.new, deadline, self.show_output)
-
-    def wait_ready(self) -> Outcome:
-        if self.seen.state is ServiceState.HEALTHY:
-            return Outcome(True)
-        reason = self.seen.reason or f"not rolled out within {self.config.timeout:g} s"
-        return Outcome(False, f"{self.seen.state.value}: {reason}")
-
-    def discard_new(self) -> None:
-        if str(self.bundle) != self.record.bundle_path:
-            self.k8s._remove_bundle(str(self.bundle))
-
-    def restore_old(self) -> None:
-        self.k8s._converge(self.cluster, self.record, None, self.show_output)
-
-    def stop_old(self) -> None:
-        return None  # Kubernetes retired the old pods in the rollout
-
-    def commit(self) -> ServiceRecord:
-        updated = self.k8s._with_uris(self.new, self.cluster).with_state(ServiceState.HEALTHY)
-        return self.k8s.workspace.services.put(updated)
-
-    def retire_bundles(self, updated: ServiceRecord) -> None:
-        for old in self.k8s._bundles(self.record) - self.k8s._bundles(updated):
-            self.k8s._remove_bundle(old)
+        new = super()._with_versions(record, versions, primary)
+        return new.replace(config={**new.config, "router_image": list(router)})

@@ -9,18 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from nbdeploy.exceptions import InvalidArgumentError
+from nbdeploy.targets.base import bundle_folder
 
 __all__ = ["bundle_log_level", "bundle_models", "bundle_path", "bundle_settings"]
 
 
 def bundle_path(bundle: Any) -> Path:
-    raw = getattr(bundle, "path", bundle)
-    if not isinstance(raw, (str, os.PathLike)):
-        raise InvalidArgumentError(
-            f"expected a bundle or a bundle folder, got {type(bundle).__name__}",
-            hint="build one with nbdeploy.core.bundle.build_bundle(...)",
-        )
-    path = Path(raw).expanduser().absolute()
+    """The folder of ``bundle`` (see :func:`~nbdeploy.targets.base.bundle_folder`),
+    which must hold a ``bundle.json``: the local target reads it before it starts."""
+    path = bundle_folder(bundle)
     if not (path / "bundle.json").is_file():
         raise InvalidArgumentError(
             f"bundle folder {str(path)!r} does not exist or has no bundle.json",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -16,7 +15,7 @@ from nbdeploy.core.serving import (
     usable_cores,
 )
 from nbdeploy.exceptions import InvalidArgumentError
-from nbdeploy.targets.config import TargetConfig
+from nbdeploy.targets.config import TargetConfig, check_host, check_port
 
 __all__ = ["LocalConfig"]
 
@@ -85,28 +84,10 @@ class LocalConfig(TargetConfig):
     coerce_hint: ClassVar[str] = "use LocalConfig(port=..., host=...)"
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.port, bool)
-            or not isinstance(self.port, int)
-            or not (0 <= self.port <= 65535)
-        ):
-            raise InvalidArgumentError(
-                f"invalid port {self.port!r} for a local service",
-                hint="use a port between 1 and 65535, or 0 to pick a free one",
-            )
-        if not isinstance(self.host, str) or not self.host:
-            raise InvalidArgumentError(
-                f"invalid host {self.host!r} for a local service",
-                hint="use '127.0.0.1' (loopback) or another IP address of this machine",
-            )
-        if self.host != "localhost":
-            try:
-                ipaddress.ip_address(self.host)
-            except ValueError:
-                raise InvalidArgumentError(
-                    f"invalid host {self.host!r} for a local service: not an IP address",
-                    hint="use '127.0.0.1' (loopback), 'localhost' or an IP address",
-                ) from None
+        check_port(self.port, self.label)
+        check_host(
+            self.host, self.label, "use '127.0.0.1' (loopback), 'localhost' or an IP address"
+        )
         if not isinstance(self.warm_start, bool):
             raise InvalidArgumentError(f"warm_start must be True or False, got {self.warm_start!r}")
         if (
@@ -118,7 +99,7 @@ class LocalConfig(TargetConfig):
                 f"invalid timeout {self.timeout!r} for a local service",
                 hint="give the seconds to wait for the service, e.g. 120",
             )
-        object.__setattr__(self, "timeout", float(self.timeout))
+        self._set("timeout", float(self.timeout))
         if not isinstance(self.auth_enabled, bool) or not isinstance(self.token_auth_enabled, bool):
             raise InvalidArgumentError("auth_enabled and token_auth_enabled must be True or False")
         if self.auth_enabled and self.token_auth_enabled:
@@ -126,7 +107,7 @@ class LocalConfig(TargetConfig):
                 "auth_enabled and token_auth_enabled cannot both be True",
                 hint="choose key auth (auth_enabled) or token auth (token_auth_enabled)",
             )
-        object.__setattr__(self, "cors", CorsPolicy.from_value(self.cors))
+        self._set("cors", CorsPolicy.from_value(self.cors))
         if self.replicas != "auto" and (
             isinstance(self.replicas, bool)
             or not isinstance(self.replicas, int)

@@ -6,13 +6,11 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
-import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nbdeploy.core.refs import check_name
 from nbdeploy.core.services import ServiceRecord, ServiceState
 from nbdeploy.exceptions import (
     DeploymentError,
@@ -24,7 +22,7 @@ from nbdeploy.targets.base import Target
 from nbdeploy.targets.probe import PROBE_TIMEOUT, probe
 from nbdeploy.targets.process.processes import LogFollower, check_port_free, read_log_tail
 from nbdeploy.targets.process.supervisor import ProcessId, Supervisor, Watcher, terminate_all
-from nbdeploy.targets.records import conclude_wait, existing_for_redeploy, settled, uri
+from nbdeploy.targets.records import conclude_wait, settled, uri
 from nbdeploy.targets.rollout import redeploy
 
 from . import traffic
@@ -67,22 +65,28 @@ class LocalTarget(Target):
     """
 
     name = "local"
+    config_class = LocalConfig
 
     def __init__(self, workspace: Workspace) -> None:
         super().__init__(workspace)
         self._replicas = Replicas(workspace)
         self._watcher = Watcher.shared()
 
-    def deploy(
+    def _bundle_path(self, bundle: Any) -> Path:
+        return bundle_path(bundle)
+
+    def _deploy(
         self,
         name: str,
-        bundle: Any,
-        config: Any = None,
+        path: Path,
+        cfg: Any,
+        existing: ServiceRecord | None,
         *,
-        wait: bool = True,
-        show_output: bool = False,
+        wait: bool,
+        show_output: bool,
     ) -> ServiceRecord:
-        """Run ``bundle`` as local service ``name``; the record once ``Healthy``.
+        """Run the bundle at ``path`` as local service ``name``; the record once
+        ``Healthy``.
 
         With ``replicas`` > 1 the first server starts, then the others take over its
         socket; this call then waits for all of them even with ``wait=False``.
@@ -90,9 +94,7 @@ class LocalTarget(Target):
         Raises
         ------
         InvalidArgumentError
-            A bad name, a missing bundle folder, or a port already in use.
-        ServiceExistsError
-            A live service of that name exists (update or delete it first).
+            A port already in use.
         DeploymentError
             The server failed to start (the record says ``Failed`` with the reason;
             the traceback is in :meth:`logs`) or was not healthy within the timeout.
@@ -102,22 +104,15 @@ class LocalTarget(Target):
         >>> target.deploy("diabetes", "bundles/diabetes/1", LocalConfig())  # doctest: +SKIP
         ServiceRecord(name='diabetes', target='local', state='Healthy', ...)
         """
-        check_name(name, "service")
-        cfg = LocalConfig.coerce(config)
-        path = bundle_path(bundle)
         models = bundle_models(path)
-        store = self.workspace.services
-        existing = existing_for_redeploy(self, name, self._refresh, "local")
         if existing is not None:
-            self._stop_processes(existing)
-        host = cfg.bind_host
-        if cfg.port and not check_port_free(host, cfg.port):
+            self._stop(existing)
+        if cfg.port and not check_port_free(cfg.bind_host, cfg.port):
             raise InvalidArgumentError(
-                f"port {cfg.port} on {host} is already in use",
+                f"port {cfg.port} on {cfg.bind_host} is already in use",
                 hint="pick another port, or port=0 for a free one",
             )
         self._service_dir(name).mkdir(parents=True, exist_ok=True)
-        follower = LogFollower.at_end(self._replicas.log_file(name))
         record = ServiceRecord(
             name,
             self.name,
@@ -130,8 +125,18 @@ class LocalTarget(Target):
             record = record.replace(created=existing.created)
         if show_output:
             print(f"{name}: {record.state.value}", flush=True)
-        # The record is written once the process exists (one database write fewer on
-        # the cold-start path); a failure to start is recorded as Failed.
+        record = self._spawn_first(record, path, cfg)
+        if not wait and cfg.replica_count == 1:
+            return record
+        record = self._wait_record(record, cfg.timeout, show_output)
+        return self._watched(self._add_replicas(record, path, cfg, show_output))
+
+    def _spawn_first(self, record: ServiceRecord, path: Path, cfg: LocalConfig) -> ServiceRecord:
+        """Start the first server and store the record naming it. The record is
+        written once the process exists (one database write fewer on the cold-start
+        path); a failure to start is recorded as ``Failed``."""
+        name, store = record.name, self.workspace.services
+        follower = LogFollower.at_end(self._replicas.log_file(name))
         handover_socket = self._replicas.handover_path(name)
         try:
             proc, port, mode = self._replicas.spawn(
@@ -143,7 +148,8 @@ class LocalTarget(Target):
         except Exception as exc:
             store.put(record.with_state(ServiceState.FAILED, error=str(exc)))
             raise
-        record = store.put(
+        host = cfg.bind_host
+        return store.put(
             record.replace(
                 scoring_uri=uri(host, port, "/score"),
                 swagger_uri=uri(host, port, "/swagger.json"),
@@ -158,10 +164,6 @@ class LocalTarget(Target):
                 },
             )
         )
-        if not wait and cfg.replica_count == 1:
-            return record
-        record = self._wait_record(record, cfg.timeout, show_output)
-        return self._watched(self._add_replicas(record, path, cfg, show_output))
 
     def _add_replicas(
         self, record: ServiceRecord, bundle: Path, cfg: LocalConfig, show_output: bool
@@ -210,9 +212,7 @@ class LocalTarget(Target):
         --------
         >>> target.wait("diabetes", 60, show_output=True)  # doctest: +SKIP
         """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
-        return self._wait_record(record, timeout, show_output)
+        return self._wait_record(self._stored(name), timeout, show_output)
 
     def _wait_record(
         self, record: ServiceRecord, timeout: float | None, show_output: bool
@@ -267,8 +267,7 @@ class LocalTarget(Target):
         >>> target.update("diabetes", "bundles/diabetes/2")  # doctest: +SKIP
         """
         del wait  # the switch completes in this call
-        record = self._refresh(self.workspace.services.get(name))
-        self._check_mine(record)
+        record = self.get(name)
         if record.config.get("versions"):
             return self._update_primary(record, bundle, config, show_output)
         path = bundle_path(bundle)
@@ -285,34 +284,11 @@ class LocalTarget(Target):
                     record,
                     path,
                     cfg,
-                    clear=lambda: self._stop_processes(record),
+                    clear=lambda: self._stop(record),
                     show_output=show_output,
                 )
             )
         return self._watched(LocalRollout(self, record, path, cfg, show_output=show_output).run())
-
-    def get(self, name: str) -> ServiceRecord:
-        """The live record of local service ``name``: process alive and ``GET /``
-        answering → ``Healthy``; alive but silent → ``Unhealthy``; gone → ``Failed``.
-
-        Examples
-        --------
-        >>> target.get("diabetes").state  # doctest: +SKIP
-        <ServiceState.HEALTHY: 'Healthy'>
-        """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
-        return self._refresh(record)
-
-    def list(self) -> builtins.list[ServiceRecord]:
-        """Live records of every local service in the workspace.
-
-        Examples
-        --------
-        >>> [r.name for r in target.list()]  # doctest: +SKIP
-        ['diabetes']
-        """
-        return [self._refresh(r) for r in self.workspace.services.list(target=self.name)]
 
     def logs(self, name: str, tail: int | None = None) -> str:
         """The output of service ``name`` (server log incl. tracebacks; last ``tail`` lines).
@@ -321,30 +297,8 @@ class LocalTarget(Target):
         --------
         >>> print(target.logs("diabetes", tail=5))  # doctest: +SKIP
         """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
+        self._stored(name)
         return read_log_tail(self._replicas.log_file(name), tail)
-
-    def delete(self, name: str) -> None:
-        """Stop service ``name`` (SIGTERM, then SIGKILL after a deadline) and remove its
-        record, runtime files and — when it lives in the workspace — its bundle.
-        Deleting a service that does not exist does nothing.
-
-        Examples
-        --------
-        >>> target.delete("diabetes")  # doctest: +SKIP
-        """
-        try:
-            record = self.workspace.services.get(name)
-        except ServiceNotFoundError:
-            return
-        self._check_mine(record)
-        self._stop_processes(record)
-        self.workspace.services.delete(name)
-        self._remove_bundle(record.bundle_path)
-        for version_bundle in traffic.version_bundles(record):
-            self._remove_bundle(version_bundle)
-        shutil.rmtree(self._service_dir(name), ignore_errors=True)
 
     def add_version(
         self,
@@ -414,9 +368,7 @@ class LocalTarget(Target):
         >>> target.traffic("churn")  # doctest: +SKIP
         {'v1': 90, 'v2': 10}
         """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
-        return traffic.traffic_of(record)
+        return traffic.traffic_of(self._stored(name))
 
     def _update_primary(
         self, record: ServiceRecord, bundle: Any, config: Any, show_output: bool
@@ -433,7 +385,7 @@ class LocalTarget(Target):
                 )
         return traffic.update_version(self, record.name, None, bundle, show_output=show_output)
 
-    def _stop_processes(self, record: ServiceRecord) -> None:
+    def _stop(self, record: ServiceRecord) -> None:
         """Stop every process of a record at once: its servers (replicas), a next
         generation being started, and for an endpoint with versions its router and
         the versions' servers. The service is no longer watched."""

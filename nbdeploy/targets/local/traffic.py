@@ -56,7 +56,7 @@ from nbdeploy.targets.process.supervisor import (
     terminate_all,
 )
 from nbdeploy.targets.records import logs_hint
-from nbdeploy.targets.weights import rescale
+from nbdeploy.targets.weights import check_weight, rescale
 
 from .bundles import bundle_models, bundle_path, bundle_settings
 from .config import LocalConfig
@@ -183,15 +183,6 @@ def _live_record(target: Target, name: str) -> ServiceRecord:
             hint="deploy it again (nbdeploy.deploy(..., name=...)) or delete it",
         )
     return record
-
-
-def _check_weight(weight: object, what: str) -> int:
-    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
-        raise InvalidArgumentError(
-            f"invalid traffic weight {weight!r} for {what}",
-            hint="weights are whole percentages from 0 to 100",
-        )
-    return weight
 
 
 def _union(versions: Iterable[Version]) -> tuple[str, ...]:
@@ -441,7 +432,7 @@ def add_version(
     >>> add_version(target, "churn", "v2", "bundles/churn/2", weight=10)  # doctest: +SKIP
     """
     check_name(version, "version")
-    weight = _check_weight(weight, f"version {version!r}")
+    weight = check_weight(weight, f"version {version!r}")
     record = _live_record(target, name)
     path = bundle_path(bundle)
     models = bundle_models(path)
@@ -547,7 +538,7 @@ def set_traffic(target: Target, name: str, weights: Mapping[str, int]) -> Servic
     for version, weight in weights.items():
         if version not in known:
             _find(versions, str(version), name)
-        _check_weight(weight, f"version {version!r}")
+        check_weight(weight, f"version {version!r}")
     total = sum(weights.values())
     if total != 100:
         raise InvalidArgumentError(

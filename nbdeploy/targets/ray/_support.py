@@ -21,13 +21,10 @@ from typing import Any
 
 import psutil
 
-from nbdeploy.core.services import ServiceState
 from nbdeploy.exceptions import TargetUnavailableError
 
 __all__ = [
-    "Observation",
     "ProcessId",
-    "combine",
     "pick_weighted",
     "private_dir",
     "read_tail",
@@ -149,51 +146,6 @@ def read_tail(path: Path, tail: int | None = None, max_bytes: int = 2_000_000) -
         data = data.split(b"\n", 1)[-1]
     lines = data.decode("utf-8", "replace").splitlines(keepends=True)
     return "".join(lines if tail is None else lines[-tail:] if tail > 0 else [])
-
-
-@dataclass(frozen=True)
-class Observation:
-    """A state, why (``None`` when healthy) and how far the replicas are.
-
-    Examples
-    --------
-    >>> Observation(ServiceState.HEALTHY, None, "1 of 1 replicas running").state
-    <ServiceState.HEALTHY: 'Healthy'>
-    """
-
-    state: ServiceState
-    reason: str | None
-    progress: str = ""
-
-
-#: Most pressing first: one failed part makes the whole service failed.
-_ORDER = (
-    ServiceState.FAILED,
-    ServiceState.UNSCHEDULABLE,
-    ServiceState.UNHEALTHY,
-    ServiceState.TRANSITIONING,
-    ServiceState.HEALTHY,
-)
-
-
-def combine(parts: Mapping[str, Observation]) -> Observation:
-    """One state for several deployments (versions, router): the most pressing one,
-    its reason prefixed with the deployment's name.
-
-    Examples
-    --------
-    >>> combine({"v1": Observation(ServiceState.HEALTHY, None),
-    ...          "v2": Observation(ServiceState.FAILED, "boom")}).reason
-    'v2: boom'
-    """
-    if not parts:
-        return Observation(ServiceState.FAILED, "no deployment")
-    if len(parts) == 1:
-        return next(iter(parts.values()))
-    name, worst = min(parts.items(), key=lambda item: _ORDER.index(item[1].state))
-    reason = f"{name}: {worst.reason}" if worst.reason else None
-    progress = "; ".join(f"{n}: {o.progress}" for n, o in parts.items() if o.progress)
-    return Observation(worst.state, reason, progress)
 
 
 def pick_weighted(weights: Mapping[str, int], draw: float) -> str | None:

@@ -17,7 +17,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -28,6 +27,7 @@ from nbdeploy.core.auth import CorsPolicy
 from nbdeploy.core.serving import check_serving_settings
 from nbdeploy.exceptions import InvalidArgumentError
 from nbdeploy.profiling import replicas_for
+from nbdeploy.targets.config import TargetConfig, optional_positive, positive
 
 __all__ = ["AUTOSCALING_KEYS", "PROXY_LOCATIONS", "RayConfig", "is_local_address"]
 
@@ -72,20 +72,6 @@ def is_local_address(address: str | None) -> bool:
     return host.startswith(_LOOPBACK)
 
 
-def _number(value: Any, what: str, *, integer: bool = False, zero: bool = False) -> Any:
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok or not math.isfinite(value):
-        kind = "a whole number" if integer else "a number"
-        raise InvalidArgumentError(f"{what} must be {kind}, got {value!r}")
-    if value < 0 or (value == 0 and not zero):
-        raise InvalidArgumentError(f"{what} must be positive, got {value!r}")
-    return int(value) if integer else float(value)
-
-
-def _optional(value: Any, what: str, *, integer: bool = False) -> Any:
-    return None if value is None else _number(value, what, integer=integer)
-
-
 def _actor_options(value: Any) -> dict[str, Any]:
     """``ray_actor_options`` checked: known keys, non-negative sizes."""
     if value is None:
@@ -104,9 +90,9 @@ def _actor_options(value: Any) -> dict[str, Any]:
         )
     for key in ("num_cpus", "num_gpus"):
         if key in options:
-            options[key] = _number(options[key], f"ray_actor_options[{key!r}]", zero=True)
+            options[key] = positive(options[key], f"ray_actor_options[{key!r}]", zero=True)
     if "memory" in options:
-        options["memory"] = _number(options["memory"], "ray_actor_options['memory'] (bytes)")
+        options["memory"] = positive(options["memory"], "ray_actor_options['memory'] (bytes)")
     resources = options.get("resources")
     if resources is not None:
         if not isinstance(resources, Mapping) or not all(isinstance(k, str) for k in resources):
@@ -115,7 +101,7 @@ def _actor_options(value: Any) -> dict[str, Any]:
                 f"got {resources!r}"
             )
         options["resources"] = {
-            k: _number(v, f"resource {k!r}", zero=True) for k, v in resources.items()
+            k: positive(v, f"resource {k!r}", zero=True) for k, v in resources.items()
         }
     if "accelerator_type" in options and not isinstance(options["accelerator_type"], str):
         raise InvalidArgumentError("ray_actor_options['accelerator_type'] must be a string")
@@ -143,21 +129,21 @@ def _autoscaling(value: Any) -> dict[str, Any] | None:
         )
     for key in ("min_replicas", "initial_replicas"):
         if key in settings:
-            settings[key] = _number(settings[key], key, integer=True, zero=True)
+            settings[key] = positive(settings[key], key, integer=True, zero=True)
     if "max_replicas" in settings:
-        settings["max_replicas"] = _number(settings["max_replicas"], "max_replicas", integer=True)
+        settings["max_replicas"] = positive(settings["max_replicas"], "max_replicas", integer=True)
     if "target_ongoing_requests" in settings:
-        settings["target_ongoing_requests"] = _number(
+        settings["target_ongoing_requests"] = positive(
             settings["target_ongoing_requests"], "target_ongoing_requests"
         )
     for key in ("upscale_delay_s", "downscale_delay_s"):
         if key in settings:
-            settings[key] = _number(settings[key], key, zero=True)
+            settings[key] = positive(settings[key], key, zero=True)
     return settings
 
 
 @dataclass(frozen=True, repr=False)
-class RayConfig:
+class RayConfig(TargetConfig):
     """Deployment configuration of the Ray target (a Ray Serve application).
 
     Parameters
@@ -249,48 +235,14 @@ class RayConfig:
     timeout: float = 600.0
 
     target: ClassVar[str] = "ray"
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RayConfig:
-        """The configuration a :meth:`to_dict` (or a user's dict) describes; unknown
-        settings are an error naming the known ones."""
-        values = dict(data)
-        given = values.pop("target", cls.target)
-        if given != cls.target:
-            raise InvalidArgumentError(
-                f"configuration for target {given!r} given to the ray target"
-            )
-        known = set(_names(cls))
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InvalidArgumentError(
-                f"unknown Ray deployment setting(s): {', '.join(map(str, unknown))}",
-                hint=f"known settings: {', '.join(sorted(known))}",
-            )
-        return cls(**values)
-
-    @classmethod
-    def coerce(cls, config: Any) -> RayConfig:
-        """``config`` as a :class:`RayConfig` (from ``None``, a dict or itself)."""
-        if config is None:
-            return cls()
-        if isinstance(config, cls):
-            return config
-        if isinstance(config, Mapping):
-            return cls.from_dict(config)
-        raise InvalidArgumentError(
-            f"expected a RayConfig for the ray target, got {type(config).__name__}",
-            hint="use RayWebservice.deploy_configuration(...) or RayConfig(...)",
-        )
+    label: ClassVar[str] = "Ray"
+    coerce_hint: ClassVar[str] = "use RayWebservice.deploy_configuration(...) or RayConfig(...)"
 
     def __post_init__(self) -> None:
         self._check_cluster()
         self._check_scaling()
         self._check_access()
         self._check_proxy()
-
-    def _set(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
 
     def _check_cluster(self) -> None:
         if self.address is not None and (
@@ -310,10 +262,12 @@ class RayConfig:
             self._set("runtime_env", dict(self.runtime_env))
         if self.ship_bundle is not None and not isinstance(self.ship_bundle, bool):
             raise InvalidArgumentError("ship_bundle must be True, False or None")
-        self._set("timeout", _number(self.timeout, "timeout"))
+        self._set("timeout", positive(self.timeout, "timeout"))
 
     def _check_scaling(self) -> None:
-        self._set("num_replicas", _optional(self.num_replicas, "num_replicas", integer=True))
+        self._set(
+            "num_replicas", optional_positive(self.num_replicas, "num_replicas", integer=True)
+        )
         self._set("autoscaling", _autoscaling(self.autoscaling))
         if self.num_replicas is not None and self.autoscaling is not None:
             raise InvalidArgumentError(
@@ -323,10 +277,10 @@ class RayConfig:
         self._set("ray_actor_options", _actor_options(self.ray_actor_options))
         self._set(
             "max_ongoing_requests",
-            _optional(self.max_ongoing_requests, "max_ongoing_requests", integer=True),
+            optional_positive(self.max_ongoing_requests, "max_ongoing_requests", integer=True),
         )
-        self._set("target_rps", _optional(self.target_rps, "target_rps"))
-        self._set("request_seconds", _optional(self.request_seconds, "request_seconds"))
+        self._set("target_rps", optional_positive(self.target_rps, "target_rps"))
+        self._set("request_seconds", optional_positive(self.request_seconds, "request_seconds"))
         if (self.target_rps is None) != (self.request_seconds is None):
             raise InvalidArgumentError(
                 "sizing needs both target_rps and request_seconds",
@@ -451,13 +405,6 @@ class RayConfig:
     def actor_options(self) -> dict[str, Any]:
         """Ray's ``ray_actor_options`` of a replica (0.1 CPU unless given)."""
         return {"num_cpus": 0.1, **self.ray_actor_options}
-
-    @property
-    def auth_mode(self) -> str | None:
-        """``"key"``, ``"token"`` or ``None``."""
-        if self.auth_enabled:
-            return "key"
-        return "token" if self.token_auth_enabled else None
 
     def prefix_for(self, service: str) -> str:
         """The route prefix of service ``service``.

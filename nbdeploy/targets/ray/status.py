@@ -35,13 +35,34 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from nbdeploy.core.services import ServiceState
+from nbdeploy.targets.observation import Observation, worst_of
 
-from ._support import Observation, combine
 from .replica import INIT_FAILED
 
-__all__ = ["Observation", "combine", "failure_reason", "observe", "request_of", "unschedulable"]
+__all__ = ["combine", "failure_reason", "observe", "request_of", "unschedulable"]
 
 _SERVING = {"HEALTHY", "UPSCALING", "DOWNSCALING"}
+#: Most pressing first: one failed part makes the whole service failed.
+_ORDER = (
+    ServiceState.FAILED,
+    ServiceState.UNSCHEDULABLE,
+    ServiceState.UNHEALTHY,
+    ServiceState.TRANSITIONING,
+    ServiceState.HEALTHY,
+)
+
+
+def combine(parts: Mapping[str, Observation]) -> Observation:
+    """One state for several deployments (versions, router): the most pressing one,
+    its reason prefixed with the deployment's name.
+
+    Examples
+    --------
+    >>> combine({"v1": Observation(ServiceState.HEALTHY, None),
+    ...          "v2": Observation(ServiceState.FAILED, "boom")}).reason
+    'v2: boom'
+    """
+    return worst_of(parts, _ORDER, "no deployment")
 
 
 def _status(value: Any) -> str:

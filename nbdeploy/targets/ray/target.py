@@ -27,7 +27,6 @@ import builtins
 import contextlib
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -35,7 +34,6 @@ from typing import Any
 
 from nbdeploy.core.auth import auth_file_path, read_auth_file
 from nbdeploy.core.bundle import Bundle
-from nbdeploy.core.refs import check_name
 from nbdeploy.core.services import ServiceRecord, ServiceState
 from nbdeploy.core.serving import drain_seconds
 from nbdeploy.exceptions import (
@@ -43,19 +41,18 @@ from nbdeploy.exceptions import (
     InvalidArgumentError,
     NbdeployError,
     ServiceExistsError,
-    ServiceNotFoundError,
     TargetUnavailableError,
 )
-from nbdeploy.targets.base import Target
+from nbdeploy.targets.converging import ConvergingTarget
+from nbdeploy.targets.observation import Observation
 from nbdeploy.targets.process.processes import check_port_free
 from nbdeploy.targets.records import uri
-from nbdeploy.targets.weights import rescale
 
 from . import application as ap
 from ._support import read_tail
 from .cluster import EmbeddedCluster, free_port
 from .config import RayConfig, is_local_address
-from .status import Observation, observe, replicas, request_of
+from .status import observe, replicas, request_of
 
 __all__ = ["RayTarget"]
 
@@ -69,26 +66,7 @@ _RAY_LINE = re.compile(
 )
 
 
-def _bundle_path(bundle: Any) -> Path:
-    raw = getattr(bundle, "path", bundle)
-    if not isinstance(raw, (str, os.PathLike)):
-        raise InvalidArgumentError(
-            f"expected a bundle or a bundle folder, got {type(bundle).__name__}",
-            hint="build one with nbdeploy.core.bundle.build_bundle(...)",
-        )
-    return Path(raw).expanduser().absolute()
-
-
-def _check_weight(weight: object, what: str) -> int:
-    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
-        raise InvalidArgumentError(
-            f"invalid traffic weight {weight!r} for {what}",
-            hint="weights are whole percentages from 0 to 100",
-        )
-    return weight
-
-
-class RayTarget(Target):
+class RayTarget(ConvergingTarget):
     """Services as Ray Serve applications (see the module docstring).
 
     Examples
@@ -102,15 +80,10 @@ class RayTarget(Target):
     """
 
     name = "ray"
+    config_class = RayConfig
 
-    @staticmethod
-    def _cfg(record: ServiceRecord) -> RayConfig:
+    def _cfg(self, record: ServiceRecord) -> RayConfig:
         return RayConfig.from_record_config(record.config)
-
-    @staticmethod
-    def _versions(record: ServiceRecord) -> builtins.list[dict[str, Any]]:
-        raw = record.config.get("versions")
-        return [dict(v) for v in raw] if isinstance(raw, list) else []
 
     def _auth(self, record: ServiceRecord) -> dict[str, Any] | None:
         if not record.config.get("auth_mode"):
@@ -154,7 +127,7 @@ class RayTarget(Target):
         return EmbeddedCluster(self.workspace.run_dir)
 
     @contextlib.contextmanager
-    def _session(self, cfg: RayConfig, *, start: bool = False, show: bool = False) -> Iterator[Any]:
+    def _connect(self, cfg: RayConfig, *, start: bool = False, show: bool = False) -> Iterator[Any]:
         """This process connected to the service's cluster (the embedded one started
         when ``start``); the session module."""
         from . import session
@@ -247,39 +220,17 @@ class RayTarget(Target):
             return Observation(ServiceState.TRANSITIONING, None)
         return self._await(session, record, deadline, show_output)
 
-    def _settle(
-        self, record: ServiceRecord, seen: Observation, what: str, limit: float, show: bool
-    ) -> ServiceRecord:
-        """Store how a wait ended; raise unless ``Healthy``."""
-        store = self.workspace.services
-        if seen.state is ServiceState.HEALTHY:
-            record = store.put(record.with_state(ServiceState.HEALTHY))
-            if show:
-                print(f"{record.name}: Healthy at {record.scoring_uri}", flush=True)
-            return record
-        if seen.state is ServiceState.TRANSITIONING:
-            seen = Observation(
-                ServiceState.FAILED,
-                f"not ready within {limit:g} s ({seen.progress or 'no replica started'})",
-            )
-        record = store.put(record.with_state(seen.state, seen.reason))
-        if show:
-            print(f"{record.name}: {seen.state.value}: {seen.reason}", flush=True)
-        raise DeploymentError(
-            f"{what} of Ray service {record.name!r}: {seen.state.value}: {seen.reason}",
-            hint=f"see nbdeploy.get_service({record.name!r}).get_logs()",
-        )
-
-    def deploy(
+    def _deploy(
         self,
         name: str,
-        bundle: Any,
-        config: Any = None,
+        path: Path,
+        cfg: Any,
+        existing: ServiceRecord | None,
         *,
-        wait: bool = True,
-        show_output: bool = False,
+        wait: bool,
+        show_output: bool,
     ) -> ServiceRecord:
-        """Run ``bundle`` as a Serve application on the cluster (the workspace's
+        """Run the bundle as a Serve application on the cluster (the workspace's
         embedded one, started if needed, unless ``address`` names another) and wait
         for its replicas.
 
@@ -288,8 +239,8 @@ class RayTarget(Target):
         TargetUnavailableError
             Ray is not installed, or the cluster cannot be reached.
         ServiceExistsError
-            A live service of that name exists, or the cluster has an application of
-            that name (or on that route prefix) this workspace did not make.
+            The cluster has an application of that name (or on that route prefix)
+            this workspace did not make.
         DeploymentError
             The replicas failed (``Failed`` with ``init()``'s error, or
             ``Unschedulable`` with the resource no node has).
@@ -298,10 +249,6 @@ class RayTarget(Target):
         --------
         >>> target.deploy("iris", bundle, RayConfig(num_replicas=2))  # doctest: +SKIP
         """
-        check_name(name, "service")
-        cfg = RayConfig.coerce(config)
-        path = _bundle_path(bundle)
-        existing = self._replaceable(name)
         loaded = Bundle.load(path)
         store = self.workspace.services
         record = ServiceRecord(
@@ -320,7 +267,7 @@ class RayTarget(Target):
         if existing is not None:
             record = record.replace(created=existing.created)
         try:
-            with self._session(cfg, start=True, show=show_output) as session:
+            with self._connect(cfg, start=True, show=show_output) as session:
                 if existing is None and name in session.application_names():
                     raise ServiceExistsError(
                         f"the Ray cluster already runs a Serve application {name!r} that "
@@ -338,103 +285,40 @@ class RayTarget(Target):
             return record
         return self._settle(record, seen, "deployment", cfg.timeout, show_output)
 
-    def _replaceable(self, name: str) -> ServiceRecord | None:
-        """The stored record a deploy of ``name`` may replace: none, or a ``Failed``
-        Ray service (a live one is updated with ``update()``, not redeployed).
+    def _reached(self, record: ServiceRecord) -> bool:
+        return "proxy" in record.config
 
-        Raises
-        ------
-        ServiceExistsError
-            The name belongs to another target's service, or to a live Ray service.
-        """
-        try:
-            existing = self.workspace.services.get(name)
-        except ServiceNotFoundError:
-            return None
-        if existing.target != self.name:
-            raise ServiceExistsError(
-                f"service {name!r} already runs on target {existing.target!r}",
-                hint="delete it first, or pick another name",
-            )
-        if self._refresh_quiet(existing).state is not ServiceState.FAILED:
-            raise ServiceExistsError(
-                f"Ray service {name!r} already exists and is running",
-                hint="update it with update(), or delete it first",
-            )
-        return existing
-
-    def wait(
-        self, name: str, timeout: float | None = None, show_output: bool = False
-    ) -> ServiceRecord:
-        """Block until service ``name`` leaves ``Transitioning``, printing how its
-        replicas come up with ``show_output``; its record.
-
-        Raises
-        ------
-        DeploymentError
-            It ended ``Failed``, ``Unschedulable`` or ``Unhealthy``, or timed out.
-
-        Examples
-        --------
-        >>> target.wait("iris", 300, show_output=True)  # doctest: +SKIP
-        """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
+    def _look(self, record: ServiceRecord) -> Observation:
         cfg = self._cfg(record)
-        limit = float(timeout if timeout is not None else cfg.timeout)
-        with self._session(cfg) as session:
-            seen = self._await(session, record, time.monotonic() + limit, show_output)
-        return self._settle(record, seen, "wait", limit, show_output)
+        try:
+            with self._connect(cfg) as session:
+                return self._observe(session, record)
+        except TargetUnavailableError as exc:
+            if not cfg.embedded:
+                raise
+            return Observation(ServiceState.FAILED, exc.message)
 
-    def update(
-        self,
-        name: str,
-        bundle: Any,
-        config: Any = None,
-        *,
-        wait: bool = True,
-        show_output: bool = False,
-    ) -> ServiceRecord:
-        """A rolling update of service ``name`` (its primary version, when it has
-        several) to ``bundle`` and ``config``: Serve starts the new replicas next to
-        the old ones, which keep serving until the new ones run. If the new replicas
-        fail, the service converges back to the previous generation.
+    def _refresh_existing(self, record: ServiceRecord) -> ServiceRecord:
+        """:meth:`_refresh`, an unreachable cluster counting as ``Failed`` (a redeploy
+        may replace it)."""
+        try:
+            return self._refresh(record)
+        except TargetUnavailableError as exc:
+            return record.with_state(ServiceState.FAILED, exc.message)
 
-        Raises
-        ------
-        DeploymentError
-            The new generation failed (the previous one keeps serving).
-
-        Examples
-        --------
-        >>> target.update("iris", "bundles/iris/2")  # doctest: +SKIP
-        """
-        del wait  # the rollout completes (or is undone) in this call
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
-        cfg = self._update_config(record, config)
-        path = _bundle_path(bundle)
-        loaded = Bundle.load(path)
-        new = self._next(record, cfg, loaded, path)
-        with self._session(cfg, start=True, show=show_output) as session:
-            if show_output:
-                print(f"{name}: rolling update to generation {new.generation}", flush=True)
-            new = self._with_uris(new, self._proxy(session, cfg))
-            seen = self._converge(session, new, time.monotonic() + cfg.timeout, show_output)
-            if seen.state is not ServiceState.HEALTHY:
-                self._converge(session, record, None, show_output)  # back to the old one
-                reason = seen.reason or f"not ready within {cfg.timeout:g} s"
-                raise DeploymentError(
-                    f"update of Ray service {name!r} failed: {seen.state.value}: {reason}; "
-                    f"rolled back, generation {record.generation} keeps serving",
-                    hint="see get_logs() for the new replicas' output",
+    def _stop(self, record: ServiceRecord) -> None:
+        cfg = self._cfg(record)
+        if "proxy" in record.config and (not cfg.embedded or self._embedded().current()):
+            with self._connect(cfg) as session:
+                session.delete_application(
+                    str(record.config.get("app") or record.name), timeout=60.0 + _drain(record)
                 )
-        updated = self.workspace.services.put(new.with_state(ServiceState.HEALTHY))
-        for old in self._bundles(record) - self._bundles(updated):
-            self._remove_bundle(old)
-        if show_output:
-            print(f"{name}: Healthy (generation {updated.generation})", flush=True)
-        return updated
+
+    def _timed_out(self, limit: float, progress: str) -> str:
+        return f"not ready within {limit:g} s ({progress or 'no replica started'})"
+
+    def _failure_hint(self, record: ServiceRecord) -> str:
+        return f"see nbdeploy.get_service({record.name!r}).get_logs()"
 
     def _update_config(self, record: ServiceRecord, config: Any) -> RayConfig:
         current = self._cfg(record)
@@ -452,9 +336,11 @@ class RayTarget(Target):
         return cfg
 
     def _next(
-        self, record: ServiceRecord, cfg: RayConfig, bundle: Bundle, path: Path
+        self, conn: Any, record: ServiceRecord, cfg: Any, path: Path, show_output: bool
     ) -> ServiceRecord:
-        """The record of the next generation (the primary version switched)."""
+        """The record of the next generation (the primary version switched), with the
+        URIs of the proxy it will be served by."""
+        bundle = Bundle.load(path)
         models = tuple(m.ref for m in bundle.models)
         config = {**record.config, **cfg.to_dict(), "auth_mode": _auth_mode(bundle)}
         versions = self._versions(record)
@@ -463,66 +349,11 @@ class RayTarget(Target):
                 version.update(models=list(models), bundle_path=str(path))
         if versions:
             config["versions"] = versions
-            models = _union(versions)
-        return record.replace(
+            models = self._union(versions)
+        new = record.replace(
             models=models, bundle_path=str(path), generation=record.generation + 1, config=config
         )
-
-    def _bundles(self, record: ServiceRecord) -> set[str]:
-        paths = {record.bundle_path, *(v.get("bundle_path") for v in self._versions(record))}
-        return {str(p) for p in paths if p}
-
-    def get(self, name: str) -> ServiceRecord:
-        """The live record of service ``name`` (from Serve's status of its replicas).
-
-        Examples
-        --------
-        >>> target.get("iris").state  # doctest: +SKIP
-        <ServiceState.HEALTHY: 'Healthy'>
-        """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
-        return self._refresh(record)
-
-    def _refresh(self, record: ServiceRecord) -> ServiceRecord:
-        if "proxy" not in record.config:  # never reached its cluster
-            return record
-        cfg = self._cfg(record)
-        try:
-            with self._session(cfg) as session:
-                seen = self._observe(session, record)
-        except TargetUnavailableError as exc:
-            if not cfg.embedded:
-                raise
-            seen = Observation(ServiceState.FAILED, exc.message)
-        if seen.state is record.state and seen.reason == record.error:
-            return record
-        return self.workspace.services.put(record.with_state(seen.state, seen.reason))
-
-    def _refresh_quiet(self, record: ServiceRecord) -> ServiceRecord:
-        """:meth:`_refresh`, an unreachable cluster counting as ``Failed`` (a redeploy
-        may replace it)."""
-        try:
-            return self._refresh(record)
-        except TargetUnavailableError as exc:
-            return record.with_state(ServiceState.FAILED, exc.message)
-
-    def list(self) -> builtins.list[ServiceRecord]:
-        """Live records of every Ray service in the workspace (the stored record when
-        its cluster cannot be reached).
-
-        Examples
-        --------
-        >>> [r.name for r in target.list()]  # doctest: +SKIP
-        ['iris']
-        """
-        records = []
-        for record in self.workspace.services.list(target=self.name):
-            try:
-                records.append(self._refresh(record))
-            except TargetUnavailableError:
-                records.append(record)
-        return records
+        return self._with_uris(new, self._proxy(conn, cfg))
 
     def logs(self, name: str, tail: int | None = None) -> str:
         """What the service's replicas wrote (``print`` in ``init()``/``run()``, the
@@ -533,9 +364,8 @@ class RayTarget(Target):
         --------
         >>> print(target.logs("iris", tail=20))  # doctest: +SKIP
         """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
-        with self._session(self._cfg(record)) as session:
+        record = self._stored(name)
+        with self._connect(self._cfg(record)) as session:
             app = session.application_details(str(record.config.get("app") or name))
             nodes = {n["id"]: n for n in session.cluster_nodes()}
         lines: builtins.list[str] = []
@@ -545,36 +375,6 @@ class RayTarget(Target):
             lines += _replica_lines(replica, nodes.get(replica.get("node_id")), tail)
         return "\n".join(lines[-tail:] if tail else lines)
 
-    def delete(self, name: str) -> None:
-        """Delete the service's Serve application (its replicas stop), then its
-        record, bundles and runtime files. Nothing happens if it does not exist.
-
-        Raises
-        ------
-        TargetUnavailableError
-            An existing cluster cannot be reached (the record is kept, so a later
-            delete can finish the job).
-
-        Examples
-        --------
-        >>> target.delete("iris")  # doctest: +SKIP
-        """
-        try:
-            record = self.workspace.services.get(name)
-        except ServiceNotFoundError:
-            return
-        self._check_mine(record)
-        cfg = self._cfg(record)
-        if "proxy" in record.config and (not cfg.embedded or self._embedded().current()):
-            with self._session(cfg) as session:
-                session.delete_application(
-                    str(record.config.get("app") or name), timeout=60.0 + _drain(record)
-                )
-        self.workspace.services.delete(name)
-        for bundle in self._bundles(record):
-            self._remove_bundle(bundle)
-        shutil.rmtree(self._service_dir(name), ignore_errors=True)
-
     def sync_auth(self, name: str) -> None:
         """Send the service's auth file to its replicas again (after ``regen_key``):
         Serve applies it in place, no replica restarts.
@@ -583,204 +383,16 @@ class RayTarget(Target):
         --------
         >>> target.sync_auth("iris")  # doctest: +SKIP
         """
-        record = self.workspace.services.get(name)
-        self._check_mine(record)
+        record = self._stored(name)
         if not record.config.get("auth_mode"):
             return
         cfg = self._cfg(record)
-        with self._session(cfg) as session:
+        with self._connect(cfg) as session:
             seen = self._converge(session, record, time.monotonic() + cfg.timeout, False)
         if seen.state is not ServiceState.HEALTHY:
             raise DeploymentError(
                 f"new keys of Ray service {name!r} not applied: {seen.state.value}: {seen.reason}"
             )
-
-    def traffic(self, name: str) -> dict[str, int]:
-        """``{version: weight}``; empty while the service has a single version."""
-        record = self.workspace.services.get(name)
-        return {str(v["name"]): int(v["weight"]) for v in self._versions(record)}
-
-    def _live(self, name: str) -> ServiceRecord:
-        record = self.get(name)
-        if record.state is ServiceState.FAILED:
-            raise DeploymentError(
-                f"service {name!r} is Failed ({record.error}); its versions cannot change",
-                hint="deploy it again, or delete it",
-            )
-        return record
-
-    def _change(
-        self, record: ServiceRecord, new: ServiceRecord, what: str, show_output: bool
-    ) -> ServiceRecord:
-        """Converge to ``new`` and store it; converge back to ``record`` on failure."""
-        cfg = self._cfg(new)
-        with self._session(cfg) as session:
-            seen = self._converge(session, new, time.monotonic() + cfg.timeout, show_output)
-            if seen.state is not ServiceState.HEALTHY:
-                self._converge(session, record, None, show_output)
-                raise DeploymentError(
-                    f"{what} of service {record.name!r} failed: {seen.state.value}: "
-                    f"{seen.reason or 'timed out'}; the endpoint is unchanged",
-                    hint="see get_logs()",
-                )
-        return self.workspace.services.put(new.with_state(ServiceState.HEALTHY))
-
-    def add_version(
-        self,
-        name: str,
-        version: str,
-        bundle: Any,
-        weight: int = 0,
-        *,
-        current_name: str = "v1",
-        show_output: bool = False,
-    ) -> ServiceRecord:
-        """Serve ``bundle`` as version ``version`` with ``weight`` % of the traffic
-        (the others' weights shrink to make room). The first call names the running
-        version ``current_name`` and puts the router in front: same scoring URI.
-
-        Examples
-        --------
-        >>> target.add_version("iris", "v2", "bundles/iris/3", weight=10)  # doctest: +SKIP
-        """
-        check_name(version, "version")
-        weight = _check_weight(weight, f"version {version!r}")
-        check_name(current_name, "version")
-        record = self._live(name)
-        versions = self._versions(record) or [
-            {
-                "name": current_name,
-                "models": list(record.models),
-                "bundle_path": record.bundle_path,
-                "weight": 100,
-            }
-        ]
-        if any(v["name"] == version for v in versions):
-            raise InvalidArgumentError(
-                f"service {name!r} already has a version {version!r}", hint="pick another name"
-            )
-        path = _bundle_path(bundle)
-        loaded = Bundle.load(path)
-        scaled = rescale({v["name"]: v["weight"] for v in versions}, 100 - weight)
-        for entry in versions:
-            entry["weight"] = scaled[entry["name"]]
-        versions.append(
-            {
-                "name": version,
-                "models": [m.ref for m in loaded.models],
-                "bundle_path": str(path),
-                "weight": weight,
-            }
-        )
-        new = self._with_versions(record, versions, record.config.get("primary") or current_name)
-        return self._change(record, new, f"adding version {version!r}", show_output)
-
-    def _with_versions(
-        self, record: ServiceRecord, versions: builtins.list[dict[str, Any]], primary: str
-    ) -> ServiceRecord:
-        return record.replace(
-            models=_union(versions),
-            config={
-                **record.config,
-                "versions": versions,
-                "primary": primary,
-                "routes_generation": int(record.config.get("routes_generation", 0)) + 1,
-            },
-        )
-
-    def _find(self, record: ServiceRecord, version: str) -> dict[str, Any]:
-        versions = self._versions(record)
-        if not versions:
-            raise InvalidArgumentError(
-                f"service {record.name!r} has a single version and no traffic split",
-                hint="add a second version first: service.add_version('v2', models=..., weight=10)",
-            )
-        for entry in versions:
-            if entry["name"] == version:
-                return entry
-        raise InvalidArgumentError(
-            f"service {record.name!r} has no version {version!r}",
-            hint=f"its versions: {', '.join(v['name'] for v in versions)}",
-        )
-
-    def set_traffic(self, name: str, weights: Mapping[str, int]) -> ServiceRecord:
-        """New weights (percent, adding up to 100; versions left out get 0), applied
-        by the router in place. Returns once every router replica uses them.
-
-        Examples
-        --------
-        >>> target.set_traffic("iris", {"v1": 50, "v2": 50})  # doctest: +SKIP
-        """
-        if not isinstance(weights, Mapping) or not weights:
-            raise InvalidArgumentError(
-                f"traffic weights must be a non-empty dict, got {weights!r}",
-                hint="e.g. {'v1': 90, 'v2': 10}",
-            )
-        record = self._live(name)
-        for version, weight in weights.items():
-            self._find(record, str(version))
-            _check_weight(weight, f"version {version!r}")
-        if sum(weights.values()) != 100:
-            raise InvalidArgumentError(
-                f"traffic weights {dict(weights)} add up to {sum(weights.values())}, not 100",
-                hint="give percentages that add up to 100; versions left out get 0",
-            )
-        versions = self._versions(record)
-        for entry in versions:
-            entry["weight"] = int(weights.get(entry["name"], 0))
-        new = self._with_versions(record, versions, str(record.config["primary"]))
-        return self._change(record, new, "the traffic change", False)
-
-    def remove_version(self, name: str, version: str) -> ServiceRecord:
-        """Delete version ``version`` (it must get no traffic); if it was the primary,
-        the remaining version with the most traffic becomes primary.
-
-        Examples
-        --------
-        >>> target.remove_version("iris", "v2")  # doctest: +SKIP
-        """
-        record = self._live(name)
-        gone = self._find(record, version)
-        versions = self._versions(record)
-        if len(versions) == 1:
-            raise InvalidArgumentError(
-                f"version {version!r} is the last version of service {name!r}",
-                hint="delete the service instead",
-            )
-        if gone["weight"] > 0:
-            raise InvalidArgumentError(
-                f"version {version!r} of service {name!r} still gets {gone['weight']}% of "
-                "the traffic",
-                hint="shift it away first: service.set_traffic({...}), or service.rollback()",
-            )
-        keep = [v for v in versions if v["name"] != version]
-        primary = str(record.config["primary"])
-        if primary == version:
-            primary = str(max(keep, key=lambda v: v["weight"])["name"])
-        new = self._change(record, self._with_versions(record, keep, primary), "removal", False)
-        self._remove_bundle(gone.get("bundle_path"))
-        return new
-
-    def rollback(self, name: str) -> ServiceRecord:
-        """All traffic back to the primary version; the other versions are deleted.
-
-        Examples
-        --------
-        >>> target.rollback("iris").config["primary"]  # doctest: +SKIP
-        'v1'
-        """
-        record = self._live(name)
-        primary = self._find(record, str(record.config["primary"]))
-        others = [v for v in self._versions(record) if v["name"] != primary["name"]]
-        new = self._with_versions(record, [{**primary, "weight": 100}], primary["name"])
-        new = self._change(record, new, "the rollback", False)
-        for entry in others:
-            self._remove_bundle(entry.get("bundle_path"))
-        return new
-
-
-def _union(versions: builtins.list[dict[str, Any]]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(str(m) for v in versions for m in v["models"]))
 
 
 def _settings(bundle_path: str | None) -> dict[str, Any]:

@@ -219,7 +219,7 @@ def test_pod_problems_name_the_pod_and_the_cause() -> None:
 
 
 def test_combine_reports_the_most_pressing_part() -> None:
-    from nbdeploy.targets.kubernetes.status import Observation
+    from nbdeploy.targets.observation import Observation
 
     parts = {
         "iris": Observation(ServiceState.HEALTHY, None, "1 of 1"),
@@ -273,7 +273,7 @@ def test_an_unreachable_cluster_is_a_clear_error(tmp_path: Path) -> None:
     missing = str(tmp_path / "no-kubeconfig")
     with (
         pytest.raises(TargetUnavailableError, match="no usable Kubernetes configuration"),
-        target._cluster(KubernetesConfig(kubeconfig=missing)),
+        target._connect(KubernetesConfig(kubeconfig=missing)),
     ):
         pass
 
