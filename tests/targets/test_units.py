@@ -84,3 +84,15 @@ def test_rotating_log_caps_the_file_and_follower_follows(tmp_path: Path) -> None
     assert path.stat().st_size <= 100 + 40
     assert Path(str(path) + ".1").stat().st_size <= 100 + 40
     assert read_log_tail(path, 2).splitlines() == lines[-2:]
+
+
+def test_a_closed_rotating_log_lets_go_of_its_file(tmp_path: Path) -> None:
+    """A process forked from one that logs (the warm server's children) drops the
+    parent's log by closing it: the descriptor is released and writes are refused."""
+    log = RotatingLog(tmp_path / "warm.log", redirect_fds=False)
+    fd = log.fileno()
+    log.close()
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    with pytest.raises(ValueError, match="closed"):
+        log.write("late\n")

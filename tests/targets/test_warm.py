@@ -20,7 +20,8 @@ import pytest
 from nbdeploy.core.workspace import Workspace
 from nbdeploy.exceptions import TargetUnavailableError
 from nbdeploy.targets.process import processes as _process
-from nbdeploy.targets.process.supervisor import ProcessId
+from nbdeploy.targets.process import supervisor
+from nbdeploy.targets.process.supervisor import ProcessId, parent_pid, read_exit_status
 from nbdeploy.targets.process.warm import (
     WarmPaths,
     _own_child,
@@ -99,6 +100,27 @@ def test_idle_server_exits_by_itself(workspace: Workspace) -> None:
         assert warm_server_status(workspace) is None
     finally:
         shutdown_warm_server(workspace)
+
+
+def test_the_warm_server_is_started_by_the_supervisor(workspace: Workspace) -> None:
+    """Like every server, the warm server is launched through the supervisor: it is
+    not this process's child, its launcher is reaped, its output goes to its log and
+    how it ended is recorded."""
+    status = ensure_warm_server(workspace, wait=True, idle_timeout=2.0)
+    assert status is not None
+    pid = int(status["pid"])
+    try:
+        assert parent_pid(pid) != os.getpid()
+        assert _gone(pid)
+    finally:
+        shutdown_warm_server(workspace)
+    paths = WarmPaths.for_workspace(workspace)
+    record = read_exit_status(paths.run_dir / f"exit-{pid}.json")
+    assert record is not None
+    assert record["returncode"] == 0
+    assert f"warm: pid {pid} stopped" in paths.log_file.read_text()
+    supervisor.reap_launchers(5.0)
+    assert supervisor._launchers == []
 
 
 def test_long_workspace_path_uses_a_short_socket_in_a_private_folder(tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ through the same lifecycle, written here once:
   launcher at once and never holds the child as a zombie. :func:`launch` runs this
   module as that launcher (``python -m nbdeploy.targets.process.supervisor`` for a
   server, ``python -I supervisor.py`` by path for the router) and returns the
-  child's :class:`ProcessId`; the warm server calls :func:`run_child` in the child
-  it forks itself (it is the parent and reaps);
+  child's :class:`ProcessId` (:func:`launch_nowait` does not wait for it: the warm
+  server, started where a caller must not block); the warm server calls
+  :func:`run_child` in each child it forks itself (it is the parent and reaps);
 - **stop**: :func:`terminate` / :func:`terminate_all` — SIGTERM, a grace period,
   SIGKILL, and wait until the process is gone (reaped by its parent);
 - **why it ended**: :func:`exit_reason` reads the exit record (waiting a moment for
@@ -37,6 +38,7 @@ the warm server before it forks, and the router's launcher runs this file by pat
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import json
@@ -65,11 +67,13 @@ __all__ = [
     "detach",
     "exit_reason",
     "launch",
+    "launch_nowait",
     "main",
     "parent_pid",
     "process_start_time",
     "process_uid",
     "read_exit_status",
+    "reap_launchers",
     "run_child",
     "terminate",
     "terminate_all",
@@ -370,6 +374,8 @@ class RotatingLog(io.TextIOBase):
         self._open()
 
     def write(self, text: str) -> int:
+        if self._fd < 0:
+            raise ValueError("I/O operation on a closed log")
         data = text.encode("utf-8", "backslashreplace")
         view = memoryview(data)
         while view:
@@ -390,6 +396,14 @@ class RotatingLog(io.TextIOBase):
 
     def flush(self) -> None:
         return None
+
+    def close(self) -> None:
+        """Close the log's descriptor (a process forked from one that logs here —
+        the warm server's children — drops its copy this way)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        super().close()
 
     encoding = "utf-8"
     errors = "backslashreplace"
@@ -482,6 +496,23 @@ class LaunchError(RuntimeError):
     """The launcher could not start the program (its error output is the message)."""
 
 
+def _launcher_command(
+    program: Sequence[str], log_file: Path, exit_dir: Path, isolated: bool
+) -> list[str]:
+    launcher = [str(SUPERVISOR_SCRIPT)] if isolated else ["-m", _MODULE]
+    return [
+        sys.executable,
+        *(["-I"] if isolated else []),
+        *launcher,
+        "--log",
+        str(log_file),
+        "--exit-dir",
+        str(exit_dir),
+        "--",
+        *program,
+    ]
+
+
 def launch(
     program: Sequence[str],
     *,
@@ -502,20 +533,8 @@ def launch(
     LaunchError
         The launcher did not report a child.
     """
-    launcher = [str(SUPERVISOR_SCRIPT)] if isolated else ["-m", _MODULE]
-    command = [
-        sys.executable,
-        *(["-I"] if isolated else []),
-        *launcher,
-        "--log",
-        str(log_file),
-        "--exit-dir",
-        str(exit_dir),
-        "--",
-        *program,
-    ]
     result = subprocess.run(
-        command,
+        _launcher_command(program, log_file, exit_dir, isolated),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         cwd=str(cwd),
@@ -529,6 +548,55 @@ def launch(
         )
     except (ValueError, IndexError, KeyError, TypeError):
         raise LaunchError(result.stderr.decode("utf-8", "replace").strip() or "no output") from None
+
+
+# Launchers started by launch_nowait, reaped by later calls and at exit.
+_launchers: list[subprocess.Popen[bytes]] = []
+_launchers_lock = threading.Lock()
+
+
+def reap_launchers(wait: float = 0.0) -> None:
+    """Reap the launchers :func:`launch_nowait` started that have exited (waiting up
+    to ``wait`` seconds for each), so none is left a zombie."""
+    with _launchers_lock:
+        for proc in list(_launchers):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=wait) if wait else proc.poll()
+            if proc.returncode is not None:
+                _launchers.remove(proc)
+
+
+# A launcher exits right after forking; reap it at the latest when this interpreter
+# exits, so no zombie is left and Popen does not warn about it.
+atexit.register(reap_launchers, 5.0)
+
+
+def launch_nowait(
+    program: Sequence[str],
+    *,
+    log_file: Path,
+    exit_dir: Path,
+    cwd: Path,
+    pass_fds: Sequence[int] = (),
+) -> None:
+    """Start ``program`` detached like :func:`launch`, without waiting for the
+    launcher (it is reaped later by :func:`reap_launchers`): for a caller that must
+    not block — the warm server started at the notebook extension's load — and
+    learns of the child another way. ``pass_fds`` are inherited by the child (the
+    warm server's lock)."""
+    reap_launchers()
+    with open(os.devnull, "wb") as devnull:
+        proc = subprocess.Popen(
+            _launcher_command(program, log_file, exit_dir, False),
+            stdin=subprocess.DEVNULL,
+            stdout=devnull,
+            stderr=devnull,
+            cwd=str(cwd),
+            start_new_session=True,
+            pass_fds=tuple(pass_fds),
+        )
+    with _launchers_lock:
+        _launchers.append(proc)
 
 
 class Supervisor:

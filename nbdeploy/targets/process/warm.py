@@ -12,7 +12,8 @@ Layout (under ``<workspace>/run/``)::
     warm.sock   unix socket (or a short path under /tmp when that is too long)
     warm.pid    {"pid", "start_time", "fingerprint", "socket"} of the running server
     warm.lock   held (flock) by the warm server for its whole life
-    warm.log    its own output
+    warm.log    its own output (capped: it rotates to warm.log.1)
+    exit-<pid>.json   how a warm server ended (its launcher's record)
 
 Protocol: one JSON object per connection, one JSON reply::
 
@@ -44,7 +45,6 @@ another server.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import fcntl
 import hashlib
@@ -54,7 +54,6 @@ import secrets
 import selectors
 import signal
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -66,6 +65,7 @@ from nbdeploy.exceptions import DeploymentError, InvalidArgumentError, TargetUna
 from .processes import code_fingerprint, peer_credentials, private_socket_dir
 from .supervisor import (
     ProcessId,
+    launch_nowait,
     parent_pid,
     process_uid,
     run_child,
@@ -180,23 +180,6 @@ class WarmPaths:
         return self.run_dir / "warm.log"
 
 
-# Launchers of warm servers started with wait=False, reaped on later calls.
-_launchers: list[subprocess.Popen[bytes]] = []
-
-
-def _reap_launchers(wait: float = 0.0) -> None:
-    for proc in list(_launchers):
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=wait) if wait else proc.poll()
-        if proc.returncode is not None:
-            _launchers.remove(proc)
-
-
-# A launcher exits right after forking the server; reap it at the latest when this
-# interpreter exits, so no zombie is left and Popen does not warn about it.
-atexit.register(_reap_launchers, 5.0)
-
-
 def _request(paths: WarmPaths, message: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Send one request and read the reply (with ``"peer_pid"`` added: the server's
     PID as the kernel reports it); OSError / ValueError when unreachable.
@@ -274,40 +257,32 @@ def warm_server_status(workspace: Any, *, timeout: float = 2.0) -> dict[str, Any
 
 
 def _start(paths: WarmPaths, lock_fd: int, idle_timeout: float, fingerprint: str) -> None:
-    """Launch a detached warm server that inherits the locked ``lock_fd``."""
+    """Launch a detached warm server that inherits the locked ``lock_fd`` (without
+    waiting: the caller learns of it from its socket)."""
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     for stale in (paths.socket, paths.pid_file):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(stale)
-    log = os.open(paths.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "nbdeploy.targets.process.warm",
-                "--run-dir",
-                str(paths.run_dir),
-                "--socket",
-                paths.socket,
-                "--lock-fd",
-                str(lock_fd),
-                "--idle-timeout",
-                repr(float(idle_timeout)),
-                "--fingerprint",
-                fingerprint,
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            cwd=str(paths.run_dir),
-            start_new_session=True,
-            pass_fds=(lock_fd,),
-        )
-    finally:
-        os.close(log)
-    # The launcher forks the real server and exits at once; reap it later.
-    _launchers.append(proc)
+    launch_nowait(
+        [
+            "-m",
+            "nbdeploy.targets.process.warm",
+            "--run-dir",
+            str(paths.run_dir),
+            "--socket",
+            paths.socket,
+            "--lock-fd",
+            str(lock_fd),
+            "--idle-timeout",
+            repr(float(idle_timeout)),
+            "--fingerprint",
+            fingerprint,
+        ],
+        log_file=paths.log_file,
+        exit_dir=paths.run_dir,
+        cwd=paths.run_dir,
+        pass_fds=(lock_fd,),
+    )
 
 
 def _start_unless_starting(paths: WarmPaths, idle_timeout: float, fingerprint: str) -> None:
@@ -399,7 +374,6 @@ def ensure_warm_server(
             "warm start needs os.fork, which this platform lacks",
             hint="deploy with warm_start=False",
         )
-    _reap_launchers()
     paths = WarmPaths.for_workspace(workspace)
     fingerprint = code_fingerprint()
     deadline = time.monotonic() + (timeout if wait else 0.0)
@@ -824,10 +798,8 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fingerprint", required=True)
     args = parser.parse_args(argv)
 
-    # Detach: the launcher exits now (its parent reaps it) and the server is adopted
-    # by init, so no kernel keeps it as a zombie.
-    if os.fork() > 0:
-        os._exit(0)
+    # Started by the supervisor's launcher (see _start): already detached, in its own
+    # session, its output in the capped warm.log.
     run_dir = Path(args.run_dir)
     me = ProcessId.of(os.getpid())
     info = {**me.to_dict(), "fingerprint": args.fingerprint, "socket": args.socket}
