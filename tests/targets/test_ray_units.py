@@ -9,6 +9,7 @@ import importlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +94,62 @@ def test_the_private_ray_names_the_session_uses_are_there() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+class _FlakyRay:
+    """Stands in for the ``ray`` module: ``init`` fails with each of ``errors`` in
+    turn, then succeeds."""
+
+    def __init__(self, *errors: str) -> None:
+        self.errors = list(errors)
+        self.calls: list[str] = []
+
+    def init(self, address: str, **_: object) -> None:
+        self.calls.append("init")
+        if self.errors:
+            raise ConnectionError(self.errors.pop(0))
+
+    def shutdown(self) -> None:
+        self.calls.append("shutdown")
+
+
+@pytest.fixture
+def quiet_session(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from nbdeploy.targets.ray import session
+
+    monkeypatch.setattr(session, "_forget_serve_client", lambda: None)
+    monkeypatch.setattr(session.time, "sleep", lambda _: None)
+    return session
+
+
+def test_a_ray_client_server_that_did_not_start_is_tried_again(quiet_session: Any) -> None:
+    """The cluster's side of a ``ray://`` connection (a driver its client server
+    starts) sometimes misses Ray's startup deadline on a busy machine: the next
+    attempt starts another. Each failed attempt is undone first (``ray.shutdown``
+    leaves client mode; without it the next ``ray.init`` fails)."""
+    ray = _FlakyRay("Starting Ray client server failed. See ray_client_server_23000.err")
+    quiet_session._init(ray, "ray://127.0.0.1:10001")
+    assert ray.calls == ["init", "shutdown", "init"]
+
+
+def test_other_connection_failures_are_not_tried_again(quiet_session: Any) -> None:
+    from nbdeploy.exceptions import TargetUnavailableError
+
+    for address, error in [
+        ("ray://127.0.0.1:10001", "ray client connection timeout"),
+        ("127.0.0.1:6379", "Starting Ray client server failed"),
+    ]:
+        ray = _FlakyRay(error)
+        with pytest.raises(TargetUnavailableError, match=f"at {address}: ConnectionError"):
+            quiet_session._init(ray, address)
+        assert ray.calls == ["init", "shutdown"]
+
+
+def test_a_ray_client_server_that_never_starts_is_reported(quiet_session: Any) -> None:
+    from nbdeploy.exceptions import TargetUnavailableError
+
+    failed = "Starting Ray client server failed"
+    ray = _FlakyRay(*[failed] * quiet_session.CLIENT_ATTEMPTS)
+    with pytest.raises(TargetUnavailableError, match=failed):
+        quiet_session._init(ray, "ray://127.0.0.1:10001")
+    assert ray.calls == ["init", "shutdown"] * quiet_session.CLIENT_ATTEMPTS

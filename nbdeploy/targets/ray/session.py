@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -50,6 +51,13 @@ _PROBE: list[str | None] = []
 #: had used. Read by Ray's core from ``RAY_gcs_rpc_server_reconnect_timeout_s`` when
 #: the driver connects (``ray.init`` takes no system settings when it joins a cluster).
 GCS_RECONNECT_TIMEOUT_S = 365 * 24 * 3600
+
+#: Attempts at a Ray Client (``ray://``) connection whose server side — a driver the
+#: cluster's client server starts for each client ("SpecificServer") — did not start:
+#: on a busy machine (a second cluster on 2 shared cores) it misses Ray's own startup
+#: deadlines now and then, and the next one starts.
+CLIENT_ATTEMPTS = 3
+_CLIENT_SERVER_FAILED = "Starting Ray client server failed"
 
 
 def _import_ray() -> Any:
@@ -152,6 +160,23 @@ def connect(address: str, env: Mapping[str, str] | None = None) -> None:
         _reload_settings()
         for name in ("ray", "ray.serve"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        _init(ray, address)
+    probe = None if address.startswith("ray://") else str(ray.get_runtime_context().gcs_address)
+    _ADDRESS[:] = [address]
+    _PROBE[:] = [probe]
+
+
+def _init(ray: Any, address: str) -> None:
+    """``ray.init`` for this driver; a Ray Client connection is tried
+    :data:`CLIENT_ATTEMPTS` times when the cluster's side of it did not start.
+
+    Raises
+    ------
+    TargetUnavailableError
+        It failed (Ray is then left as if it had never been called).
+    """
+    attempts = CLIENT_ATTEMPTS if address.startswith("ray://") else 1
+    for attempt in range(1, attempts + 1):
         try:
             ray.init(
                 address=address,
@@ -159,20 +184,32 @@ def connect(address: str, env: Mapping[str, str] | None = None) -> None:
                 logging_level=logging.WARNING,
                 configure_logging=False,
             )
+            return
         except Exception as exc:
             text = f"{type(exc).__name__}: {exc}".strip()
-            hint = (
+            _forget_failed_init(ray)
+        if attempt < attempts and _CLIENT_SERVER_FAILED in text:
+            time.sleep(attempt)
+            continue
+        raise TargetUnavailableError(
+            f"cannot connect to the Ray cluster at {address}: {text.splitlines()[0][:300]}",
+            hint=(
                 "start the cluster or check the address; a cluster with token "
                 "authentication needs RAY_AUTH_MODE=token and its token "
                 "(RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN) in this process's environment"
-            )
-            raise TargetUnavailableError(
-                f"cannot connect to the Ray cluster at {address}: {text.splitlines()[0][:300]}",
-                hint=hint,
-            ) from None
-    probe = None if address.startswith("ray://") else str(ray.get_runtime_context().gcs_address)
-    _ADDRESS[:] = [address]
-    _PROBE[:] = [probe]
+            ),
+        )
+
+
+def _forget_failed_init(ray: Any) -> None:
+    """Undo what a failed ``ray.init`` left: a Ray Client one stays half set up (in
+    client mode), and the next ``ray.init`` of the process failed with a bare
+    ``AssertionError``."""
+    try:
+        ray.shutdown()
+    except Exception as exc:  # the failed connection's own error is the one raised
+        logging.getLogger(__name__).warning("Ray did not shut down cleanly: %s", exc)
+    _forget_serve_client()
 
 
 def disconnect(address: str) -> bool:

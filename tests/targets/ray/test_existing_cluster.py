@@ -65,9 +65,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(30)
 
 
-def _start_head(ray_tmpdir: str) -> UserCluster | str:
+def _start_head(ray_tmpdir: str, inherit: bool = False) -> UserCluster | str:
     """``ray start --head`` with free GCS and Ray Client ports; the cluster once it
-    runs, or the end of its output if it exited first."""
+    runs, or the end of its output if it exited first. ``inherit``: with this
+    process's whole environment, as a notebook's ``subprocess`` call would start it
+    (else without Ray's address and authentication settings)."""
     gcs_port, client_port = free_port(), free_port()
     ray = str(Path(sys.executable).with_name("ray"))
     command = [
@@ -76,7 +78,11 @@ def _start_head(ray_tmpdir: str) -> UserCluster | str:
         "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
         f"--object-store-memory={256 * 1024**2}",
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "RAY_AUTH"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if inherit or not k.startswith(("RAY_ADDRESS", "RAY_AUTH"))
+    }
     env.update(RAY_TMPDIR=ray_tmpdir, RAY_USAGE_STATS_ENABLED="0")
     log_path = Path(ray_tmpdir) / "head.log"
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child
@@ -178,3 +184,38 @@ def test_ray_client_address(
 ) -> None:
     """``address="ray://host:port"``: the cluster's Ray Client server."""
     _deploy_and_delete(workspace, diabetes, "ray-client-addr", user_cluster.client)
+
+
+def test_ray_client_after_the_embedded_cluster(
+    ray_workspace: Workspace,
+    make_ray_bundle: Any,
+    workspace: Workspace,
+    diabetes: tuple[Any, np.ndarray],
+) -> None:
+    """A process that is a driver of the embedded cluster starts a head itself (with
+    its own environment, as a notebook's ``subprocess`` call does) and deploys to it by
+    ``ray://``. The embedded cluster's token settings were left in this process's
+    environment while it was connected, so that head demanded a token nbdeploy does
+    not send to it: Ray Client failed with "SpecificServer startup failed"."""
+    from nbdeploy.targets.ray import RayTarget
+
+    target = RayTarget(ray_workspace)
+    bundle = make_ray_bundle("before-client", service="ray-before-client")
+    target.deploy("ray-before-client", bundle, RayConfig(auth_enabled=False, timeout=300))
+    ray_tmpdir = tempfile.mkdtemp(prefix="nbr-", dir="/tmp")
+    started = _start_head(ray_tmpdir, inherit=True)
+    if isinstance(started, str):  # on 2 shared cores a head may not start: once more
+        started = _start_head(ray_tmpdir, inherit=True)
+    try:
+        assert not isinstance(started, str), started
+        try:
+            _deploy_and_delete(workspace, diabetes, "ray-client-after", started.client)
+        except Exception as exc:  # the Ray Client server's own account, for the reader
+            logs = sorted(Path(ray_tmpdir).glob("ray/session_latest/logs/ray_client_server*"))
+            told = "\n".join(f"== {p.name}\n{p.read_text()[-1500:]}" for p in logs)
+            raise AssertionError(f"{exc}\n{told}") from exc
+    finally:
+        if not isinstance(started, str):
+            _stop(started.process)
+        shutil.rmtree(ray_tmpdir, ignore_errors=True)
+        target.delete("ray-before-client")

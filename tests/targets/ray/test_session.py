@@ -1,5 +1,6 @@
 """This process as a Ray driver: another process connected to the embedded cluster
-outlives `nbdeploy ray stop`, and Ray's private names nbdeploy relies on.
+outlives `nbdeploy ray stop`, and a failed `ray://` connection leaves this process
+usable.
 
 Run with ``make test-ray`` (see ``conftest.py``).
 """
@@ -106,3 +107,27 @@ def test_another_driver_outlives_stop_cluster(
             driver.stdout.close()
         stop_cluster(workspace)
         target.delete("ray-driver")
+
+
+def test_a_failed_ray_client_connection_leaves_this_process_usable(
+    ray_workspace: Workspace, make_ray_bundle: Any
+) -> None:
+    """A ``ray.init("ray://...")`` that fails leaves Ray in client mode, and the
+    process's next ``ray.init`` (here: to the workspace's embedded cluster) failed with
+    a bare ``AssertionError``. The failed connection is now undone."""
+    from nbdeploy.exceptions import TargetUnavailableError
+    from nbdeploy.targets.ray import session
+    from nbdeploy.targets.ray.cluster import free_port
+
+    nowhere = f"ray://127.0.0.1:{free_port()}"
+    with pytest.raises(
+        TargetUnavailableError, match=f"cannot connect to the Ray cluster at {nowhere}"
+    ):
+        session.connect(nowhere)
+    target = RayTarget(ray_workspace)
+    bundle = make_ray_bundle("after-failed-client", service="ray-after-failed")
+    try:
+        record = target.deploy("ray-after-failed", bundle, RayConfig(auth_enabled=False))
+        assert record.state.value == "Healthy", record.error
+    finally:
+        target.delete("ray-after-failed")
