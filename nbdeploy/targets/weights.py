@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from nbdeploy.exceptions import InvalidArgumentError
 
-__all__ = ["check_weight", "rescale"]
+__all__ = ["check_weight", "pick_weighted", "rescale"]
 
 
 def check_weight(weight: object, what: str) -> int:
@@ -50,3 +50,21 @@ def rescale(weights: Mapping[str, int], total: int) -> dict[str, int]:
     for key in sorted(exact, key=lambda k: result[k] - exact[k])[:short]:
         result[key] += 1
     return result
+
+
+def pick_weighted(weights: Mapping[str, int], draw: float) -> str | None:
+    """The name a uniform ``draw`` in [0, 1) falls on, each name getting its weight's
+    share; ``None`` when every weight is 0.
+
+    Examples
+    --------
+    >>> pick_weighted({"v1": 90, "v2": 10}, 0.95), pick_weighted({"v1": 0}, 0.5)
+    ('v2', None)
+    """
+    live = [(name, w) for name, w in weights.items() if w > 0]
+    point = draw * sum(w for _, w in live)
+    for name, weight in live:
+        if point < weight:
+            return name
+        point -= weight
+    return live[-1][0] if live else None

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-MODULES = ["config", "application", "status", "_support", "cluster", "replica", "target"]
+MODULES = ["config", "application", "status", "cluster", "replica", "target"]
 
 
 @pytest.mark.parametrize("module", MODULES)

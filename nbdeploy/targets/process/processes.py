@@ -50,6 +50,8 @@ def private_socket_dir() -> Path:
 
     A socket at a predictable path in ``/tmp`` itself could be bound first by another
     user, who would then receive what is sent to it; inside this folder it cannot.
+    The warm server's socket goes here when the workspace path is too long for one,
+    and so does an embedded Ray cluster's temporary folder (its sockets).
 
     Raises
     ------
@@ -76,8 +78,7 @@ def private_socket_dir() -> Path:
         raise TargetUnavailableError(
             f"{folder} is not a private folder of this user (owner uid {st.st_uid}, mode "
             f"{oct(stat.S_IMODE(st.st_mode))}); its sockets could be intercepted",
-            hint=f"remove {folder} (another user may have created it on purpose), or use "
-            "a workspace with a shorter path",
+            hint=f"remove {folder} (another user may have created it on purpose)",
         )
     return folder
 

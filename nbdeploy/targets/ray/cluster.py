@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from nbdeploy.exceptions import TargetUnavailableError
-
-from ._support import ProcessId, private_dir, read_tail, stop_processes
+from nbdeploy.targets.process.processes import private_socket_dir, read_log_tail
+from nbdeploy.targets.process.supervisor import ProcessId, terminate_all
 
 __all__ = ["EmbeddedCluster", "HeadRecord", "cluster_status", "free_port", "stop_cluster"]
 
@@ -88,7 +88,7 @@ def _group_of(pgid: int) -> list[ProcessId]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and _pgid(int(entry.name)) == pgid:
             found.append(ProcessId.of(int(entry.name)))
-    return [p for p in found if p.created is not None]
+    return [p for p in found if p.start_time is not None]
 
 
 def _group(leader: ProcessId) -> list[ProcessId]:
@@ -103,7 +103,7 @@ class HeadRecord:
 
     Examples
     --------
-    >>> head = HeadRecord("127.0.0.1:41000", ProcessId(1, 2.0), "/tmp/x", "/tmp/x/token",
+    >>> head = HeadRecord("127.0.0.1:41000", ProcessId(1, 2), "/tmp/x", "/tmp/x/token",
     ...                   "/home/me", ())
     >>> HeadRecord.from_dict(head.to_dict()) == head
     True
@@ -165,7 +165,7 @@ class EmbeddedCluster:
     def temp_dir(self) -> Path:
         """Ray's temporary folder for this workspace: short, private to this user."""
         digest = hashlib.sha256(str(self.run_dir.absolute()).encode()).hexdigest()[:10]
-        return private_dir() / f"ray-{digest}"
+        return private_socket_dir() / f"ray-{digest}"
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -269,7 +269,7 @@ class EmbeddedCluster:
         # One token for all of this user's embedded clusters: Ray loads the token once
         # per process, so a kernel that used one workspace's cluster could not
         # authenticate to another's with a different token.
-        token_file = private_dir() / "ray-auth-token"
+        token_file = private_socket_dir() / "ray-auth-token"
         if not token_file.exists():
             token_file.write_text(secrets.token_hex(32))
             os.chmod(token_file, 0o600)
@@ -309,7 +309,7 @@ class EmbeddedCluster:
             if child.poll() is not None:
                 # Its daemons may still run (the GCS): the group goes with it. The
                 # group's id cannot be reused while a member lives.
-                stop_processes(_group_of(child.pid), 30.0)
+                terminate_all(_group_of(child.pid), 30.0)
                 _CHILDREN.pop(child.pid, None)
                 raise _NotStarted(
                     f"the workspace's Ray cluster did not start (ray start exited with "
@@ -329,7 +329,7 @@ class EmbeddedCluster:
         )
 
     def _log_end(self) -> str:
-        lines = read_tail(self.log_path, 5).strip().splitlines()
+        lines = read_log_tail(self.log_path, 5).strip().splitlines()
         return " | ".join(line.strip() for line in lines) or "(no output)"
 
     def stop(self, timeout: float = 30.0) -> bool:
@@ -374,14 +374,9 @@ def _terminate_processes(leader: ProcessId, others: list[ProcessId], timeout: fl
     and finally SIGKILL every other recorded or grouped process still there."""
     deadline = time.monotonic() + timeout
     if leader.signal(signal.SIGTERM):
-        leader.wait_gone(max(0.0, deadline - time.monotonic()) / 2)
+        leader.wait_gone(timeout / 2)
     left = [p for p in {*others, leader} if p.alive()]
-    for proc in left:
-        proc.signal(signal.SIGTERM)
-    for proc in left:
-        if not proc.wait_gone(max(0.0, deadline - time.monotonic())):
-            proc.signal(signal.SIGKILL)
-            proc.wait_gone(5.0)
+    terminate_all(left, max(0.0, deadline - time.monotonic()))
 
 
 def stop_cluster(workspace: Any) -> bool:

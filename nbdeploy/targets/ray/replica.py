@@ -289,7 +289,7 @@ class TrafficRouter:
         >>> router.pick(None), router.pick("v1"), router.pick("v9")
         ('v2', 'v1', None)
         """
-        from ._support import pick_weighted
+        from nbdeploy.targets.weights import pick_weighted
 
         if pinned is not None:
             return pinned if pinned in self._handles else None

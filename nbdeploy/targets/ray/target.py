@@ -45,11 +45,10 @@ from nbdeploy.exceptions import (
 )
 from nbdeploy.targets.converging import ConvergingTarget
 from nbdeploy.targets.observation import Observation
-from nbdeploy.targets.process.processes import check_port_free
+from nbdeploy.targets.process.processes import check_port_free, read_log_tail
 from nbdeploy.targets.records import uri
 
 from . import application as ap
-from ._support import read_tail
 from .cluster import EmbeddedCluster, free_port
 from .config import RayConfig, is_local_address
 from .status import observe, replicas, request_of
@@ -435,6 +434,6 @@ def _replica_lines(
             f"ray logs actor --id {replica.get('actor_id')})",
         ]
     files = sorted(Path(logs).glob(f"worker-{worker}-*-{pid}.err"))
-    text = read_tail(files[-1], None) if files else ""
+    text = read_log_tail(files[-1], None) if files else ""
     lines = [line for line in text.splitlines() if not _RAY_LINE.match(line)]
     return [header, *(lines[-tail:] if tail else lines)]
