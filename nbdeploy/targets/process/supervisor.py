@@ -18,7 +18,8 @@ through the same lifecycle, written here once:
   server, started where a caller must not block); the warm server calls
   :func:`run_child` in each child it forks itself (it is the parent and reaps);
 - **stop**: :func:`terminate` / :func:`terminate_all` — SIGTERM, a grace period,
-  SIGKILL, and wait until the process is gone (reaped by its parent);
+  SIGKILL, and wait until the process is gone (reaped by its parent). The Ray
+  target knows and stops the processes of its embedded head the same way;
 - **why it ended**: :func:`exit_reason` reads the exit record (waiting a moment for
   the parent to write it);
 - **restart**: :class:`Supervisor` keeps a group of children running within a
