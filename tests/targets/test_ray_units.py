@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-MODULES = ["config", "application", "status", "cluster", "replica", "target"]
+MODULES = ["config", "application", "status", "cluster", "replica", "session", "target"]
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -122,12 +122,22 @@ def quiet_session(monkeypatch: pytest.MonkeyPatch) -> Any:
     return session
 
 
-def test_a_ray_client_server_that_did_not_start_is_tried_again(quiet_session: Any) -> None:
+@pytest.mark.parametrize(
+    "error",
+    [
+        "Starting Ray client server failed. See ray_client_server_23000.err",
+        "Initialization failure from server:\nTraceback (most recent call last):\n"
+        "RuntimeError: Proxy failed to Connect to backend! Check `ray_client_server.err`",
+    ],
+)
+def test_a_ray_client_server_that_did_not_start_is_tried_again(
+    quiet_session: Any, error: str
+) -> None:
     """The cluster's side of a ``ray://`` connection (a driver its client server
     starts) sometimes misses Ray's startup deadline on a busy machine: the next
     attempt starts another. Each failed attempt is undone first (``ray.shutdown``
     leaves client mode; without it the next ``ray.init`` fails)."""
-    ray = _FlakyRay("Starting Ray client server failed. See ray_client_server_23000.err")
+    ray = _FlakyRay(error)
     quiet_session._init(ray, "ray://127.0.0.1:10001")
     assert ray.calls == ["init", "shutdown", "init"]
 
@@ -148,8 +158,11 @@ def test_other_connection_failures_are_not_tried_again(quiet_session: Any) -> No
 def test_a_ray_client_server_that_never_starts_is_reported(quiet_session: Any) -> None:
     from nbdeploy.exceptions import TargetUnavailableError
 
-    failed = "Starting Ray client server failed"
+    failed = (
+        "Initialization failure from server:\nRuntimeError: Proxy failed to Connect to backend!"
+    )
     ray = _FlakyRay(*[failed] * quiet_session.CLIENT_ATTEMPTS)
-    with pytest.raises(TargetUnavailableError, match=failed):
+    with pytest.raises(TargetUnavailableError, match="server: RuntimeError: Proxy failed") as err:
         quiet_session._init(ray, "ray://127.0.0.1:10001")
+    assert "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S" in str(err.value.hint)
     assert ray.calls == ["init", "shutdown"] * quiet_session.CLIENT_ATTEMPTS

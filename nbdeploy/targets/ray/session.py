@@ -53,11 +53,12 @@ _PROBE: list[str | None] = []
 GCS_RECONNECT_TIMEOUT_S = 365 * 24 * 3600
 
 #: Attempts at a Ray Client (``ray://``) connection whose server side — a driver the
-#: cluster's client server starts for each client ("SpecificServer") — did not start:
-#: on a busy machine (a second cluster on 2 shared cores) it misses Ray's own startup
-#: deadlines now and then, and the next one starts.
+#: cluster's client server starts for each client ("SpecificServer") — did not start
+#: or did not answer in time: on a busy machine it misses Ray's own deadline (30 s,
+#: ``RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S`` in the head's environment) now and
+#: then, and the next attempt finds it started.
 CLIENT_ATTEMPTS = 3
-_CLIENT_SERVER_FAILED = "Starting Ray client server failed"
+_CLIENT_SERVER_FAILED = ("Starting Ray client server failed", "Proxy failed to Connect to backend")
 
 
 def _import_ray() -> Any:
@@ -188,17 +189,42 @@ def _init(ray: Any, address: str) -> None:
         except Exception as exc:
             text = f"{type(exc).__name__}: {exc}".strip()
             _forget_failed_init(ray)
-        if attempt < attempts and _CLIENT_SERVER_FAILED in text:
+        server_side = any(failed in text for failed in _CLIENT_SERVER_FAILED)
+        if attempt < attempts and server_side:
             time.sleep(attempt)
             continue
-        raise TargetUnavailableError(
-            f"cannot connect to the Ray cluster at {address}: {text.splitlines()[0][:300]}",
-            hint=(
-                "start the cluster or check the address; a cluster with token "
-                "authentication needs RAY_AUTH_MODE=token and its token "
-                "(RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN) in this process's environment"
-            ),
+        hint = (
+            "the cluster's client server could not start a driver for this client in "
+            "time; see ray_client_server*.err in the head's session logs (a busy head "
+            "may need a longer RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S)"
+            if server_side
+            else "start the cluster or check the address; a cluster with token "
+            "authentication needs RAY_AUTH_MODE=token and its token "
+            "(RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN) in this process's environment"
         )
+        raise TargetUnavailableError(
+            f"cannot connect to the Ray cluster at {address}: {_reason(text)}", hint=hint
+        )
+
+
+def _reason(text: str) -> str:
+    """The line of a failed ``ray.init``'s message that says why: its first, or for
+    a Ray Client failure whose first line only introduces the server's traceback
+    ("Initialization failure from server:"), that traceback's last line.
+
+    Examples
+    --------
+    >>> _reason("ConnectionError: ray client connection timeout")
+    'ConnectionError: ray client connection timeout'
+    >>> _reason("ConnectionAbortedError: Initialization failure from server:\\n"
+    ...         "Traceback (most recent call last):\\n  ...\\nRuntimeError: Proxy failed")
+    'ConnectionAbortedError: Initialization failure from server: RuntimeError: Proxy failed'
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else text
+    if first.endswith(":") and len(lines) > 1:
+        first = f"{first} {lines[-1]}"
+    return first[:300]
 
 
 def _forget_failed_init(ray: Any) -> None:

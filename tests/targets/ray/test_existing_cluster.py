@@ -83,7 +83,13 @@ def _start_head(ray_tmpdir: str, inherit: bool = False) -> UserCluster | str:
         for k, v in os.environ.items()
         if inherit or not k.startswith(("RAY_ADDRESS", "RAY_AUTH"))
     }
-    env.update(RAY_TMPDIR=ray_tmpdir, RAY_USAGE_STATS_ENABLED="0")
+    # Ray Client waits 30 s for the driver it starts per client; on 2 cores shared
+    # with other tests that driver's start can take longer (the hint nbdeploy gives).
+    env.update(
+        RAY_TMPDIR=ray_tmpdir,
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S="180",
+    )
     log_path = Path(ray_tmpdir) / "head.log"
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(

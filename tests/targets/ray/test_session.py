@@ -28,8 +28,11 @@ pytestmark = [pytest.mark.ray, pytest.mark.integration]
 #: Ray's own GCS reconnect timeout (s), after which it ends a driver's process.
 RAY_DEFAULT_GCS_RECONNECT_TIMEOUT_S = 60
 
+#: What starts the driver's answer lines (Ray writes other lines to its output).
+ANSWER = "ANSWER "
+
 #: A second process: a driver of the workspace's cluster (through a service's state),
-#: then answers commands on stdin with one JSON line each.
+#: then answers commands on stdin with one JSON line each, after ``ANSWER``.
 DRIVER = textwrap.dedent(
     """
     import json, sys
@@ -39,7 +42,7 @@ DRIVER = textwrap.dedent(
 
     workspace, name, address = sys.argv[1:4]
     target = RayTarget(Workspace(workspace))
-    print(json.dumps({"state": target.get(name).state.value}), flush=True)
+    print("ANSWER", json.dumps({"state": target.get(name).state.value}), flush=True)
     for line in sys.stdin:
         try:
             if line.strip() == "get":
@@ -50,7 +53,7 @@ DRIVER = textwrap.dedent(
                 answer = {"connected": True}
         except NbdeployError as exc:
             answer = {"error": exc.message, "hint": exc.hint}
-        print(json.dumps(answer), flush=True)
+        print("ANSWER", json.dumps(answer), flush=True)
     """
 )
 
@@ -61,10 +64,14 @@ def _answer(driver: subprocess.Popen[str], command: str | None = None) -> dict[s
     if command is not None:
         driver.stdin.write(command + "\n")
         driver.stdin.flush()
-    line = driver.stdout.readline()
-    assert line, f"the driver process ended (code {driver.wait(30)})"
-    answer: dict[str, Any] = json.loads(line)
-    return answer
+    while True:
+        line = driver.stdout.readline()
+        assert line, f"the driver process ended (code {driver.wait(30)})"
+        # Ray writes its own news to a driver's output too (that the head's node was
+        # marked dead): only the answer lines count.
+        if line.startswith(ANSWER):
+            answer: dict[str, Any] = json.loads(line[len(ANSWER) :])
+            return answer
 
 
 def test_another_driver_outlives_stop_cluster(
