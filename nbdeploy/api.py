@@ -456,8 +456,8 @@ def ray_cluster_status(
 
 
 def stop_ray_cluster(*, workspace: Workspace | str | os.PathLike[str] | None = None) -> bool:
-    """Stop the workspace's embedded Ray cluster by its PIDs (never ``ray stop``, which
-    ends every Ray process of the machine); whether one was running."""
+    """Stop the workspace's embedded Ray cluster by its PIDs (never Ray's own
+    stop command, which ends every Ray process of the machine); whether one was running."""
     from nbdeploy.targets.ray import stop_cluster
 
     return bool(stop_cluster(get_workspace(workspace)))

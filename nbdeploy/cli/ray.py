@@ -14,7 +14,7 @@ __all__ = ["add_ray_commands"]
 
 def _cmd_ray(args: argparse.Namespace) -> int:
     """The workspace's embedded Ray cluster: where it runs, or stop it by its PIDs
-    (never ``ray stop``, which ends every Ray process of the machine)."""
+    (never Ray's own stop command, which ends every Ray process of the machine)."""
     if args.ray_command == "stop":
         stopped = stop_ray_cluster(workspace=args.workspace)
         print("stopped the workspace's Ray cluster" if stopped else "no Ray cluster was running")

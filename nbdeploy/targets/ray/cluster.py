@@ -381,7 +381,7 @@ def _terminate_processes(leader: ProcessId, others: list[ProcessId], timeout: fl
 
 def stop_cluster(workspace: Any) -> bool:
     """Stop the embedded Ray cluster of ``workspace`` (its services stop with it);
-    True if one was running. Never ``ray stop``: only this workspace's processes.
+    True if one was running. Never Ray's own stop command: only this workspace's processes.
 
     Examples
     --------

@@ -47,8 +47,8 @@ _PROBE: list[str | None] = []
 
 #: How long (s) a driver of this process waits for a lost cluster's GCS to come back.
 #: Ray's default is 60 s, after which Ray ends the whole process: a notebook's kernel
-#: would die a minute after `nbdeploy ray stop` (run anywhere) stopped the cluster it
-#: had used. Read by Ray's core from ``RAY_gcs_rpc_server_reconnect_timeout_s`` when
+#: would die a minute after the workspace's cluster it had used was stopped (from any
+#: process). Read by Ray's core from ``RAY_gcs_rpc_server_reconnect_timeout_s`` when
 #: the driver connects (``ray.init`` takes no system settings when it joins a cluster).
 GCS_RECONNECT_TIMEOUT_S = 365 * 24 * 3600
 

@@ -151,8 +151,6 @@ class ClusterEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         spec = new.get("spec")
         if new.get("kind") == "Deployment" and isinstance(spec, dict) and "replicas" not in spec:
             spec["replicas"] = (old or {}).get("spec", {}).get("replicas", 1)
-        if new.get("kind") == "Service" and isinstance(spec, dict):
-            spec["clusterIP"] = (old or {}).get("spec", {}).get("clusterIP", "10.96.0.10")
 
     async def _list(self, request: Any) -> aiohttp.web.StreamResponse:
         selector = request.params.get("labelSelector")
